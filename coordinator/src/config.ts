@@ -1,0 +1,121 @@
+/**
+ * Coordinator configuration, read from the environment once at start and
+ * validated: a bad value stops the process with a message naming the variable.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { parseRenditionList, type RenditionName } from '@tabgrid/shared';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+const envSchema = z
+  .object({
+    PORT: port.default(8000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    /** The origin browsers use to reach this coordinator; presigned storage URLs point at it in embedded mode. */
+    PUBLIC_URL: z.string().url().optional(),
+    DATA_DIR: z.string().min(1).default('./.tabgrid'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    S3_ENDPOINT: z.string().url().optional(),
+    /** Where browsers reach the S3 server when it differs from S3_ENDPOINT (e.g. inside docker-compose). */
+    S3_PUBLIC_ENDPOINT: z.string().url().optional(),
+    S3_ACCESS_KEY: z.string().min(1).optional(),
+    S3_SECRET_KEY: z.string().min(1).optional(),
+    S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+      .optional(),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    LEASE_TTL_SECONDS: positiveInt.max(3600).default(30),
+    RENDITIONS: z.string().default('720p,480p,360p'),
+    CHUNK_SECONDS: z.coerce.number().min(1).max(60).default(4),
+    MAX_UPLOAD_BYTES: positiveInt.default(4 * 1024 ** 3),
+    FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
+    FFPROBE_PATH: z.string().min(1).default('ffprobe'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const s3 = ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET'] as const;
+    const set = s3.filter((k) => env[k] !== undefined);
+    if (set.length > 0 && set.length < s3.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [s3.find((k) => env[k] === undefined)!],
+        message: `set all of ${s3.join(', ')} to use an external S3/MinIO, or none of them for the embedded storage`,
+      });
+    }
+    try {
+      parseRenditionList(env.RENDITIONS);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['RENDITIONS'], message: (e as Error).message });
+    }
+  });
+
+export interface ExternalS3Config {
+  readonly endpoint: URL;
+  readonly publicEndpoint: URL;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly bucket: string;
+  readonly region: string;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly publicUrl: string | undefined;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly s3: ExternalS3Config | undefined;
+  readonly leaseTtlSeconds: number;
+  readonly renditions: RenditionName[];
+  readonly chunkSeconds: number;
+  readonly maxUploadBytes: number;
+  readonly ffmpegPath: string;
+  readonly ffprobePath: string;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'bad_config';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as docker-compose and shells often produce them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    s3:
+      e.S3_ENDPOINT && e.S3_ACCESS_KEY && e.S3_SECRET_KEY && e.S3_BUCKET
+        ? {
+            endpoint: new URL(e.S3_ENDPOINT),
+            publicEndpoint: new URL(e.S3_PUBLIC_ENDPOINT ?? e.S3_ENDPOINT),
+            accessKey: e.S3_ACCESS_KEY,
+            secretKey: e.S3_SECRET_KEY,
+            bucket: e.S3_BUCKET,
+            region: e.S3_REGION,
+          }
+        : undefined,
+    leaseTtlSeconds: e.LEASE_TTL_SECONDS,
+    renditions: parseRenditionList(e.RENDITIONS),
+    chunkSeconds: e.CHUNK_SECONDS,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    ffmpegPath: e.FFMPEG_PATH,
+    ffprobePath: e.FFPROBE_PATH,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The coordinator's whole state. Nothing the coordinator process holds in
+ * memory is needed after a restart: jobs, tasks (the lease table), attempts
+ * and workers all live here.
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { EncodeParams, JobState, PlannedRendition, RenditionName, TaskState } from '@tabgrid/shared';
+
+export interface SourceMetadata {
+  duration: number;
+  width: number;
+  height: number;
+  fps: number;
+  hasAudio: boolean;
+  codec: string;
+  sarNum: number;
+  sarDen: number;
+  rotation: 0 | 90 | 180 | 270;
+  frames: number | null;
+}
+
+export interface JobOutput {
+  rendition: RenditionName;
+  key: string;
+  width: number;
+  height: number;
+  size: number;
+}
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    state: text('state').$type<JobState>().notNull().default('queued'),
+    error: text('error'),
+    requestedRenditions: jsonb('requested_renditions').$type<RenditionName[]>().notNull(),
+    ladder: jsonb('ladder').$type<PlannedRendition[]>(),
+    sourceKey: text('source_key').notNull(),
+    sourceSize: bigint('source_size', { mode: 'number' }).notNull(),
+    source: jsonb('source').$type<SourceMetadata>(),
+    totalChunks: integer('total_chunks'),
+    outputs: jsonb('outputs').$type<JobOutput[]>().notNull().default(sql`'[]'::jsonb`),
+    /** Which coordinator runs the job's current server-side step (probe, split, merge), and until when. */
+    runnerId: text('runner_id'),
+    runnerExpiresAt: timestamp('runner_expires_at', { withTimezone: true }),
+    stepAttempts: integer('step_attempts').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('jobs_state_idx').on(t.state)],
+);
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    chunkIndex: integer('chunk_index').notNull(),
+    rendition: text('rendition').$type<RenditionName>().notNull(),
+    state: text('state').$type<TaskState>().notNull().default('queued'),
+    params: jsonb('params').$type<EncodeParams>().notNull(),
+    chunkKey: text('chunk_key').notNull(),
+    chunkSize: integer('chunk_size').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    leaseToken: text('lease_token'),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+    /** Not leasable before this time (retry backoff). */
+    availableAt: timestamp('available_at', { withTimezone: true }).notNull().defaultNow(),
+    progress: real('progress').notNull().default(0),
+    segmentKey: text('segment_key'),
+    segmentSize: integer('segment_size'),
+    segmentSha256: text('segment_sha256'),
+    lastError: text('last_error'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('tasks_job_chunk_rendition_uq').on(t.jobId, t.chunkIndex, t.rendition),
+    index('tasks_claimable_idx').on(t.state, t.availableAt),
+    index('tasks_lease_owner_idx').on(t.leaseOwner),
+  ],
+);
+
+export const taskAttempts = pgTable(
+  'task_attempts',
+  {
+    taskId: text('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    workerId: text('worker_id').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    /** done | expired | failed | rejected | disconnected | canceled; null while running. */
+    outcome: text('outcome'),
+    reason: text('reason'),
+  },
+  (t) => [primaryKey({ columns: [t.taskId, t.attempt] })],
+);
+
+export const workers = pgTable('workers', {
+  id: text('id').primaryKey(),
+  name: text('name'),
+  capabilities: jsonb('capabilities').notNull(),
+  coordinatorId: text('coordinator_id'),
+  connectedAt: timestamp('connected_at', { withTimezone: true }).notNull().defaultNow(),
+  lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  disconnectedAt: timestamp('disconnected_at', { withTimezone: true }),
+  tasksDone: integer('tasks_done').notNull().default(0),
+  tasksFailed: integer('tasks_failed').notNull().default(0),
+  /** A worker that keeps failing gets no work until then. */
+  quarantinedUntil: timestamp('quarantined_until', { withTimezone: true }),
+});

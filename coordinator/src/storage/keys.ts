@@ -1,0 +1,28 @@
+/**
+ * The one storage layout. Every object the grid writes has its key built
+ * here; README.md ("Storage layout") documents the same table.
+ *
+ *   videos/{jobId}/source/source.{ext}                       the upload, as received
+ *   videos/{jobId}/manifests/source.json                     the split's chunk manifest
+ *   videos/{jobId}/chunks/source/chunk_{NNNN}.mkv            GOP-aligned video-only chunks
+ *   videos/{jobId}/segments/{rendition}/chunk_{NNNN}.a{attempt}.mp4
+ *                                                            a tab's transcoded segment, one key per
+ *                                                            attempt so a late or replayed upload can
+ *                                                            never overwrite the accepted one
+ *   videos/{jobId}/audio/audio.m4a                           the source audio, encoded once (AAC)
+ *   encoded/{jobId}_{rendition}.mp4                          the merged rendition (faststart)
+ */
+const pad = (n: number): string => String(n).padStart(4, '0');
+
+export const storageKeys = {
+  jobPrefix: (jobId: string) => `videos/${jobId}/`,
+  source: (jobId: string, ext: string) => `videos/${jobId}/source/source.${ext}`,
+  manifest: (jobId: string) => `videos/${jobId}/manifests/source.json`,
+  chunksPrefix: (jobId: string) => `videos/${jobId}/chunks/source/`,
+  chunk: (jobId: string, index: number, ext = 'mkv') => `videos/${jobId}/chunks/source/chunk_${pad(index)}.${ext}`,
+  segmentsPrefix: (jobId: string) => `videos/${jobId}/segments/`,
+  segment: (jobId: string, rendition: string, index: number, attempt: number) =>
+    `videos/${jobId}/segments/${rendition}/chunk_${pad(index)}.a${attempt}.mp4`,
+  audio: (jobId: string) => `videos/${jobId}/audio/audio.m4a`,
+  output: (jobId: string, rendition: string) => `encoded/${jobId}_${rendition}.mp4`,
+} as const;

@@ -1,0 +1,200 @@
+/**
+ * The tab ↔ coordinator WebSocket protocol, version 1.
+ *
+ * Defined once here; the coordinator and the contributor page both import it
+ * and validate every message on arrival. Every message has a `type` and an
+ * `id` (the sender's correlation id); replies name the message they answer in
+ * `replyTo`. The endpoint is `/ws/v1`; `hello` names the protocol version too,
+ * so a stale tab is told to reload instead of misbehaving.
+ */
+import { z } from 'zod';
+import { renditionNameSchema } from './ladder.js';
+
+export const PROTOCOL_VERSION = 1 as const;
+export const WS_PATH = '/ws/v1';
+
+const messageId = z.string().min(1).max(64);
+const leaseId = z.string().min(1).max(64);
+const leaseToken = z.string().min(1).max(128);
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lowercase hex digits');
+
+export const encoderKindSchema = z.enum(['wasm-x264', 'webcodecs-h264', 'native-x264']);
+export type EncoderKind = z.infer<typeof encoderKindSchema>;
+
+export const capabilitiesSchema = z.object({
+  encoders: z.array(encoderKindSchema).min(1).max(8),
+  /** Threads the tab's encoder will use (1 for the single-thread wasm core). */
+  threads: z.number().int().min(1).max(64),
+  /** Whether the wasm multi-thread core is loaded (needs cross-origin isolation). */
+  wasmMultiThread: z.boolean(),
+  /** Hardware threads the browser reports (navigator.hardwareConcurrency). */
+  hardwareConcurrency: z.number().int().min(1).max(1024).optional(),
+  userAgent: z.string().max(512).optional(),
+});
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+
+/** What the tab must produce for one task. */
+export const encodeParamsSchema = z.object({
+  rendition: renditionNameSchema,
+  codec: z.literal('h264'),
+  width: z.number().int().min(2).max(7680).multipleOf(2),
+  height: z.number().int().min(2).max(7680).multipleOf(2),
+  /** Clockwise rotation to apply before scaling (the chunk carries no rotation metadata we trust). */
+  rotation: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]),
+  crf: z.number().int().min(0).max(51),
+  maxrateKbps: z.number().int().min(50).max(100_000),
+  bufsizeKbps: z.number().int().min(50).max(200_000),
+  preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']),
+  /** Frames in the chunk; the segment must have exactly this many. */
+  frames: z.number().int().min(1),
+});
+export type EncodeParams = z.infer<typeof encodeParamsSchema>;
+
+// ---- tab → coordinator -------------------------------------------------
+
+export const helloSchema = z.object({
+  type: z.literal('hello'),
+  id: messageId,
+  protocol: z.number().int(),
+  /** Stable per browser profile, so a reconnecting tab is recognised. */
+  workerId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  name: z.string().max(80).optional(),
+  capabilities: capabilitiesSchema,
+});
+
+export const heartbeatSchema = z.object({
+  type: z.literal('heartbeat'),
+  id: messageId,
+  leaseId,
+  token: leaseToken,
+  /** Fraction of the task done, 0..1. */
+  progress: z.number().min(0).max(1),
+  /** Frames encoded so far, when the encoder reports them. */
+  frames: z.number().int().min(0).optional(),
+  stage: z.enum(['downloading', 'transcoding', 'uploading']),
+});
+
+export const completeSchema = z.object({
+  type: z.literal('complete'),
+  id: messageId,
+  leaseId,
+  token: leaseToken,
+  size: z.number().int().min(1),
+  sha256: sha256Hex,
+  /** Wall-clock milliseconds the transcode took in the tab (for speed reporting). */
+  encodeMs: z.number().int().min(0).optional(),
+});
+
+export const failSchema = z.object({
+  type: z.literal('fail'),
+  id: messageId,
+  leaseId,
+  token: leaseToken,
+  reason: z.string().min(1).max(2000),
+});
+
+export const clientMessageSchema = z.discriminatedUnion('type', [helloSchema, heartbeatSchema, completeSchema, failSchema]);
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+export type HelloMessage = z.infer<typeof helloSchema>;
+export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
+export type CompleteMessage = z.infer<typeof completeSchema>;
+export type FailMessage = z.infer<typeof failSchema>;
+
+// ---- coordinator → tab -------------------------------------------------
+
+export const welcomeSchema = z.object({
+  type: z.literal('welcome'),
+  id: messageId,
+  replyTo: messageId,
+  protocol: z.literal(PROTOCOL_VERSION),
+  workerId: z.string(),
+  leaseTtlSeconds: z.number().int().min(1),
+  heartbeatIntervalSeconds: z.number().min(0.5),
+});
+
+export const assignSchema = z.object({
+  type: z.literal('assign'),
+  id: messageId,
+  leaseId,
+  token: leaseToken,
+  attempt: z.number().int().min(1),
+  jobId: z.string(),
+  chunk: z.number().int().min(0),
+  /** Presigned GET of the chunk; expires. */
+  input: z.object({ url: z.string().url(), size: z.number().int().min(1) }),
+  /** Presigned PUT of the segment; one object, one method, expires. */
+  output: z.object({ url: z.string().url(), contentType: z.literal('video/mp4') }),
+  params: encodeParamsSchema,
+});
+
+/** The coordinator's verdict on a `complete`. */
+export const resultSchema = z.object({
+  type: z.literal('result'),
+  id: messageId,
+  replyTo: messageId,
+  leaseId,
+  accepted: z.boolean(),
+  reason: z.string().optional(),
+});
+
+/** Stop working on a lease: it expired, was reassigned, or its job was canceled. */
+export const revokeSchema = z.object({
+  type: z.literal('revoke'),
+  id: messageId,
+  leaseId,
+  reason: z.string(),
+});
+
+export const errorCodeSchema = z.enum([
+  'invalid_message',
+  'unsupported_protocol',
+  'not_introduced',
+  'lease_lost',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof errorCodeSchema>;
+
+export const errorSchema = z.object({
+  type: z.literal('error'),
+  id: messageId,
+  replyTo: messageId.optional(),
+  code: errorCodeSchema,
+  message: z.string(),
+});
+
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  welcomeSchema,
+  assignSchema,
+  resultSchema,
+  revokeSchema,
+  errorSchema,
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+export type WelcomeMessage = z.infer<typeof welcomeSchema>;
+export type AssignMessage = z.infer<typeof assignSchema>;
+export type ResultMessage = z.infer<typeof resultSchema>;
+export type RevokeMessage = z.infer<typeof revokeSchema>;
+export type ErrorMessage = z.infer<typeof errorSchema>;
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string; id?: string };
+
+/** Parses raw WebSocket text into a message of `schema`, never throwing. */
+export function parseMessage<T>(schema: z.ZodType<T>, raw: string): ParseResult<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, error: 'message is not valid JSON' };
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  const id =
+    typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string'
+      ? (value as { id: string }).id.slice(0, 64)
+      : undefined;
+  const error = parsed.error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`)
+    .join('; ');
+  return id === undefined ? { ok: false, error } : { ok: false, error, id };
+}
