@@ -1,0 +1,51 @@
+/**
+ * failLease(q, { taskId, token, outcome, reason, policy }) → { jobId, state, attempts }
+ *
+ * Ends the caller's attempt (the worker failed, or its segment was rejected):
+ * the task goes back to the queue after a backoff, or is dead once it has
+ * used `maxAttempts`. Only under the current token; LeaseLostError otherwise,
+ * so a stale or duplicate failure changes nothing.
+ */
+import { sql } from 'drizzle-orm';
+import { rows, type Queryable } from '../db/client.js';
+import { LeaseLostError } from '../errors.js';
+import type { AttemptOutcome, LeasePolicy } from './types.js';
+
+export interface EndedLease {
+  task_id: string;
+  job_id: string;
+  state: 'queued' | 'dead';
+  attempts: number;
+  worker_id: string | null;
+}
+
+export async function failLease(
+  q: Queryable,
+  opts: { taskId: string; token: string; outcome: AttemptOutcome; reason: string; policy: LeasePolicy },
+): Promise<EndedLease> {
+  const [row] = await rows<EndedLease>(
+    q,
+    sql`
+    WITH ended AS (
+      UPDATE tasks t
+         SET state = CASE WHEN t.attempts >= ${opts.policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
+             available_at = now() + make_interval(secs => least(60, power(2, t.attempts))::int),
+             lease_token = NULL,
+             lease_owner = NULL,
+             lease_expires_at = NULL,
+             progress = 0,
+             last_error = ${opts.reason},
+             updated_at = now()
+        FROM (SELECT id, lease_owner FROM tasks WHERE id = ${opts.taskId} FOR UPDATE) old
+       WHERE t.id = old.id AND t.lease_token = ${opts.token} AND t.state IN ('leased', 'verifying')
+      RETURNING t.id AS task_id, t.job_id, t.state, t.attempts, old.lease_owner AS worker_id
+    ), closed AS (
+      UPDATE task_attempts a SET ended_at = now(), outcome = ${opts.outcome}, reason = ${opts.reason}
+        FROM ended
+       WHERE a.task_id = ended.task_id AND a.attempt = ended.attempts
+    )
+    SELECT * FROM ended`,
+  );
+  if (!row) throw new LeaseLostError(opts.taskId);
+  return row;
+}

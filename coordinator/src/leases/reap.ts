@@ -1,0 +1,68 @@
+/**
+ * reapExpiredLeases(q, { policy }) → EndedLease[]
+ *   Returns every lease not renewed in time (leased or verifying, past
+ *   lease_expires_at) to the queue, or marks the task dead after maxAttempts,
+ *   recording outcome 'expired' on the attempt. Safe to run from several
+ *   coordinators at once (SKIP LOCKED).
+ *
+ * releaseLeases(q, { workerId, tokens, outcome, reason, policy }) → EndedLease[]
+ *   The same for specific leases of one worker, e.g. after it disconnected
+ *   and did not come back within the grace period.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import { rows, type Queryable } from '../db/client.js';
+import type { EndedLease } from './fail.js';
+import type { AttemptOutcome, LeasePolicy } from './types.js';
+
+function endLeases(q: Queryable, where: SQL, outcome: AttemptOutcome, reason: string, policy: LeasePolicy) {
+  return rows<EndedLease>(
+    q,
+    sql`
+    WITH old AS (
+      SELECT id, lease_owner FROM tasks WHERE state IN ('leased', 'verifying') AND ${where}
+      FOR UPDATE SKIP LOCKED
+    ), ended AS (
+      UPDATE tasks t
+         SET state = CASE WHEN t.attempts >= ${policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
+             lease_token = NULL,
+             lease_owner = NULL,
+             lease_expires_at = NULL,
+             progress = 0,
+             last_error = ${reason},
+             updated_at = now()
+        FROM old
+       WHERE t.id = old.id
+      RETURNING t.id AS task_id, t.job_id, t.state, t.attempts, old.lease_owner AS worker_id
+    ), closed AS (
+      UPDATE task_attempts a SET ended_at = now(), outcome = ${outcome}, reason = ${reason}
+        FROM ended
+       WHERE a.task_id = ended.task_id AND a.attempt = ended.attempts
+    )
+    SELECT * FROM ended`,
+  );
+}
+
+export function reapExpiredLeases(q: Queryable, opts: { policy: LeasePolicy }): Promise<EndedLease[]> {
+  return endLeases(
+    q,
+    sql`lease_expires_at < now()`,
+    'expired',
+    `lease not renewed within ${opts.policy.ttlSeconds} s`,
+    opts.policy,
+  );
+}
+
+export function releaseLeases(
+  q: Queryable,
+  opts: { workerId: string; tokens: readonly string[]; outcome: AttemptOutcome; reason: string; policy: LeasePolicy },
+): Promise<EndedLease[]> {
+  if (opts.tokens.length === 0) return Promise.resolve([]);
+  // Tokens are UUIDs; one comma-joined parameter keeps the statement identical on both drivers.
+  return endLeases(
+    q,
+    sql`lease_owner = ${opts.workerId} AND lease_token = ANY(string_to_array(${opts.tokens.join(',')}, ','))`,
+    opts.outcome,
+    opts.reason,
+    opts.policy,
+  );
+}
