@@ -198,3 +198,6 @@ export function parseMessage<T>(schema: z.ZodType<T>, raw: string): ParseResult<
     .join('; ');
   return id === undefined ? { ok: false, error } : { ok: false, error, id };
 }
+
+/** A message before its sender stamps an id on it (distributes over the union). */
+export type Unsent<M> = M extends unknown ? Omit<M, 'id'> & { id?: string } : never;

@@ -1,0 +1,129 @@
+/**
+ * Starts a coordinator: database, storage, HTTP + WebSocket server, the
+ * pipeline runner and the lease reaper. Used by main.ts and by the tests,
+ * which start real coordinators on random ports.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { createAdaptorServer } from '@hono/node-server';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { openDatabase } from './db/client.js';
+import { lockDataDir } from './data-dir-lock.js';
+import type { Logger } from './logger.js';
+import { checkMediaTools } from './media/tools.js';
+import type { PipelineContext } from './pipeline/context.js';
+import { startPipelineRunner } from './pipeline/runner.js';
+import { TaskScheduler } from './scheduler/task-scheduler.js';
+import { startEmbeddedS3 } from './storage/embedded-s3.js';
+import { createStorageGateway } from './storage/gateway.js';
+import { createS3Storage } from './storage/s3-storage.js';
+import { attachWsGateway } from './ws/gateway.js';
+
+export const MAX_ATTEMPTS = 5;
+
+export interface RunningCoordinator {
+  readonly url: string;
+  readonly id: string;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(config: Config, logger: Logger): Promise<RunningCoordinator> {
+  const id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const log = logger.child({ coordinatorId: id });
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const fn of cleanup.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ err }, 'error during shutdown');
+      }
+    }
+  };
+
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    const embedded = config.databaseUrl === undefined || config.s3 === undefined;
+    if (embedded) cleanup.push(lockDataDir(config.dataDir));
+
+    const tools = { ffmpeg: config.ffmpegPath, ffprobe: config.ffprobePath };
+    const versions = await checkMediaTools(tools);
+    log.info({ ffmpeg: versions.ffmpeg }, 'media tools found');
+
+    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    cleanup.push(() => database.close());
+    log.info({ database: database.kind }, 'database ready, migrations applied');
+
+    let publicUrl: URL | undefined;
+    const publicEndpoint = () => {
+      if (!publicUrl) throw new Error('public URL not known before listen');
+      return publicUrl;
+    };
+    let storageGateway: { path: string; app: ReturnType<typeof createStorageGateway> } | undefined;
+    let storage;
+    if (config.s3) {
+      const s3 = config.s3;
+      storage = createS3Storage({ endpoint: s3.endpoint, publicEndpoint: () => s3.publicEndpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, bucket: s3.bucket, region: s3.region });
+    } else {
+      const s3 = await startEmbeddedS3({ dataDir: config.dataDir, logger: log });
+      cleanup.push(() => s3.close());
+      storage = createS3Storage({ endpoint: s3.endpoint, publicEndpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, bucket: s3.bucket, region: s3.region });
+      storageGateway = {
+        path: `/${s3.bucket}`,
+        app: createStorageGateway({ bucket: s3.bucket, upstream: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, logger: log }),
+      };
+    }
+    await storage.ensureBucket();
+    log.info({ storage: config.s3 ? config.s3.endpoint.origin : 'embedded', bucket: storage.bucket }, 'storage ready');
+
+    const ctx: PipelineContext = { db: database.db, storage, tools, config, logger: log };
+    let runner: ReturnType<typeof startPipelineRunner> | undefined;
+    const app = createApp(ctx, { ...(storageGateway ? { storageGateway: storageGateway as never } : {}), onJobCreated: () => runner?.poke() });
+    const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+    // Uploads of large videos take long; the default 5-minute request timeout would cut them.
+    server.requestTimeout = 0;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanup.push(() => server.closeAllConnections());
+    const { port } = server.address() as AddressInfo;
+    const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+    publicUrl = new URL(config.publicUrl ?? `http://${hostForUrl}:${port}`);
+
+    const policy = { ttlSeconds: config.leaseTtlSeconds, maxAttempts: MAX_ATTEMPTS };
+    let gateway: ReturnType<typeof attachWsGateway> | undefined;
+    const scheduler = new TaskScheduler({ db: database.db, storage, tools, config, logger: log, policy, onJobChanged: () => runner?.poke() });
+    runner = startPipelineRunner(ctx, id, { onJobChanged: () => gateway?.notifyWork() });
+    cleanup.push(() => runner!.stop());
+    gateway = attachWsGateway(server, {
+      db: database.db,
+      scheduler,
+      logger: log,
+      coordinatorId: id,
+      leaseTtlSeconds: config.leaseTtlSeconds,
+      disconnectGraceSeconds: Math.min(5, config.leaseTtlSeconds),
+    });
+    cleanup.push(() => gateway!.close());
+
+    const reaper = setInterval(() => {
+      scheduler
+        .reap()
+        .then((ended) => ended.length > 0 && gateway!.notifyWork())
+        .catch((err: unknown) => log.warn({ err }, 'reaper failed (database unavailable?); will retry'));
+    }, Math.max(1000, (config.leaseTtlSeconds * 1000) / 6));
+    cleanup.push(() => clearInterval(reaper));
+
+    const url = publicUrl.toString().replace(/\/$/, '');
+    log.info({ url, contribute: `${url}/contribute/`, dashboard: `${url}/` }, 'coordinator listening');
+    return { url, id, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

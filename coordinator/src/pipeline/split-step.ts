@@ -1,0 +1,69 @@
+/**
+ * splitting → transcoding: cuts the source into chunks, uploads them and the
+ * manifest, and creates one task per chunk × rendition. Re-runnable: chunks
+ * are deterministic and overwritten, tasks are inserted with ON CONFLICT DO
+ * NOTHING, so a coordinator killed halfway simply runs it again.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { MANIFEST_VERSION, manifestSchema, type EncodeParams, type Manifest } from '@tabgrid/shared';
+import { PermanentError } from '../errors.js';
+import { tasks } from '../db/schema.js';
+import { transitionJob, type JobRow } from '../jobs/repository.js';
+import { CHUNK_CONTAINER, splitIntoChunks } from '../media/split.js';
+import { storageKeys } from '../storage/keys.js';
+import { freshDir, localSource, workDir, type PipelineContext } from './context.js';
+
+/** x264 preset for tabs: veryfast keeps a 4 s 480p chunk at ~2.5 s in single-thread wasm (FIELD-NOTES). */
+const TAB_PRESET = 'veryfast';
+
+export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<void> {
+  if (!job.source || !job.ladder) throw new Error(`job ${job.id} reached splitting without probe results`);
+  const source = await localSource(ctx, job);
+  const dir = await freshDir(path.join(workDir(ctx, job.id), 'chunks'));
+  const started = Date.now();
+  const chunks = await splitIntoChunks(ctx.tools, source, dir, ctx.config.chunkSeconds);
+  if (chunks.length === 0) throw new PermanentError('no_frames', 'the video has no frames ffmpeg can read');
+  ctx.logger.info({ jobId: job.id, chunks: chunks.length, ms: Date.now() - started }, 'split source into chunks');
+
+  const manifest: Manifest = manifestSchema.parse({
+    version: MANIFEST_VERSION,
+    jobId: job.id,
+    container: CHUNK_CONTAINER,
+    targetChunkSeconds: ctx.config.chunkSeconds,
+    totalFrames: chunks.reduce((s, c) => s + c.frames, 0),
+    chunks: chunks.map((c) => ({ index: c.index, key: storageKeys.chunk(job.id, c.index, CHUNK_CONTAINER), size: c.size, frames: c.frames, duration: c.duration })),
+  });
+  for (const [i, c] of chunks.entries()) {
+    await ctx.storage.putFile(manifest.chunks[i]!.key, c.path, 'video/x-matroska');
+    if ((i + 1) % 10 === 0 || i === chunks.length - 1) {
+      ctx.logger.info({ jobId: job.id, uploaded: i + 1, of: chunks.length }, 'uploading chunks');
+    }
+  }
+  await ctx.storage.putBuffer(storageKeys.manifest(job.id), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
+
+  const values = manifest.chunks.flatMap((c) =>
+    job.ladder!.map((r) => {
+      const params: EncodeParams = {
+        rendition: r.name,
+        codec: 'h264',
+        width: r.width,
+        height: r.height,
+        rotation: job.source!.rotation,
+        crf: r.crf,
+        maxrateKbps: r.maxrateKbps,
+        bufsizeKbps: r.bufsizeKbps,
+        preset: TAB_PRESET,
+        frames: c.frames,
+      };
+      return { id: randomUUID(), jobId: job.id, chunkIndex: c.index, rendition: r.name, params, chunkKey: c.key, chunkSize: c.size };
+    }),
+  );
+  await ctx.db.transaction(async (tx) => {
+    for (let i = 0; i < values.length; i += 500) {
+      await tx.insert(tasks).values(values.slice(i, i + 500)).onConflictDoNothing();
+    }
+    await transitionJob(tx, job.id, ['splitting'], 'transcoding', { totalChunks: chunks.length });
+  });
+  await freshDir(dir);
+}

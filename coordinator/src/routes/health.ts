@@ -1,0 +1,26 @@
+/** GET /healthz: 200 when the database and storage answer, 503 naming what does not. */
+import { sql } from 'drizzle-orm';
+import { Hono } from 'hono';
+import type { Db } from '../db/client.js';
+import type { Storage } from '../storage/storage.js';
+
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+
+export function healthRoutes(deps: { db: Db; storage: Storage }) {
+  const app = new Hono();
+  app.get('/', async (c) => {
+    const check = async (fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), 3000);
+        return { ok: true as const };
+      } catch (err) {
+        return { ok: false as const, error: (err as Error).message };
+      }
+    };
+    const [database, storage] = await Promise.all([check(() => deps.db.execute(sql`select 1`)), check(() => deps.storage.ping())]);
+    const ok = database.ok && storage.ok;
+    return c.json({ ok, database, storage }, ok ? 200 : 503);
+  });
+  return app;
+}

@@ -1,0 +1,93 @@
+/**
+ * /api/jobs: upload a video, list jobs, read one job and its chunk grid.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { z } from 'zod';
+import { parseRenditionList } from '@tabgrid/shared';
+import { PermanentError } from '../errors.js';
+import { createJob, getJob, listJobs, listTasksWithHistory, taskProgress } from '../jobs/repository.js';
+import { probeSource } from '../media/probe.js';
+import type { PipelineContext } from '../pipeline/context.js';
+import { workDir } from '../pipeline/context.js';
+import { storageKeys } from '../storage/keys.js';
+import { toJobView, toTaskViews } from './job-view.js';
+import { receiveUpload } from './upload.js';
+
+const jobIdSchema = z.string().uuid();
+
+function parseJobId(raw: string): string {
+  const parsed = jobIdSchema.safeParse(raw);
+  if (!parsed.success) throw new HTTPException(404, { message: `no job ${raw}` });
+  return parsed.data;
+}
+
+/** A safe lower-case extension for the storage key, from the uploaded name. */
+function extensionOf(filename: string): string {
+  const ext = path.extname(filename).slice(1).toLowerCase();
+  return /^[a-z0-9]{1,5}$/.test(ext) ? ext : 'bin';
+}
+
+export function jobRoutes(ctx: PipelineContext, hooks: { onJobCreated: () => void }) {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+
+  app.post('/', async (c) => {
+    const upload = await receiveUpload(c.env.incoming, { tmpDir: path.join(ctx.config.dataDir, 'uploads'), maxBytes: ctx.config.maxUploadBytes });
+    try {
+      let renditions = ctx.config.renditions;
+      if (upload.fields.renditions) {
+        try {
+          renditions = parseRenditionList(upload.fields.renditions);
+        } catch (err) {
+          throw new HTTPException(400, { message: `renditions: ${(err as Error).message}` });
+        }
+      }
+      // Probe before accepting, so a file that is not a video is refused now, in words.
+      try {
+        await probeSource(ctx.tools, upload.path);
+      } catch (err) {
+        if (err instanceof PermanentError) throw new HTTPException(422, { message: err.message, cause: err });
+        throw err;
+      }
+      const id = randomUUID();
+      const ext = extensionOf(upload.filename);
+      const sourceKey = storageKeys.source(id, ext);
+      await ctx.storage.putFile(sourceKey, upload.path, 'application/octet-stream');
+      // Keep the local copy for the first steps rather than downloading it again.
+      const dir = workDir(ctx, id);
+      await mkdir(dir, { recursive: true });
+      await rename(upload.path, path.join(dir, `source.${ext}`));
+      const job = await createJob(ctx.db, { id, name: upload.filename.slice(0, 255), renditions, sourceKey, sourceSize: upload.size });
+      ctx.logger.info({ jobId: id, name: job.name, bytes: upload.size, renditions }, 'job created');
+      hooks.onJobCreated();
+      return c.json({ id: job.id, state: job.state }, 201);
+    } finally {
+      await rm(upload.path, { force: true });
+    }
+  });
+
+  app.get('/', async (c) => {
+    const rows = await listJobs(ctx.db);
+    const progress = await taskProgress(ctx.db, rows.map((j) => j.id));
+    return c.json(await Promise.all(rows.map((j) => toJobView(j, progress.get(j.id), ctx.storage))));
+  });
+
+  app.get('/:id', async (c) => {
+    const job = await getJob(ctx.db, parseJobId(c.req.param('id')));
+    if (!job) throw new HTTPException(404, { message: `no job ${c.req.param('id')}` });
+    const progress = await taskProgress(ctx.db, [job.id]);
+    return c.json(await toJobView(job, progress.get(job.id), ctx.storage));
+  });
+
+  app.get('/:id/tasks', async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    if (!(await getJob(ctx.db, id))) throw new HTTPException(404, { message: `no job ${id}` });
+    return c.json(toTaskViews(await listTasksWithHistory(ctx.db, id)));
+  });
+
+  return app;
+}

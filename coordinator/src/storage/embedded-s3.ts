@@ -1,0 +1,177 @@
+/**
+ * The embedded S3-compatible server used when no external S3/MinIO is
+ * configured: s3rver (a Koa app) behind a tiny node:http shim, listening on
+ * 127.0.0.1 only. Browsers never reach it: s3rver checks no signatures
+ * (FIELD-NOTES "Storage"), so they go through the verifying gateway
+ * (`gateway.ts`) on the coordinator's own server instead.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Logger } from '../logger.js';
+
+/** The slice of s3rver 3.7.1 we use; the package ships no type declarations. */
+interface S3rverApp {
+  callback(): (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  on(event: 'error', listener: (err: Error & { code?: string; status?: number }) => void): void;
+}
+type S3rverCtor = new (opts: { directory: string; silent: boolean }) => S3rverApp;
+
+export interface EmbeddedS3 {
+  readonly endpoint: URL;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly region: string;
+  /** `storage`: the gateway is mounted at `/storage`, so path-style URLs line up with it. */
+  readonly bucket: string;
+  close(): Promise<void>;
+}
+
+// s3rver's built-in account (lib/models/account.js); any other key is refused.
+const ACCESS_KEY = 'S3RVER';
+const SECRET_KEY = 'S3RVER';
+const REGION = 'us-east-1';
+const BUCKET = 'storage';
+
+/**
+ * Starts s3rver on a random free port on 127.0.0.1 with its data under
+ * `${dataDir}/s3`. The bucket is not created here: call `ensureBucket()` on a
+ * storage built from the result.
+ */
+export async function startEmbeddedS3(opts: { dataDir: string; logger: Logger }): Promise<EmbeddedS3> {
+  const log = opts.logger.child({ component: 's3rver' });
+  const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
+  const directory = path.join(opts.dataDir, 's3');
+  // silent: true mutes both s3rver's winston request log and Koa's default
+  // console error printer; we log requests ourselves below, at debug.
+  const app = new S3rver({ directory, silent: true });
+  // A listener replaces Koa's default onerror. Every S3 error answer (NoSuchKey
+  // on a stat, for instance) comes through here, so these are debug, not warn.
+  app.on('error', (err) => log.debug({ code: err.code, status: err.status, msg: err.message }, 's3rver error answer'));
+  const handle = app.callback();
+
+  const server = http.createServer((req, res) => {
+    const started = performance.now();
+    res.on('finish', () =>
+      log.debug(
+        { method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        's3rver request',
+      ),
+    );
+    const url = new URL(req.url ?? '/', 'http://shim');
+    const bucketLevel = url.pathname.split('/').filter(Boolean).length === 1;
+    if (req.method === 'GET' && bucketLevel && url.searchParams.has('uploads')) {
+      answerNoMultipartUploads(url, res);
+      return;
+    }
+    if (req.method === 'GET' && bucketLevel && url.searchParams.get('encoding-type') === 'url') {
+      urlEncodeListing(res);
+    }
+    handle(req, res);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = new URL(`http://127.0.0.1:${port}`);
+  log.info({ endpoint: endpoint.href, directory }, 'embedded S3 listening');
+
+  return {
+    endpoint,
+    accessKey: ACCESS_KEY,
+    secretKey: SECRET_KEY,
+    region: REGION,
+    bucket: BUCKET,
+    close: () => closeServer(server),
+  };
+}
+
+/**
+ * `GET /{bucket}?uploads…` is ListMultipartUploads. minio's putObject calls it
+ * before every multipart upload (to resume an unfinished one) and s3rver 3.7.1
+ * answers 501 NotImplemented (lib/routes.js), which fails the whole upload.
+ * Answering "no unfinished uploads" makes minio start a fresh one, which
+ * s3rver does implement; resuming is lost, which costs nothing on local disk.
+ */
+function answerNoMultipartUploads(url: URL, res: http.ServerResponse): void {
+  const bucket = decodeURIComponent(url.pathname.split('/').filter(Boolean)[0] ?? '');
+  const xml =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Bucket>${escapeXml(bucket)}</Bucket>` +
+    `<Prefix>${escapeXml(url.searchParams.get('prefix') ?? '')}</Prefix>` +
+    '<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>' +
+    '<NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker>' +
+    '<MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>' +
+    '</ListMultipartUploadsResult>';
+  res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(xml) });
+  res.end(xml);
+}
+
+/**
+ * minio lists with `encoding-type=url` and percent-decodes every <Key> and
+ * <Prefix> it gets back ('+' as a space first). s3rver ignores the parameter
+ * ("currently unimplemented", lib/controllers/bucket.js) and sends raw keys,
+ * so listing `a/b c+d%e.txt` threw "URI malformed" and `x+y` came back as
+ * `x y`. Encode those elements as S3 would. A listing page is at most 1000
+ * keys, so holding one answer in memory is fine. (<NextMarker> stays raw:
+ * minio's v1 listing sends it back without decoding; we only use v2.)
+ */
+function urlEncodeListing(res: http.ServerResponse): void {
+  const chunks: Buffer[] = [];
+  const end = res.end.bind(res);
+  res.write = ((chunk: string | Buffer) => {
+    chunks.push(Buffer.from(chunk));
+    return true;
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown) => {
+    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) chunks.push(Buffer.from(chunk));
+    let body = Buffer.concat(chunks).toString('utf8');
+    if (res.statusCode === 200) {
+      body = body.replace(
+        /<(Key|Prefix|StartAfter|Delimiter)>([^<]*)<\/\1>/g,
+        (_m, tag: string, text: string) => `<${tag}>${escapeXml(encodeURIComponent(unescapeXml(text)))}</${tag}>`,
+      );
+    }
+    // Koa set Content-Length for the raw body; headers are not sent yet.
+    if (!res.headersSent) res.setHeader('Content-Length', Buffer.byteLength(body));
+    return end(body);
+  }) as typeof res.end;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&'"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** s3rver escapes text with `he.escape`: named and numeric entities. */
+function unescapeXml(s: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return s.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (m, e: string) => {
+    if (e[0] !== '#') return named[e.toLowerCase()] ?? m;
+    return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+  });
+}
+
+/**
+ * Node 20's server.close() drops idle keep-alive sockets (minio's agent keeps
+ * them) but waits for in-flight requests; after 2 s those are cut too, so a
+ * stuck upload cannot hold shutdown forever.
+ */
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => server.closeAllConnections(), 2000);
+    timer.unref();
+    server.close((err) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
