@@ -1,0 +1,102 @@
+/**
+ * The walking skeleton end to end, as a new user would run it: a real
+ * coordinator (the `pnpm start` entry point), two real headless Chromium
+ * tabs on the contributor page running ffmpeg.wasm, an uploaded 10 s
+ * 1280×720 30 fps H.264 + AAC clip, and every output checked with ffprobe.
+ * Once on the embedded default (PGlite + embedded S3), once on the real
+ * PostgreSQL.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
+import { getTasks, submitFile, waitForJob } from './support/api.js';
+import { launchChromium, openContributorTabs, tabStatus, watchConsole, type Browser } from './support/browser.js';
+import { startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
+import { makeClip, probe, type StreamFacts } from './support/media.js';
+import { verifyOutputs } from './support/verify-output.js';
+
+const EXPECTED = [
+  { rendition: '720p', width: 1280, height: 720 },
+  { rendition: '480p', width: 854, height: 480 },
+  { rendition: '360p', width: 640, height: 360 },
+];
+
+let clip: string;
+let source: StreamFacts;
+let workDir: string;
+
+beforeAll(async () => {
+  workDir = await tempDir('pipeline');
+  clip = path.join(workDir, 'clip.mp4');
+  await makeClip(clip);
+  source = await probe(clip);
+  expect(source.frames).toBe(300);
+});
+
+function pipelineSuite(name: string, env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>) {
+  describe(name, () => {
+    let coordinator: CoordinatorProcess;
+    let browser: Browser;
+    let cleanup: () => Promise<void> = async () => {};
+    const consoleErrors: string[] = [];
+
+    beforeAll(async () => {
+      const setup = await env();
+      cleanup = setup.cleanup;
+      coordinator = await startCoordinatorProcess({ env: setup.env, name: `pipeline-${name.replace(/\W+/g, '-')}` });
+      browser = await launchChromium();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await coordinator?.stop();
+      await cleanup();
+    });
+
+    it('transcodes an uploaded clip into three frame-exact renditions with two tabs', async () => {
+      const tabs = await openContributorTabs(browser, coordinator.url, 2);
+      for (const t of tabs) consoleErrors.push(...watchConsole(t));
+
+      const res = await submitFile(coordinator.url, clip);
+      expect(res.status).toBe(201);
+      const { id, state } = (await res.json()) as { id: string; state: string };
+      expect(state).toBe('queued');
+
+      const started = Date.now();
+      const job = await waitForJob(coordinator.url, id, { timeoutMs: 240_000 });
+      const seconds = (Date.now() - started) / 1000;
+      expect(job.error).toBeNull();
+      expect(job.state).toBe('done');
+      expect(job.progress).toEqual({ done: 9, total: 9 });
+      expect(job.source).toMatchObject({ width: 1280, height: 720, fps: 30, hasAudio: true });
+
+      // Both tabs did work, and the grid says who did what.
+      const tasks = await getTasks(coordinator.url, id);
+      expect(tasks).toHaveLength(9);
+      expect(tasks.every((t) => t.state === 'done' && t.attempts >= 1)).toBe(true);
+      const workers = new Set(tasks.map((t) => t.worker));
+      expect(workers.size).toBe(2);
+      const statuses = await Promise.all(tabs.map(tabStatus));
+      expect(statuses.reduce((s, t) => s + (t?.tasksDone ?? 0), 0)).toBeGreaterThanOrEqual(9);
+
+      await verifyOutputs(job, { baseUrl: coordinator.url, source, expected: EXPECTED, dir: workDir });
+      console.log(`[${name}] 10 s clip → 3 renditions with 2 tabs in ${seconds.toFixed(1)} s`);
+      expect(consoleErrors).toEqual([]);
+    });
+
+    it('refuses a file that is not a video, in words', async () => {
+      const bogus = path.join(workDir, 'notes.mp4');
+      await (await import('node:fs/promises')).writeFile(bogus, 'this is not a video\n');
+      const res = await submitFile(coordinator.url, bogus);
+      expect(res.status).toBe(422);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.message).toMatch(/not a decodable video/);
+    });
+  });
+}
+
+pipelineSuite('embedded default (PGlite + embedded S3)', async () => ({ env: {}, cleanup: async () => {} }));
+
+pipelineSuite('real PostgreSQL', async () => {
+  const db: TestDatabase = await createTestDatabase('tabgrid_e2e');
+  return { env: { DATABASE_URL: db.url }, cleanup: () => db.drop() };
+});
