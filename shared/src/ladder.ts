@@ -70,6 +70,7 @@ export interface PlannedRendition {
 }
 
 const roundEven = (x: number): number => Math.max(2, Math.round(x / 2) * 2);
+const floorEven = (x: number): number => Math.max(2, Math.floor(x / 2) * 2);
 
 /** The displayed size of the source: pixel aspect applied to the width, then rotation. */
 export function displaySize(g: SourceGeometry): { width: number; height: number } {
@@ -98,8 +99,9 @@ export function planLadder(source: SourceGeometry, requested: readonly Rendition
   }
   return fitting.map((name) => {
     const rung = RUNGS[name];
-    const outShort = roundEven(clampTo ?? rung.shortSide);
-    const outLong = roundEven((outShort * long) / short);
+    // Rounding may never push a side past the source's own (no upscaling, not even by a pixel).
+    const outShort = clampTo !== undefined ? floorEven(clampTo) : roundEven(rung.shortSide);
+    const outLong = Math.min(roundEven((outShort * long) / short), floorEven(long));
     return {
       name,
       width: landscape ? outLong : outShort,

@@ -1,0 +1,32 @@
+/**
+ * Runtime boundaries (house style 8): code that runs in browsers, and the
+ * shared protocol, never import Node built-ins or server code.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = path.join(dir, name);
+    if (name === 'node_modules' || name === 'dist') return [];
+    if (statSync(p).isDirectory()) return sources(p);
+    return /\.(ts|tsx)$/.test(name) && !/\.test\.tsx?$/.test(name) ? [p] : [];
+  });
+}
+
+const forbidden = /from\s+['"](node:[^'"]+|fs|path|os|child_process|postgres|drizzle-orm[^'"]*|@electric-sql\/[^'"]+|minio|ws|pino|hono[^'"]*|@tabgrid\/coordinator[^'"]*)['"]/g;
+
+describe('runtime boundaries', () => {
+  for (const pkg of ['shared/src', 'web-worker-client/src', 'dashboard/src']) {
+    it(`${pkg} imports no Node built-ins, database, storage or server code`, () => {
+      const offenders = sources(path.join(root, pkg)).flatMap((file) =>
+        [...readFileSync(file, 'utf8').matchAll(forbidden)].map((m) => `${path.relative(root, file)}: ${m[1]}`),
+      );
+      expect(offenders).toEqual([]);
+    });
+  }
+});
