@@ -6,12 +6,14 @@
  * Once on the embedded default (PGlite + embedded S3), once on the real
  * PostgreSQL.
  */
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
 import { getTasks, submitFile, waitForJob } from './support/api.js';
 import { launchChromium, openContributorTabs, tabStatus, watchConsole, type Browser } from './support/browser.js';
-import { startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
+import { REPO_ROOT, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { makeClip, probe, type StreamFacts } from './support/media.js';
 import { verifyOutputs } from './support/verify-output.js';
 
@@ -20,6 +22,8 @@ const EXPECTED = [
   { rendition: '480p', width: 854, height: 480 },
   { rendition: '360p', width: 640, height: 360 },
 ];
+
+const run = promisify(execFile);
 
 let clip: string;
 let source: StreamFacts;
@@ -33,7 +37,19 @@ beforeAll(async () => {
   expect(source.frames).toBe(300);
 });
 
-function pipelineSuite(name: string, env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>) {
+/** `pnpm tabgrid submit FILE --wait`, as a user would type it; returns the job id and the printed outputs. */
+async function submitWithCli(url: string, file: string): Promise<{ id: string; outputs: string[] }> {
+  const { stdout } = await run('pnpm', ['--silent', 'tabgrid', 'submit', file, '--wait', '--url', url], { cwd: REPO_ROOT, timeout: 240_000 });
+  const id = /^job (\S+)$/m.exec(stdout)?.[1];
+  if (!id) throw new Error(`no job id in CLI output: ${stdout}`);
+  return { id, outputs: stdout.split('\n').filter((l) => /^\d+p\t/.test(l)) };
+}
+
+function pipelineSuite(
+  name: string,
+  submitVia: 'api' | 'cli',
+  env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>,
+) {
   describe(name, () => {
     let coordinator: CoordinatorProcess;
     let browser: Browser;
@@ -56,12 +72,19 @@ function pipelineSuite(name: string, env: () => Promise<{ env: Record<string, st
       const tabs = await openContributorTabs(browser, coordinator.url, 2);
       for (const t of tabs) consoleErrors.push(...watchConsole(t));
 
-      const res = await submitFile(coordinator.url, clip);
-      expect(res.status).toBe(201);
-      const { id, state } = (await res.json()) as { id: string; state: string };
-      expect(state).toBe('queued');
-
       const started = Date.now();
+      let id: string;
+      if (submitVia === 'api') {
+        const res = await submitFile(coordinator.url, clip);
+        expect(res.status).toBe(201);
+        const created = (await res.json()) as { id: string; state: string };
+        expect(created.state).toBe('queued');
+        id = created.id;
+      } else {
+        const cli = await submitWithCli(coordinator.url, clip);
+        id = cli.id;
+        expect(cli.outputs.map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual(EXPECTED.map((e) => `${e.rendition} ${e.width}x${e.height}`));
+      }
       const job = await waitForJob(coordinator.url, id, { timeoutMs: 240_000 });
       const seconds = (Date.now() - started) / 1000;
       expect(job.error).toBeNull();
@@ -94,9 +117,9 @@ function pipelineSuite(name: string, env: () => Promise<{ env: Record<string, st
   });
 }
 
-pipelineSuite('embedded default (PGlite + embedded S3)', async () => ({ env: {}, cleanup: async () => {} }));
+pipelineSuite('embedded default (PGlite + embedded S3)', 'api', async () => ({ env: {}, cleanup: async () => {} }));
 
-pipelineSuite('real PostgreSQL', async () => {
+pipelineSuite('real PostgreSQL', 'cli', async () => {
   const db: TestDatabase = await createTestDatabase('tabgrid_e2e');
   return { env: { DATABASE_URL: db.url }, cleanup: () => db.drop() };
 });
