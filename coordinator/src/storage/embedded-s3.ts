@@ -5,8 +5,10 @@
  * (FIELD-NOTES "Storage"), so they go through the verifying gateway
  * (`gateway.ts`) on the coordinator's own server instead.
  */
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
@@ -14,7 +16,13 @@ import type { Logger } from '../logger.js';
 /** The slice of s3rver 3.7.1 we use; the package ships no type declarations. */
 interface S3rverApp {
   callback(): (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  store: S3rverStore;
   on(event: 'error', listener: (err: Error & { code?: string; status?: number }) => void): void;
+}
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: unknown }): Promise<{ size: number; md5: string }>;
 }
 type S3rverCtor = new (opts: { directory: string; silent: boolean }) => S3rverApp;
 
@@ -48,18 +56,21 @@ export async function startEmbeddedS3(opts: { dataDir: string; logger: Logger })
   const app = new S3rver({ directory, silent: true });
   // A listener replaces Koa's default onerror. Every S3 error answer (NoSuchKey
   // on a stat, for instance) comes through here, so these are debug, not warn.
-  app.on('error', (err) => log.debug({ code: err.code, status: err.status, msg: err.message }, 's3rver error answer'));
+  app.on('error', (err) => log.debug({ code: err.code, status: err.status, detail: err.message }, 's3rver error answer'));
+  patchStore(app.store, log);
   const handle = app.callback();
 
   const server = http.createServer((req, res) => {
     const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://shim');
+    // Path and parameter names only: the gateway forwards presigned queries,
+    // and a signature is a bearer credential until it expires.
     res.on('finish', () =>
       log.debug(
-        { method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        { method: req.method, path: url.pathname, params: [...url.searchParams.keys()].filter((k) => !k.startsWith('X-Amz-')), status: res.statusCode, ms: Math.round(performance.now() - started) },
         's3rver request',
       ),
     );
-    const url = new URL(req.url ?? '/', 'http://shim');
     const bucketLevel = url.pathname.split('/').filter(Boolean).length === 1;
     if (req.method === 'GET' && bucketLevel && url.searchParams.has('uploads')) {
       answerNoMultipartUploads(url, res);
@@ -136,7 +147,7 @@ function urlEncodeListing(res: http.ServerResponse): void {
     if (res.statusCode === 200) {
       body = body.replace(
         /<(Key|Prefix|StartAfter|Delimiter)>([^<]*)<\/\1>/g,
-        (_m, tag: string, text: string) => `<${tag}>${escapeXml(encodeURIComponent(unescapeXml(text)))}</${tag}>`,
+        (_m, tag: string, text: string) => `<${tag}>${encodeRfc3986(unescapeXml(text))}</${tag}>`,
       );
     }
     // Koa set Content-Length for the raw body; headers are not sent yet.
@@ -149,6 +160,15 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
+/**
+ * Percent-encodes everything but unreserved characters, so the result needs
+ * no XML escaping: minio's XML parser left `&#39;` undecoded when `'` was
+ * escaped instead (measured: key `(1)!*'.bin` listed as `(1)!*&#39;.bin`).
+ */
+function encodeRfc3986(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /** s3rver escapes text with `he.escape`: named and numeric entities. */
 function unescapeXml(s: string): string {
   const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
@@ -156,6 +176,59 @@ function unescapeXml(s: string): string {
     if (e[0] !== '#') return named[e.toLowerCase()] ?? m;
     return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
   });
+}
+
+/**
+ * Two fixes to s3rver 3.7.1's filesystem store (lib/stores/filesystem.js),
+ * both measured through the gateway:
+ *
+ * - putObject writes the request body straight into the object's file, so a
+ *   client that drops mid-PUT left a truncated object behind that stat and
+ *   list report as good (3 MB of a declared 10 MB stayed as a 3 MB object).
+ *   Node knows whether the whole declared body arrived (`complete`); when it
+ *   did not, the partial object is deleted and the request fails.
+ * - deleteObject removes the object's files, then every parent folder left
+ *   empty (readdirSync + rmdir). DeleteObjects runs it for all keys at once,
+ *   so siblings race: ENOENT, and the batch answers 500 (every test run with
+ *   3+ keys in one folder). The prune can also remove a folder a concurrent
+ *   PUT just created. So files only; empty folders stay, a few inodes a job.
+ */
+function patchStore(store: S3rverStore, log: Logger): void {
+  const putObject = store.putObject.bind(store);
+  store.putObject = async (object) => {
+    // Only a direct PUT streams the request itself; multipart completion and
+    // form POSTs pass other streams and are left alone.
+    const req = object.content;
+    if (!(req instanceof http.IncomingMessage)) return putObject(object);
+    // s3rver pipes the body through a Transform and waits for its 'finish':
+    // after an abort that never comes, and its promise and open file would
+    // hang for ever. Ending our own copy of the body lets it settle.
+    const body = new PassThrough();
+    req.pipe(body);
+    const onClose = () => {
+      if (!req.complete) body.end();
+    };
+    // The client may be gone already: s3rver's routing is async.
+    if (req.destroyed) onClose();
+    else req.once('close', onClose);
+    object.content = body;
+    const result = await putObject(object);
+    if (!req.complete) {
+      await deleteWithoutPruning(store, object.bucket, object.key);
+      log.info({ key: object.key, received: result.size }, 'upload cut short; partial object removed');
+      throw new Error(`upload of ${object.key} ended after ${result.size} bytes, before its Content-Length`);
+    }
+    return result;
+  };
+  store.deleteObject = (bucket, key) => deleteWithoutPruning(store, bucket, key);
+}
+
+async function deleteWithoutPruning(store: S3rverStore, bucket: string, key: string): Promise<void> {
+  await Promise.all(
+    ['object', 'object.md5', 'metadata.json'].map((resource) =>
+      rm(store.getResourcePath(bucket, key, resource), { force: true }),
+    ),
+  );
 }
 
 /**

@@ -181,9 +181,7 @@ export function createS3Storage(opts: S3StorageOptions): Storage {
       // answer: every entry it returns is a key that was NOT removed.
       const failed = (await wrap(`remove ${prefix}*`, () => client.removeObjects(bucket, names))).filter((r) => r != null);
       if (failed.length > 0) {
-        throw new RetryableError('storage_failed', `remove ${prefix}*: ${failed.length} objects not removed`, {
-          cause: failed[0],
-        });
+        throw new RetryableError('storage_failed', `remove ${prefix}*: ${failed.length} objects not removed`, { cause: failed[0] });
       }
       return names.length;
     },
