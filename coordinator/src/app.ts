@@ -10,12 +10,12 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { TabgridError } from './errors.js';
 import type { PipelineContext } from './pipeline/context.js';
 import { healthRoutes } from './routes/health.js';
-import { jobRoutes } from './routes/jobs.js';
+import { jobRoutes, type JobRouteHooks } from './routes/jobs.js';
 import { mountStaticSites } from './routes/static-sites.js';
 
 const statusCodes: Record<number, string> = { 400: 'bad_request', 404: 'not_found', 409: 'conflict', 413: 'too_large', 415: 'unsupported_media_type', 422: 'unprocessable' };
 
-export function createApp(ctx: PipelineContext, opts: { storageGateway?: { path: string; app: Hono<never> }; onJobCreated: () => void }) {
+export function createApp(ctx: PipelineContext, opts: JobRouteHooks & { storageGateway?: { path: string; app: Hono<never> } }) {
   const app = new Hono<{ Bindings: HttpBindings }>();
 
   app.onError((err, c) => {
@@ -29,7 +29,7 @@ export function createApp(ctx: PipelineContext, opts: { storageGateway?: { path:
   });
 
   app.route('/healthz', healthRoutes(ctx));
-  app.route('/api/jobs', jobRoutes(ctx, { onJobCreated: opts.onJobCreated }));
+  app.route('/api/jobs', jobRoutes(ctx, opts));
   app.all('/api/*', (c) => c.json({ error: { code: 'not_found', message: `no API route ${c.req.method} ${c.req.path}` } }, 404));
   if (opts.storageGateway) app.route(opts.storageGateway.path, opts.storageGateway.app);
   mountStaticSites(app as unknown as Hono<never>);

@@ -31,6 +31,10 @@ const envSchema = z
       .optional(),
     S3_REGION: z.string().min(1).default('us-east-1'),
     LEASE_TTL_SECONDS: positiveInt.max(3600).default(30),
+    MAX_ATTEMPTS: positiveInt.max(100).default(5),
+    DISCONNECT_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(5),
+    /** Fault injection for tests: "name=ms,name=ms" pauses at named points (see failpoints.ts). */
+    TABGRID_FAILPOINTS: z.string().regex(/^([a-z.-]+=\d+)(,[a-z.-]+=\d+)*$/, 'must look like "merge.before-upload=3000"').optional(),
     RENDITIONS: z.string().default('720p,480p,360p'),
     CHUNK_SECONDS: z.coerce.number().min(1).max(60).default(4),
     MAX_UPLOAD_BYTES: positiveInt.default(4 * 1024 ** 3),
@@ -72,6 +76,9 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly s3: ExternalS3Config | undefined;
   readonly leaseTtlSeconds: number;
+  readonly maxAttempts: number;
+  readonly disconnectGraceSeconds: number;
+  readonly failpoints: ReadonlyMap<string, number>;
   readonly renditions: RenditionName[];
   readonly chunkSeconds: number;
   readonly maxUploadBytes: number;
@@ -111,6 +118,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           }
         : undefined,
     leaseTtlSeconds: e.LEASE_TTL_SECONDS,
+    maxAttempts: e.MAX_ATTEMPTS,
+    disconnectGraceSeconds: e.DISCONNECT_GRACE_SECONDS,
+    failpoints: new Map(
+      (e.TABGRID_FAILPOINTS ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((pair) => {
+          const [name, ms] = pair.split('=');
+          return [name!, Number(ms)] as const;
+        }),
+    ),
     renditions: parseRenditionList(e.RENDITIONS),
     chunkSeconds: e.CHUNK_SECONDS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,

@@ -4,7 +4,8 @@
  * which start real coordinators on random ports.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -22,8 +23,20 @@ import { startEmbeddedS3 } from './storage/embedded-s3.js';
 import { createStorageGateway } from './storage/gateway.js';
 import { createS3Storage } from './storage/s3-storage.js';
 import { attachWsGateway } from './ws/gateway.js';
+import { releaseStepsOf } from './jobs/step-lease.js';
 
-export const MAX_ATTEMPTS = 5;
+/**
+ * A coordinator's identity survives restarts of the same DATA_DIR, so after
+ * kill -9 it recognises the step leases it held and resumes them at once.
+ */
+async function coordinatorIdentity(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'coordinator-id');
+  const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (/^[\w.-]{4,80}$/.test(existing)) return existing;
+  const id = `${os.hostname()}-${randomBytes(4).toString('hex')}`;
+  await writeFile(file, `${id}\n`);
+  return id;
+}
 
 export interface RunningCoordinator {
   readonly url: string;
@@ -32,7 +45,8 @@ export interface RunningCoordinator {
 }
 
 export async function startCoordinator(config: Config, logger: Logger): Promise<RunningCoordinator> {
-  const id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  await mkdir(config.dataDir, { recursive: true });
+  const id = await coordinatorIdentity(config.dataDir);
   const log = logger.child({ coordinatorId: id });
   const cleanup: (() => Promise<void> | void)[] = [];
   const close = async () => {
@@ -46,9 +60,9 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
   };
 
   try {
-    await mkdir(config.dataDir, { recursive: true });
-    const embedded = config.databaseUrl === undefined || config.s3 === undefined;
-    if (embedded) cleanup.push(lockDataDir(config.dataDir));
+    // Always one coordinator per DATA_DIR: the embedded database would be
+    // corrupted by a second one, and the identity and scratch space are per directory.
+    cleanup.push(lockDataDir(config.dataDir));
 
     const tools = { ffmpeg: config.ffmpegPath, ffprobe: config.ffprobePath };
     const versions = await checkMediaTools(tools);
@@ -57,6 +71,10 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
     cleanup.push(() => database.close());
     log.info({ database: database.kind }, 'database ready, migrations applied');
+    // Steps this coordinator was running when it died (kill -9) are ours to run again now,
+    // rather than after their step lease runs out.
+    const resumed = await releaseStepsOf(database.db, id);
+    if (resumed > 0) log.info({ jobs: resumed }, 'resuming server-side steps left by the previous run');
 
     let publicUrl: URL | undefined;
     const publicEndpoint = () => {
@@ -82,7 +100,12 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
 
     const ctx: PipelineContext = { db: database.db, storage, tools, config, logger: log };
     let runner: ReturnType<typeof startPipelineRunner> | undefined;
-    const app = createApp(ctx, { ...(storageGateway ? { storageGateway: storageGateway as never } : {}), onJobCreated: () => runner?.poke() });
+    let gateway: ReturnType<typeof attachWsGateway> | undefined;
+    const app = createApp(ctx, {
+      ...(storageGateway ? { storageGateway: storageGateway as never } : {}),
+      onJobCreated: () => runner?.poke(),
+      revokeLeases: (ids, reason) => gateway?.revoke(ids, reason),
+    });
     const server = createAdaptorServer({ fetch: app.fetch }) as Server;
     // Uploads of large videos take long; the default 5-minute request timeout would cut them.
     server.requestTimeout = 0;
@@ -96,8 +119,7 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
     publicUrl = new URL(config.publicUrl ?? `http://${hostForUrl}:${port}`);
 
-    const policy = { ttlSeconds: config.leaseTtlSeconds, maxAttempts: MAX_ATTEMPTS };
-    let gateway: ReturnType<typeof attachWsGateway> | undefined;
+    const policy = { ttlSeconds: config.leaseTtlSeconds, maxAttempts: config.maxAttempts };
     const scheduler = new TaskScheduler({ db: database.db, storage, tools, config, logger: log, policy, onJobChanged: () => runner?.poke() });
     runner = startPipelineRunner(ctx, id, { onJobChanged: () => gateway?.notifyWork() });
     cleanup.push(() => runner!.stop());
@@ -107,15 +129,31 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
       logger: log,
       coordinatorId: id,
       leaseTtlSeconds: config.leaseTtlSeconds,
-      disconnectGraceSeconds: Math.min(5, config.leaseTtlSeconds),
+      disconnectGraceSeconds: config.disconnectGraceSeconds,
     });
     cleanup.push(() => gateway!.close());
 
+    // After the database was unreachable, tabs could not renew their leases
+    // either: give them one full TTL to heartbeat again before anything expires.
+    let databaseBackAt = 0;
+    let databaseDown = false;
     const reaper = setInterval(() => {
+      if (!databaseDown && Date.now() - databaseBackAt < config.leaseTtlSeconds * 1000) return;
       scheduler
         .reap()
-        .then((ended) => ended.length > 0 && gateway!.notifyWork())
-        .catch((err: unknown) => log.warn({ err }, 'reaper failed (database unavailable?); will retry'));
+        .then((ended) => {
+          if (databaseDown) {
+            databaseDown = false;
+            databaseBackAt = Date.now();
+            log.info({ graceSeconds: config.leaseTtlSeconds }, 'database reachable again; expiring no lease until tabs could renew theirs');
+            return;
+          }
+          if (ended.length > 0) gateway!.notifyWork();
+        })
+        .catch((err: unknown) => {
+          databaseDown = true;
+          log.warn({ err: (err as Error).message }, 'reaper failed (database unavailable?); will retry');
+        });
     }, Math.max(1000, (config.leaseTtlSeconds * 1000) / 6));
     cleanup.push(() => clearInterval(reaper));
 

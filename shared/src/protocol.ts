@@ -60,6 +60,12 @@ export const helloSchema = z.object({
   workerId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
   name: z.string().max(80).optional(),
   capabilities: capabilitiesSchema,
+  /**
+   * The lease this tab is still working on after a reconnect. The coordinator
+   * keeps it if the token is still current, or revokes it. A hello without
+   * `resume` means the tab holds nothing: any lease it had is released at once.
+   */
+  resume: z.object({ leaseId, token: leaseToken }).optional(),
 });
 
 export const heartbeatSchema = z.object({
@@ -135,6 +141,8 @@ export const resultSchema = z.object({
   leaseId,
   accepted: z.boolean(),
   reason: z.string().optional(),
+  /** Not decided: the coordinator could not check the segment now (database or storage down). Keep the lease and send `complete` again later. */
+  retry: z.boolean().optional(),
 });
 
 /** Stop working on a lease: it expired, was reassigned, or its job was canceled. */
@@ -150,6 +158,8 @@ export const errorCodeSchema = z.enum([
   'unsupported_protocol',
   'not_introduced',
   'lease_lost',
+  /** A dependency (database, storage) is down for now: send the same message again later. */
+  'unavailable',
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;

@@ -4,7 +4,7 @@
  * and workers all live here.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { EncodeParams, JobState, PlannedRendition, RenditionName, TaskState } from '@tabgrid/shared';
 
 export interface SourceMetadata {
@@ -46,6 +46,8 @@ export const jobs = pgTable(
     runnerId: text('runner_id'),
     runnerExpiresAt: timestamp('runner_expires_at', { withTimezone: true }),
     stepAttempts: integer('step_attempts').notNull().default(0),
+    /** Set when the job ends (done, failed, canceled); the runner then deletes its intermediate objects and clears it. */
+    needsCleanup: boolean('needs_cleanup').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -66,6 +68,8 @@ export const tasks = pgTable(
     chunkKey: text('chunk_key').notNull(),
     chunkSize: integer('chunk_size').notNull(),
     attempts: integer('attempts').notNull().default(0),
+    /** `attempts` when the job was last retried: MAX_ATTEMPTS counts from here. */
+    retryBase: integer('retry_base').notNull().default(0),
     leaseToken: text('lease_token'),
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
@@ -112,6 +116,8 @@ export const workers = pgTable('workers', {
   disconnectedAt: timestamp('disconnected_at', { withTimezone: true }),
   tasksDone: integer('tasks_done').notNull().default(0),
   tasksFailed: integer('tasks_failed').notNull().default(0),
+  /** Failures since the last accepted segment; drives the quarantine below. */
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
   /** A worker that keeps failing gets no work until then. */
   quarantinedUntil: timestamp('quarantined_until', { withTimezone: true }),
 });

@@ -4,7 +4,7 @@
  * states it may leave, so a late or duplicate caller changes nothing.
  */
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import type { JobState, RenditionName } from '@tabgrid/shared';
+import { TERMINAL_JOB_STATES, type JobState, type RenditionName } from '@tabgrid/shared';
 import { rows, type Queryable } from '../db/client.js';
 import { jobs, taskAttempts, tasks } from '../db/schema.js';
 
@@ -30,7 +30,11 @@ export async function listJobs(q: Queryable, limit = 200): Promise<JobRow[]> {
   return q.select().from(jobs).orderBy(desc(jobs.createdAt)).limit(limit);
 }
 
-/** Moves a job from one of `from` to `to`, optionally setting fields. Returns false if it was in none of `from`. */
+/**
+ * Moves a job from one of `from` to `to`, optionally setting fields. Returns
+ * false if it was in none of `from`. A job that ends (done, failed, canceled)
+ * is marked for cleanup, which the pipeline runner then does as a step of its own.
+ */
 export async function transitionJob(
   q: Queryable,
   id: string,
@@ -40,7 +44,7 @@ export async function transitionJob(
 ): Promise<boolean> {
   const changed = await q
     .update(jobs)
-    .set({ ...fields, state: to, updatedAt: new Date() })
+    .set({ ...fields, state: to, updatedAt: new Date(), ...(TERMINAL_JOB_STATES.includes(to) ? { needsCleanup: true } : {}) })
     .where(and(eq(jobs.id, id), inArray(jobs.state, [...from])))
     .returning({ id: jobs.id });
   return changed.length > 0;
@@ -85,12 +89,17 @@ export async function listTasksWithHistory(q: Queryable, jobId: string) {
  * job with a dead task fails, naming the chunk, rendition and last reason.
  */
 export async function settleTranscoding(q: Queryable, jobId: string): Promise<'merging' | 'failed' | null> {
-  const [dead] = await rows<{ chunk_index: number; rendition: string; last_error: string | null; attempts: number }>(
+  const [dead] = await rows<{ chunk_index: number; rendition: string; reasons: string | null; attempts: number }>(
     q,
-    sql`SELECT chunk_index, rendition, last_error, attempts FROM tasks WHERE job_id = ${jobId} AND state = 'dead' ORDER BY chunk_index LIMIT 1`,
+    sql`SELECT t.chunk_index, t.rendition, t.attempts,
+               (SELECT string_agg(r.reason, ' | ' ORDER BY r.attempt DESC)
+                  FROM (SELECT a.reason, a.attempt FROM task_attempts a
+                         WHERE a.task_id = t.id AND a.reason IS NOT NULL
+                         ORDER BY a.attempt DESC LIMIT 3) r) AS reasons
+          FROM tasks t WHERE t.job_id = ${jobId} AND t.state = 'dead' ORDER BY t.chunk_index LIMIT 1`,
   );
   if (dead) {
-    const error = `chunk ${dead.chunk_index} (${dead.rendition}) failed ${dead.attempts} times; last reason: ${dead.last_error ?? 'unknown'}`;
+    const error = `chunk ${dead.chunk_index} (${dead.rendition}) failed ${dead.attempts} times; last reasons, newest first: ${dead.reasons ?? 'unknown'}`;
     return (await transitionJob(q, jobId, ['transcoding'], 'failed', { error })) ? 'failed' : null;
   }
   const moved = await rows<{ id: string }>(

@@ -3,8 +3,9 @@
  * several coordinators on one database exactly one runs a job's step, and a
  * coordinator that dies mid-step (kill -9) hands it on when its lease lapses.
  *
- * claimJobStep(q, { runnerId, ttlSeconds }) → JobRow | undefined
- *   the oldest job that needs server work and is not held by a live runner.
+ * claimJobStep(q, { runnerId, ttlSeconds }) → job id | undefined
+ *   the oldest job that needs server work (a step, or cleanup after it
+ *   ended) and is not held by a live runner.
  * renewJobStep(q, { jobId, runnerId, ttlSeconds }) → boolean (false: lost)
  * releaseJobStep(q, { jobId, runnerId, retryInSeconds }) → void
  *   0 frees it at once; >0 keeps it unclaimable until then (backoff after a retryable error).
@@ -21,7 +22,7 @@ export async function claimJobStep(q: Queryable, opts: { runnerId: string; ttlSe
     sql`
     WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
-       WHERE state IN ('queued', 'probing', 'splitting', 'merging')
+       WHERE (state IN ('queued', 'probing', 'splitting', 'merging') OR needs_cleanup)
          AND (runner_expires_at IS NULL OR runner_expires_at < now())
        ORDER BY created_at
        LIMIT 1
@@ -61,3 +62,12 @@ export async function releaseJobStep(
 }
 
 export type { JobRow };
+
+/** Frees every step lease held by `runnerId` (a restarted coordinator reclaiming its own). Returns how many. */
+export async function releaseStepsOf(q: Queryable, runnerId: string): Promise<number> {
+  const freed = await rows<{ id: string }>(
+    q,
+    sql`UPDATE jobs SET runner_id = NULL, runner_expires_at = NULL WHERE runner_id = ${runnerId} RETURNING id`,
+  );
+  return freed.length;
+}

@@ -2,7 +2,8 @@
  * claimTasks(q, { workerId, limit, policy }) → TaskRow[]
  *
  * Leases up to `limit` queued tasks whose backoff has passed and whose job is
- * transcoding, oldest job first and chunk order within a job, in one
+ * transcoding, oldest job first and chunk order within a job, unless the
+ * worker is quarantined for failing again and again, in one
  * statement. `FOR UPDATE SKIP LOCKED` lets concurrent claimers (other
  * coordinators, other connections) pass over rows being claimed instead of
  * waiting or double-leasing. Each lease gets a fresh random token and the
@@ -29,6 +30,7 @@ export async function claimTasks(
        WHERE c.state = 'queued'
          AND c.available_at <= now()
          AND j.state = 'transcoding'
+         AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = ${opts.workerId} AND w.quarantined_until > now())
        ORDER BY j.created_at, c.chunk_index, c.rendition
        LIMIT ${opts.limit}
          FOR UPDATE OF c SKIP LOCKED

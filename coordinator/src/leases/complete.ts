@@ -5,8 +5,16 @@
  *
  * beginVerification(q, { taskId, token, policy }) → TaskRow
  *   leased → verifying under the caller's token, lease extended by the TTL so
- *   a crash mid-check expires it like any other lease. LeaseLostError if the
- *   token is not current (a zombie, a replay, a duplicate).
+ *   a crash mid-check expires it like any other lease. Also from verifying
+ *   under the same token: a tab that sends `complete` again (its first answer
+ *   was lost with a coordinator) gets its segment checked again; accepting it
+ *   twice is impossible (acceptSegment matches only while verifying).
+ *   LeaseLostError if the token is not current (a zombie, a replay).
+ *
+ * undoVerification(q, { taskId, token, policy }) → boolean
+ *   verifying → leased under the same token, when the coordinator could not
+ *   check the segment (storage or database trouble): the worker keeps its
+ *   lease and its result, and sends `complete` again later.
  *
  * acceptSegment(q, { taskId, token, segment }) → { jobId }
  *   verifying → done: records the accepted segment's key, size and hash and
@@ -31,12 +39,26 @@ export async function beginVerification(
            lease_expires_at = now() + make_interval(secs => ${opts.policy.ttlSeconds}),
            progress = 1,
            updated_at = now()
-     WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state = 'leased'
+     WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state IN ('leased', 'verifying')
     RETURNING id, job_id, chunk_index, rendition, state, params, chunk_key, chunk_size,
               attempts, lease_token, lease_owner, lease_expires_at`,
   );
   if (!row) throw new LeaseLostError(opts.taskId, 'the lease is not current (expired, reassigned, or already completed)');
   return row;
+}
+
+export async function undoVerification(q: Queryable, opts: { taskId: string; token: string; policy: LeasePolicy }): Promise<boolean> {
+  const undone = await rows<{ id: string }>(
+    q,
+    sql`
+    UPDATE tasks
+       SET state = 'leased',
+           lease_expires_at = now() + make_interval(secs => ${opts.policy.ttlSeconds}),
+           updated_at = now()
+     WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state = 'verifying'
+    RETURNING id`,
+  );
+  return undone.length > 0;
 }
 
 export async function acceptSegment(

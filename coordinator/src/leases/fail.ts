@@ -28,7 +28,7 @@ export async function failLease(
     sql`
     WITH ended AS (
       UPDATE tasks t
-         SET state = CASE WHEN t.attempts >= ${opts.policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
+         SET state = CASE WHEN t.attempts - t.retry_base >= ${opts.policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
              available_at = now() + make_interval(secs => least(60, power(2, t.attempts))::int),
              lease_token = NULL,
              lease_owner = NULL,

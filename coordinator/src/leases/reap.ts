@@ -5,9 +5,16 @@
  *   recording outcome 'expired' on the attempt. Safe to run from several
  *   coordinators at once (SKIP LOCKED).
  *
- * releaseLeases(q, { workerId, tokens, outcome, reason, policy }) → EndedLease[]
+ * releaseLeases(q, { workerId, tokens, outcome, reason, policy, onlyIfDisconnected? }) → EndedLease[]
  *   The same for specific leases of one worker, e.g. after it disconnected
- *   and did not come back within the grace period.
+ *   and did not come back within the grace period. With onlyIfDisconnected,
+ *   nothing happens if the worker has reconnected meanwhile (to any
+ *   coordinator: workers.disconnected_at is NULL again), since it may have
+ *   resumed those very leases.
+ *
+ * releaseAllLeases(q, { workerId, outcome, reason, policy }) → EndedLease[]
+ *   Every lease (not verifying) of a worker that says it holds none, e.g. a
+ *   tab that reloaded and lost its work.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
@@ -23,7 +30,7 @@ function endLeases(q: Queryable, where: SQL, outcome: AttemptOutcome, reason: st
       FOR UPDATE SKIP LOCKED
     ), ended AS (
       UPDATE tasks t
-         SET state = CASE WHEN t.attempts >= ${policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
+         SET state = CASE WHEN t.attempts - t.retry_base >= ${policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
              lease_token = NULL,
              lease_owner = NULL,
              lease_expires_at = NULL,
@@ -54,15 +61,25 @@ export function reapExpiredLeases(q: Queryable, opts: { policy: LeasePolicy }): 
 
 export function releaseLeases(
   q: Queryable,
-  opts: { workerId: string; tokens: readonly string[]; outcome: AttemptOutcome; reason: string; policy: LeasePolicy },
+  opts: { workerId: string; tokens: readonly string[]; outcome: AttemptOutcome; reason: string; policy: LeasePolicy; onlyIfDisconnected?: boolean },
 ): Promise<EndedLease[]> {
   if (opts.tokens.length === 0) return Promise.resolve([]);
+  const stillGone = opts.onlyIfDisconnected
+    ? sql`AND EXISTS (SELECT 1 FROM workers w WHERE w.id = ${opts.workerId} AND w.disconnected_at IS NOT NULL)`
+    : sql``;
   // Tokens are UUIDs; one comma-joined parameter keeps the statement identical on both drivers.
   return endLeases(
     q,
-    sql`lease_owner = ${opts.workerId} AND lease_token = ANY(string_to_array(${opts.tokens.join(',')}, ','))`,
+    sql`lease_owner = ${opts.workerId} AND lease_token = ANY(string_to_array(${opts.tokens.join(',')}, ',')) ${stillGone}`,
     opts.outcome,
     opts.reason,
     opts.policy,
   );
+}
+
+export function releaseAllLeases(
+  q: Queryable,
+  opts: { workerId: string; outcome: AttemptOutcome; reason: string; policy: LeasePolicy },
+): Promise<EndedLease[]> {
+  return endLeases(q, sql`lease_owner = ${opts.workerId} AND state = 'leased'`, opts.outcome, opts.reason, opts.policy);
 }

@@ -5,7 +5,6 @@
  * deletes the intermediate objects. Re-runnable from the start: inputs stay
  * in storage until the job is done.
  */
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { and, asc, eq } from 'drizzle-orm';
 import { manifestSchema } from '@tabgrid/shared';
@@ -14,6 +13,7 @@ import { transitionJob, type JobRow } from '../jobs/repository.js';
 import { encodeAudio, mergeSegments } from '../media/merge.js';
 import { countPackets } from '../media/split.js';
 import { storageKeys } from '../storage/keys.js';
+import { failpoint } from '../failpoints.js';
 import { freshDir, localSource, workDir, type PipelineContext } from './context.js';
 
 export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<void> {
@@ -54,23 +54,16 @@ export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<v
     if (frames !== manifest.totalFrames) {
       throw new Error(`rendition ${rung.name}: merged output has ${frames} frames, the source has ${manifest.totalFrames}`);
     }
+    await failpoint(ctx.config.failpoints, 'merge.before-upload', ctx.logger);
     const key = storageKeys.output(job.id, rung.name);
     const { size } = await ctx.storage.putFile(key, out, 'video/mp4');
     outputs.push({ rendition: rung.name, key, width: rung.width, height: rung.height, size });
     ctx.logger.info({ jobId: job.id, rendition: rung.name, frames, bytes: size }, 'merged rendition');
   }
 
-  if (await transitionJob(ctx.db, job.id, ['merging'], 'done', { outputs })) {
-    await cleanupIntermediates(ctx, job.id);
+  await failpoint(ctx.config.failpoints, 'merge.after-upload', ctx.logger);
+  if (!(await transitionJob(ctx.db, job.id, ['merging'], 'done', { outputs }))) {
+    // Canceled meanwhile: what we uploaded belongs to nobody.
+    for (const o of outputs) await ctx.storage.remove(o.key);
   }
-}
-
-/** Chunks, segments (every attempt's) and the encoded audio are only needed until the outputs exist. */
-export async function cleanupIntermediates(ctx: PipelineContext, jobId: string): Promise<void> {
-  const removed =
-    (await ctx.storage.removePrefix(storageKeys.chunksPrefix(jobId))) +
-    (await ctx.storage.removePrefix(storageKeys.segmentsPrefix(jobId))) +
-    (await ctx.storage.removePrefix(`videos/${jobId}/audio/`));
-  await rm(workDir(ctx, jobId), { recursive: true, force: true });
-  ctx.logger.info({ jobId, removedObjects: removed }, 'removed intermediate objects');
 }

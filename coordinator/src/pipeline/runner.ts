@@ -9,9 +9,11 @@
  * MAX_STEP_ATTEMPTS the job fails with the last error.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TERMINAL_JOB_STATES } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
 import { getJob, transitionJob, type JobRow } from '../jobs/repository.js';
 import { claimJobStep, releaseJobStep, renewJobStep } from '../jobs/step-lease.js';
+import { runCleanupStep } from './cleanup-step.js';
 import type { PipelineContext } from './context.js';
 import { runMergeStep } from './merge-step.js';
 import { runProbeStep } from './probe-step.js';
@@ -56,6 +58,10 @@ export function startPipelineRunner(ctx: PipelineContext, runnerId: string, opts
 
   async function runStep(job: JobRow): Promise<void> {
     const started = Date.now();
+    if (TERMINAL_JOB_STATES.includes(job.state)) {
+      if (job.needsCleanup) await runCleanupStep(ctx, job);
+      return;
+    }
     switch (job.state) {
       case 'queued':
         await transitionJob(ctx.db, job.id, ['queued'], 'probing');
@@ -77,14 +83,16 @@ export function startPipelineRunner(ctx: PipelineContext, runnerId: string, opts
 
   async function handleStepError(job: JobRow, err: unknown): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof PermanentError || job.stepAttempts >= MAX_STEP_ATTEMPTS) {
+    const cleanup = TERMINAL_JOB_STATES.includes(job.state);
+    if (!cleanup && (err instanceof PermanentError || job.stepAttempts >= MAX_STEP_ATTEMPTS)) {
       const error = err instanceof PermanentError ? message : `${job.state} failed ${job.stepAttempts} times; last error: ${message}`;
       log.warn({ jobId: job.id, step: job.state, err: message }, 'job failed');
       await transitionJob(ctx.db, job.id, [job.state], 'failed', { error: error.slice(0, 2000) });
       await releaseJobStep(ctx.db, { jobId: job.id, runnerId, retryInSeconds: 0, resetAttempts: true });
       return;
     }
-    const retryIn = Math.min(60, 2 ** job.stepAttempts);
+    // Cleanup of an ended job is retried for as long as it takes (storage may be down for a while).
+    const retryIn = Math.min(60, 2 ** Math.min(job.stepAttempts, 6));
     log.warn({ jobId: job.id, step: job.state, attempt: job.stepAttempts, retryInSeconds: retryIn, err: message }, 'step failed; will retry');
     await releaseJobStep(ctx.db, { jobId: job.id, runnerId, retryInSeconds: retryIn, resetAttempts: false });
   }

@@ -10,6 +10,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { parseRenditionList } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
+import { cancelJob, deleteJob, retryJob } from '../jobs/lifecycle.js';
 import { createJob, getJob, listJobs, listTasksWithHistory, taskProgress } from '../jobs/repository.js';
 import { probeSource } from '../media/probe.js';
 import type { PipelineContext } from '../pipeline/context.js';
@@ -32,7 +33,14 @@ function extensionOf(filename: string): string {
   return /^[a-z0-9]{1,5}$/.test(ext) ? ext : 'bin';
 }
 
-export function jobRoutes(ctx: PipelineContext, hooks: { onJobCreated: () => void }) {
+export interface JobRouteHooks {
+  /** A job was created or restarted: look for server work now. */
+  readonly onJobCreated: () => void;
+  /** Tell the tabs holding these leases to stop. */
+  readonly revokeLeases: (leaseIds: ReadonlySet<string>, reason: string) => void;
+}
+
+export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
   const app = new Hono<{ Bindings: HttpBindings }>();
 
   app.post('/', async (c) => {
@@ -81,6 +89,31 @@ export function jobRoutes(ctx: PipelineContext, hooks: { onJobCreated: () => voi
     if (!job) throw new HTTPException(404, { message: `no job ${c.req.param('id')}` });
     const progress = await taskProgress(ctx.db, [job.id]);
     return c.json(await toJobView(job, progress.get(job.id), ctx.storage));
+  });
+
+  app.post('/:id/cancel', async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    const { revokedLeases } = await cancelJob(ctx.db, id);
+    hooks.revokeLeases(new Set(revokedLeases), 'the job was canceled');
+    hooks.onJobCreated(); // the runner cleans up
+    ctx.logger.info({ jobId: id, revokedLeases: revokedLeases.length }, 'job canceled');
+    return c.json({ id, state: 'canceled' });
+  });
+
+  app.post('/:id/retry', async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    await retryJob(ctx.db, id);
+    hooks.onJobCreated();
+    const job = await getJob(ctx.db, id);
+    ctx.logger.info({ jobId: id, state: job?.state }, 'job retried');
+    return c.json({ id, state: job?.state });
+  });
+
+  app.delete('/:id', async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    await deleteJob(ctx.db, ctx.storage, id);
+    ctx.logger.info({ jobId: id }, 'job deleted');
+    return c.body(null, 204);
   });
 
   app.get('/:id/tasks', async (c) => {

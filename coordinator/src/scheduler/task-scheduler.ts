@@ -7,15 +7,30 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { AssignMessage, CompleteMessage, FailMessage, HeartbeatMessage } from '@tabgrid/shared';
 import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
+import { rows, type Db } from '../db/client.js';
 import { settleTranscoding } from '../jobs/repository.js';
-import { acceptSegment, beginVerification, claimTasks, failLease, reapExpiredLeases, releaseLeases, renewLease, type EndedLease, type LeasePolicy } from '../leases/index.js';
+import {
+  acceptSegment,
+  beginVerification,
+  claimTasks,
+  failLease,
+  reapExpiredLeases,
+  releaseAllLeases,
+  releaseLeases,
+  renewLease,
+  undoVerification,
+  type EndedLease,
+  type LeasePolicy,
+} from '../leases/index.js';
 import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';
 import { storageKeys } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { Semaphore } from './semaphore.js';
 import { verifySegment } from './verify-segment.js';
+
+/** Failures in a row after which a worker gets no work for a while. */
+export const QUARANTINE_AFTER = 3;
 
 /** Presigned URLs outlive any sane lease: a slow tab must still be able to finish the upload it started. */
 const PRESIGN_SECONDS = 30 * 60;
@@ -67,8 +82,13 @@ export class TaskScheduler {
     await renewLease(this.deps.db, { taskId: msg.leaseId, token: msg.token, progress: msg.progress, policy: this.deps.policy });
   }
 
-  /** Verifies the uploaded segment and accepts or rejects it. LeaseLostError if the lease is not current. */
-  async complete(workerId: string, msg: CompleteMessage): Promise<{ accepted: boolean; reason?: string }> {
+  /**
+   * Verifies the uploaded segment and accepts or rejects it. LeaseLostError
+   * if the lease is not current. When the check itself cannot run (storage
+   * down, ffprobe missing), nobody is blamed: the lease goes back to the tab,
+   * which keeps its result and sends `complete` again later.
+   */
+  async complete(workerId: string, msg: CompleteMessage): Promise<{ accepted: boolean; reason?: string; retry?: boolean }> {
     const task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
     const key = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
     let verdict;
@@ -80,11 +100,14 @@ export class TaskScheduler {
         ),
       );
     } catch (err) {
-      verdict = { ok: false as const, reason: `the coordinator could not check the segment: ${(err as Error).message}` };
+      const reason = `the coordinator could not check the segment now (${(err as Error).message}); keep it and send complete again`;
+      this.log.warn({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, err: (err as Error).message }, 'segment check could not run; the tab will retry');
+      await undoVerification(this.deps.db, { taskId: task.id, token: msg.token, policy: this.deps.policy });
+      return { accepted: false, retry: true, reason };
     }
     if (verdict.ok) {
       await acceptSegment(this.deps.db, { taskId: task.id, token: msg.token, segment: { key, size: msg.size, sha256: msg.sha256 } });
-      await this.bumpWorker(workerId, 'tasks_done');
+      await this.recordOutcome(workerId, 'success');
       this.log.info({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, encodeMs: msg.encodeMs }, 'segment accepted');
       await this.settle(task.job_id);
       return { accepted: true };
@@ -92,31 +115,44 @@ export class TaskScheduler {
     this.log.warn({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, reason: verdict.reason }, 'segment rejected');
     const ended = await failLease(this.deps.db, { taskId: task.id, token: msg.token, outcome: 'rejected', reason: `segment rejected: ${verdict.reason}`, policy: this.deps.policy });
     await this.deps.storage.remove(key).catch(() => undefined);
-    await this.afterEnded([ended]);
+    await this.afterEnded([ended], 'failure');
     return { accepted: false, reason: verdict.reason };
   }
 
   async fail(msg: FailMessage): Promise<void> {
     const ended = await failLease(this.deps.db, { taskId: msg.leaseId, token: msg.token, outcome: 'failed', reason: `worker failed: ${msg.reason}`, policy: this.deps.policy });
-    await this.afterEnded([ended]);
+    await this.afterEnded([ended], 'failure');
   }
 
-  /** Leases of a worker that went away and did not come back in time. */
+  /** A reconnecting tab still working on a lease keeps it if its token is current (renewing it); LeaseLostError otherwise. */
+  async resume(lease: { leaseId: string; token: string }): Promise<void> {
+    await renewLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, progress: 0, policy: this.deps.policy });
+  }
+
+  /** Leases of a worker that went away and did not come back (to any coordinator) in time. */
   async release(workerId: string, tokens: readonly string[], reason: string): Promise<void> {
-    const ended = await releaseLeases(this.deps.db, { workerId, tokens, outcome: 'disconnected', reason, policy: this.deps.policy });
+    const ended = await releaseLeases(this.deps.db, { workerId, tokens, outcome: 'disconnected', reason, policy: this.deps.policy, onlyIfDisconnected: true });
     if (ended.length > 0) this.log.info({ workerId, released: ended.length }, 'released leases of a disconnected worker');
-    await this.afterEnded(ended);
+    await this.afterEnded(ended, 'neutral');
+  }
+
+  /** A tab that says hello holding nothing has lost whatever it was working on (a reload, a crash). */
+  async releaseAll(workerId: string): Promise<void> {
+    const ended = await releaseAllLeases(this.deps.db, { workerId, outcome: 'disconnected', reason: 'the tab restarted and lost its work', policy: this.deps.policy });
+    if (ended.length > 0) this.log.info({ workerId, released: ended.length }, 'released leases of a restarted tab');
+    await this.afterEnded(ended, 'neutral');
   }
 
   async reap(): Promise<EndedLease[]> {
     const ended = await reapExpiredLeases(this.deps.db, { policy: this.deps.policy });
     if (ended.length > 0) this.log.info({ expired: ended.map((e) => ({ task: e.task_id, worker: e.worker_id, state: e.state })) }, 'reaped expired leases');
-    await this.afterEnded(ended);
+    await this.afterEnded(ended, 'failure');
     return ended;
   }
 
-  private async afterEnded(ended: readonly EndedLease[]): Promise<void> {
-    for (const e of ended) if (e.worker_id && e.state) await this.bumpWorker(e.worker_id, 'tasks_failed');
+  /** Disconnects are not held against a worker (people close tabs); failures, rejections and silence are. */
+  private async afterEnded(ended: readonly EndedLease[], blame: 'failure' | 'neutral'): Promise<void> {
+    if (blame === 'failure') for (const e of ended) if (e.worker_id) await this.recordOutcome(e.worker_id, 'failure');
     for (const jobId of new Set(ended.filter((e) => e.state === 'dead').map((e) => e.job_id))) await this.settle(jobId);
   }
 
@@ -128,7 +164,32 @@ export class TaskScheduler {
     }
   }
 
-  private async bumpWorker(workerId: string, column: 'tasks_done' | 'tasks_failed'): Promise<void> {
-    await this.deps.db.execute(sql`UPDATE workers SET ${sql.raw(column)} = ${sql.raw(column)} + 1, last_seen_at = now() WHERE id = ${workerId}`);
+  /**
+   * Worker statistics and quarantine: after QUARANTINE_AFTER failures in a row
+   * a worker gets no work for 30 s, doubling with each further failure up to
+   * 10 minutes; one accepted segment clears it.
+   */
+  private async recordOutcome(workerId: string, outcome: 'success' | 'failure'): Promise<void> {
+    if (outcome === 'success') {
+      await this.deps.db.execute(sql`
+        UPDATE workers SET tasks_done = tasks_done + 1, consecutive_failures = 0, quarantined_until = NULL, last_seen_at = now()
+         WHERE id = ${workerId}`);
+      return;
+    }
+    const [row] = await rows<{ quarantined_until: Date | null; consecutive_failures: number }>(
+      this.deps.db,
+      sql`
+      UPDATE workers
+         SET tasks_failed = tasks_failed + 1,
+             consecutive_failures = consecutive_failures + 1,
+             quarantined_until = CASE WHEN consecutive_failures + 1 >= ${QUARANTINE_AFTER}
+               THEN now() + make_interval(secs => least(600, 30 * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}))::int)
+               ELSE quarantined_until END
+       WHERE id = ${workerId}
+      RETURNING quarantined_until, consecutive_failures`,
+    );
+    if (row && row.consecutive_failures >= QUARANTINE_AFTER) {
+      this.log.warn({ workerId, failuresInARow: row.consecutive_failures, until: row.quarantined_until }, 'worker quarantined: it keeps failing');
+    }
   }
 }

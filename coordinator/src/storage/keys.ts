@@ -23,6 +23,7 @@ export const storageKeys = {
   segmentsPrefix: (jobId: string) => `videos/${jobId}/segments/`,
   segment: (jobId: string, rendition: string, index: number, attempt: number) =>
     `videos/${jobId}/segments/${rendition}/chunk_${pad(index)}.a${attempt}.mp4`,
+  audioPrefix: (jobId: string) => `videos/${jobId}/audio/`,
   audio: (jobId: string) => `videos/${jobId}/audio/audio.m4a`,
   output: (jobId: string, rendition: string) => `encoded/${jobId}_${rendition}.mp4`,
 } as const;

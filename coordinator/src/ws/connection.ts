@@ -91,8 +91,9 @@ export class WorkerConnection {
         this.hooks.onIdle();
         return;
       }
-      this.log.error({ err, workerId: this.workerId, type: msg.type }, 'failed to handle message');
-      this.sendError('internal', 'the coordinator could not handle this message; it will be retried or expire', msg.id);
+      // Database or storage trouble: the tab keeps what it has and sends the message again later.
+      this.log.warn({ err: (err as Error).message, workerId: this.workerId, type: msg.type }, 'could not handle message now');
+      this.sendError('unavailable', `the coordinator could not handle this ${msg.type} now (${(err as Error).message}); send it again later`, msg.id);
     }
   }
 
@@ -125,9 +126,14 @@ export class WorkerConnection {
         if (this.lease?.leaseId === msg.leaseId) this.lease = undefined;
         try {
           const result = await this.hooks.scheduler.complete(this.workerId!, msg);
-          this.send({ type: 'result', replyTo: msg.id, leaseId: msg.leaseId, accepted: result.accepted, ...(result.reason ? { reason: result.reason } : {}) });
+          // Not decided: the tab still holds the lease and will send complete again.
+          if (result.retry) this.lease = { leaseId: msg.leaseId, token: msg.token };
+          this.send({ type: 'result', replyTo: msg.id, leaseId: msg.leaseId, accepted: result.accepted, ...(result.reason ? { reason: result.reason } : {}), ...(result.retry ? { retry: true } : {}) });
         } catch (err) {
-          if (!(err instanceof LeaseLostError)) throw err;
+          if (!(err instanceof LeaseLostError)) {
+            this.lease = { leaseId: msg.leaseId, token: msg.token };
+            throw err;
+          }
           this.send({ type: 'result', replyTo: msg.id, leaseId: msg.leaseId, accepted: false, reason: err.message });
         } finally {
           this.verifying = false;

@@ -7,8 +7,9 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import { WebSocketServer } from 'ws';
-import { WS_PATH } from '@tabgrid/shared';
-import type { Db } from '../db/client.js';
+import { WS_PATH, type HelloMessage } from '@tabgrid/shared';
+import { rows, type Db } from '../db/client.js';
+import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskScheduler } from '../scheduler/task-scheduler.js';
 import { WorkerConnection } from './connection.js';
@@ -39,7 +40,10 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   const log = opts.logger.child({ component: 'ws' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const connections = new Set<WorkerConnection>();
-  const graceTimers = new Set<NodeJS.Timeout>();
+  /** Leases of tabs that dropped, by token, released unless the tab resumes them in time. */
+  const graceTimers = new Map<string, NodeJS.Timeout>();
+  /** When each connection said hello, so its close only marks *that* session gone. */
+  const sessions = new WeakMap<WorkerConnection, Date>();
   let dispatching = false;
   let again = false;
 
@@ -75,13 +79,34 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     scheduler: opts.scheduler,
     leaseTtlSeconds: opts.leaseTtlSeconds,
     onIdle: notifyWork,
-    async onHello(conn: WorkerConnection, msg: { workerId: string; name?: string | undefined; capabilities: unknown }) {
-      await opts.db.execute(sql`
+    async onHello(conn: WorkerConnection, msg: HelloMessage) {
+      const [session] = await rows<{ connected_at: Date }>(
+        opts.db,
+        sql`
         INSERT INTO workers (id, name, capabilities, coordinator_id, connected_at, last_seen_at, disconnected_at)
-        VALUES (${msg.workerId}, ${msg.name ?? null}, ${JSON.stringify(msg.capabilities)}::jsonb, ${opts.coordinatorId}, now(), now(), NULL)
+        VALUES (${msg.workerId}, ${msg.name ?? null}, ${JSON.stringify(msg.capabilities)}::jsonb, ${opts.coordinatorId}, date_trunc('milliseconds', clock_timestamp()), now(), NULL)
         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capabilities = EXCLUDED.capabilities,
-          coordinator_id = EXCLUDED.coordinator_id, connected_at = now(), last_seen_at = now(), disconnected_at = NULL`);
-      log.info({ workerId: msg.workerId, capabilities: msg.capabilities }, 'worker connected');
+          coordinator_id = EXCLUDED.coordinator_id, connected_at = EXCLUDED.connected_at, last_seen_at = now(), disconnected_at = NULL
+        RETURNING connected_at`,
+      );
+      if (session) sessions.set(conn, session.connected_at);
+      if (msg.resume) {
+        const timer = graceTimers.get(msg.resume.token);
+        if (timer) clearTimeout(timer);
+        graceTimers.delete(msg.resume.token);
+        try {
+          await opts.scheduler.resume(msg.resume);
+          conn.lease = { leaseId: msg.resume.leaseId, token: msg.resume.token };
+          log.info({ workerId: msg.workerId, leaseId: msg.resume.leaseId }, 'worker reconnected and resumed its lease');
+        } catch (err) {
+          if (!(err instanceof LeaseLostError)) throw err;
+          // Told after the welcome, so the tab knows who is talking first.
+          setImmediate(() => conn.revoke(msg.resume!.leaseId, 'the lease expired or was reassigned while the tab was away'));
+        }
+      } else {
+        await opts.scheduler.releaseAll(msg.workerId);
+      }
+      log.info({ workerId: msg.workerId, capabilities: msg.capabilities, resumed: Boolean(msg.resume) }, 'worker connected');
     },
   };
 
@@ -99,16 +124,24 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       const lease = conn.lease;
       if (!workerId) return;
       log.info({ workerId, holding: lease?.leaseId }, 'worker disconnected');
-      void opts.db.execute(sql`UPDATE workers SET disconnected_at = now() WHERE id = ${workerId}`).catch(() => undefined);
-      if (!lease) return;
+      const session = sessions.get(conn);
+      // Only this session (connected_at is kept to the millisecond so a JS Date matches it exactly):
+      // the tab may already have reconnected, here or to another coordinator.
+      const marked = session
+        ? opts.db.execute(sql`UPDATE workers SET disconnected_at = now() WHERE id = ${workerId} AND connected_at = ${session}`)
+        : Promise.resolve();
+      if (!lease) {
+        marked.catch(() => undefined);
+        return;
+      }
       const timer = setTimeout(() => {
-        graceTimers.delete(timer);
-        opts.scheduler
-          .release(workerId, [lease.token], `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`)
+        graceTimers.delete(lease.token);
+        marked
+          .then(() => opts.scheduler.release(workerId, [lease.token], `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`))
           .then(notifyWork)
           .catch((err: unknown) => log.warn({ err, workerId }, 'could not release leases; they will expire'));
       }, opts.disconnectGraceSeconds * 1000);
-      graceTimers.add(timer);
+      graceTimers.set(lease.token, timer);
     });
   }
 
@@ -143,7 +176,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     async close() {
       clearInterval(dispatchTimer);
       clearInterval(pingTimer);
-      for (const t of graceTimers) clearTimeout(t);
+      for (const t of graceTimers.values()) clearTimeout(t);
       server.off('upgrade', onUpgrade);
       for (const conn of connections) conn.ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -1,0 +1,1 @@
+ALTER TABLE "workers" ADD COLUMN "consecutive_failures" integer DEFAULT 0 NOT NULL;
