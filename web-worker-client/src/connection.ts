@@ -1,0 +1,227 @@
+/**
+ * The tab's WebSocket to the coordinator: hello/welcome, typed callbacks per
+ * server message, message ids, and reconnection with exponential backoff and
+ * jitter (so a coordinator restart is not met by every tab at the same instant).
+ * Every server message is validated with the shared schema on arrival.
+ */
+import {
+  PROTOCOL_VERSION,
+  WS_PATH,
+  clientMessageSchema,
+  parseMessage,
+  serverMessageSchema,
+  type ClientMessage,
+  type HelloMessage,
+  type ServerMessage,
+  type WelcomeMessage,
+} from '@tabgrid/shared';
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'stopped';
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** What callers send; the connection adds the id. `hello` is the connection's own business. */
+export type OutgoingMessage = DistributiveOmit<Exclude<ClientMessage, HelloMessage>, 'id'>;
+export type ServerHandler<T extends ServerMessage['type']> = (msg: Extract<ServerMessage, { type: T }>) => void;
+export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+/** The part of the browser's WebSocket we use; tests pass a fake. */
+export interface SocketLike {
+  readonly readyState: number;
+  onopen: ((ev: Event) => unknown) | null;
+  onmessage: ((ev: MessageEvent) => unknown) | null;
+  onclose: ((ev: CloseEvent) => unknown) | null;
+  onerror: ((ev: Event) => unknown) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface Backoff {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000 };
+
+/** "Equal jitter": half the exponential delay fixed, half random, so retries spread out but never bunch at 0. */
+export function backoffDelay(attempt: number, b: Backoff = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const base = Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, attempt));
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+export function wsUrl(loc: Pick<Location, 'protocol' | 'host'>): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${WS_PATH}`;
+}
+
+export interface ConnectionOptions {
+  readonly url: string;
+  readonly hello: () => Omit<HelloMessage, 'type' | 'id' | 'protocol'>;
+  readonly createSocket?: (url: string) => SocketLike;
+  readonly backoff?: Backoff;
+  readonly random?: () => number;
+  /** Reconnect when the coordinator does not answer hello within this time. */
+  readonly welcomeTimeoutMs?: number;
+  readonly log?: LogFn;
+}
+
+const OPEN = 1;
+/** A connection that lasted this long after welcome counts as healthy: the next drop retries quickly again. */
+const HEALTHY_MS = 10_000;
+const QUEUE_MAX = 32;
+
+export class Connection {
+  #state: ConnectionState = 'idle';
+  #socket: SocketLike | null = null;
+  #welcome: WelcomeMessage | null = null;
+  #welcomedAt = 0;
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #welcomeTimer: ReturnType<typeof setTimeout> | undefined;
+  #seq = 0;
+  readonly #idPrefix = Math.random().toString(36).slice(2, 10);
+  readonly #queue: ClientMessage[] = [];
+  readonly #handlers = new Map<ServerMessage['type'], Set<(msg: never) => void>>();
+  readonly #stateListeners = new Set<(s: ConnectionState, detail?: string) => void>();
+  readonly #opts: ConnectionOptions;
+
+  constructor(opts: ConnectionOptions) {
+    this.#opts = opts;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The last welcome (heartbeat interval, lease TTL); null before the first. */
+  get welcome(): WelcomeMessage | null {
+    return this.#welcome;
+  }
+
+  on<T extends ServerMessage['type']>(type: T, handler: ServerHandler<T>): () => void {
+    let set = this.#handlers.get(type);
+    if (!set) this.#handlers.set(type, (set = new Set()));
+    set.add(handler as (msg: never) => void);
+    return () => set.delete(handler as (msg: never) => void);
+  }
+
+  onState(listener: (s: ConnectionState, detail?: string) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  start(): void {
+    if (this.#state !== 'idle' && this.#state !== 'stopped') return;
+    this.#connect('connecting');
+  }
+
+  stop(detail = 'stopped'): void {
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#welcomeTimer);
+    const s = this.#socket;
+    this.#socket = null;
+    s?.close(1000, detail);
+    this.#welcome = null;
+    this.#setState('stopped', detail);
+  }
+
+  /**
+   * Sends when introduced (welcome received) and returns the message id, or
+   * null when not connected. With `queue`, a message that cannot go now is
+   * kept (with its id) and sent after the next welcome: used for complete and
+   * fail, which the coordinator must see even across a reconnect.
+   */
+  send(msg: OutgoingMessage, opts: { queue?: boolean } = {}): string | null {
+    const full = { ...msg, id: `${this.#idPrefix}-${++this.#seq}` };
+    const checked = clientMessageSchema.safeParse(full);
+    if (!checked.success) {
+      this.#log('error', `not sending invalid ${msg.type}: ${checked.error.issues[0]?.message ?? 'invalid'}`);
+      return null;
+    }
+    if (this.#state === 'connected' && this.#socket?.readyState === OPEN) {
+      this.#socket.send(JSON.stringify(checked.data));
+      return full.id;
+    }
+    if (!opts.queue) return null;
+    this.#queue.push(checked.data);
+    if (this.#queue.length > QUEUE_MAX) this.#queue.shift();
+    return full.id;
+  }
+
+  #connect(state: 'connecting' | 'reconnecting'): void {
+    this.#setState(state);
+    let socket: SocketLike;
+    try {
+      socket = (this.#opts.createSocket ?? ((url) => new WebSocket(url)))(this.#opts.url);
+    } catch (e) {
+      this.#log('warn', `cannot open ${this.#opts.url}: ${e instanceof Error ? e.message : String(e)}`);
+      this.#scheduleRetry();
+      return;
+    }
+    this.#socket = socket;
+    socket.onopen = () => {
+      if (this.#socket !== socket) return;
+      const hello: HelloMessage = { ...this.#opts.hello(), type: 'hello', id: `${this.#idPrefix}-${++this.#seq}`, protocol: PROTOCOL_VERSION };
+      socket.send(JSON.stringify(hello));
+      this.#welcomeTimer = setTimeout(() => {
+        this.#log('warn', 'no welcome from the coordinator; reconnecting');
+        socket.close(4000, 'no welcome');
+      }, this.#opts.welcomeTimeoutMs ?? 15_000);
+    };
+    socket.onmessage = (ev) => {
+      if (this.#socket === socket) this.#receive(ev.data);
+    };
+    socket.onclose = (ev) => {
+      if (this.#socket !== socket) return;
+      this.#socket = null;
+      clearTimeout(this.#welcomeTimer);
+      this.#log('warn', `connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''}); reconnecting`);
+      this.#scheduleRetry();
+    };
+    socket.onerror = () => undefined; // a close event always follows; the retry happens there
+  }
+
+  #scheduleRetry(): void {
+    const healthy = this.#welcomedAt > 0 && Date.now() - this.#welcomedAt >= HEALTHY_MS;
+    this.#attempt = healthy ? 0 : this.#attempt + 1;
+    this.#welcomedAt = 0;
+    const delay = backoffDelay(this.#attempt - 1, this.#opts.backoff, this.#opts.random);
+    this.#setState('reconnecting', `retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.#retryTimer = setTimeout(() => this.#connect('reconnecting'), delay);
+  }
+
+  #receive(data: unknown): void {
+    if (typeof data !== 'string') {
+      this.#log('error', 'ignored a binary message from the coordinator');
+      return;
+    }
+    const parsed = parseMessage(serverMessageSchema, data);
+    if (!parsed.ok) {
+      this.#log('error', `ignored an invalid message from the coordinator: ${parsed.error}`);
+      return;
+    }
+    const msg = parsed.message;
+    if (msg.type === 'welcome') {
+      clearTimeout(this.#welcomeTimer);
+      this.#welcome = msg;
+      this.#welcomedAt = Date.now();
+      this.#setState('connected');
+      for (const queued of this.#queue.splice(0)) this.#socket?.send(JSON.stringify(queued));
+    } else if (msg.type === 'error' && msg.code === 'unsupported_protocol') {
+      this.#log('error', `the coordinator speaks another protocol version (${msg.message}); reload the page`);
+      this.stop('outdated page: reload');
+    }
+    for (const h of this.#handlers.get(msg.type) ?? []) {
+      try {
+        (h as (m: ServerMessage) => void)(msg);
+      } catch (e) {
+        this.#log('error', `handler for ${msg.type} threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  #setState(s: ConnectionState, detail?: string): void {
+    this.#state = s;
+    for (const l of this.#stateListeners) l(s, detail);
+  }
+
+  #log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.#opts.log?.(level, message);
+  }
+}
