@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
 import { getTasks, submitFile, waitForJob } from './support/api.js';
 import { launchChromium, openContributorTabs, tabStatus, watchConsole, type Browser } from './support/browser.js';
-import { REPO_ROOT, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
+import { REPO_ROOT, removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { makeClip, probe, type StreamFacts } from './support/media.js';
 import { verifyOutputs } from './support/verify-output.js';
 
@@ -28,6 +28,8 @@ const run = promisify(execFile);
 let clip: string;
 let source: StreamFacts;
 let workDir: string;
+
+afterAll(() => removeDir(workDir));
 
 beforeAll(async () => {
   workDir = await tempDir('pipeline');
@@ -66,6 +68,7 @@ function pipelineSuite(
       await browser?.close();
       await coordinator?.stop();
       await cleanup();
+      await removeDir(coordinator?.dataDir);
     });
 
     it('transcodes an uploaded clip into three frame-exact renditions with two tabs', async () => {

@@ -5,10 +5,12 @@ import { launchChromium, openContributorTabs } from '@tabgrid/coordinator/src/cl
 export { launchChromium, openContributorTabs };
 export type { Browser, Page };
 
+/** What the contributor page reports through window.__tabgrid.status() (the fields tests use). */
 export interface TabStatus {
   connection: string;
   tasksDone: number;
   failures: number;
+  currentLease: { leaseId: string; jobId: string; chunk: number; rendition: string; stage: string; progress: number } | null;
 }
 
 export async function tabStatus(page: Page): Promise<TabStatus | undefined> {

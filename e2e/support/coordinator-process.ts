@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,6 +39,11 @@ export interface CoordinatorProcess {
   readonly child: ChildProcess;
   stop(): Promise<void>;
   kill9(): Promise<void>;
+}
+
+/** Removes a test's temporary folder (data directories included) once it is done with it. */
+export async function removeDir(dir: string | undefined): Promise<void> {
+  if (dir) await rm(dir, { recursive: true, force: true });
 }
 
 export async function startCoordinatorProcess(opts: { env?: Record<string, string>; dataDir?: string; port?: number; name?: string } = {}): Promise<CoordinatorProcess> {

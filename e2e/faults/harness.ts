@@ -1,0 +1,59 @@
+/** Shared pieces of the failure scenarios that run real tabs. */
+import path from 'node:path';
+import { expect } from 'vitest';
+import type { JobView } from '@tabgrid/shared';
+import { getJob, submitFile, waitForJob } from '../support/api.js';
+import { makeClip, probe, type StreamFacts } from '../support/media.js';
+import type { ScenarioReport } from '../support/report.js';
+import { expectedFinalKeys, storedKeys } from '../support/stored-objects.js';
+import { verifyOutputs } from '../support/verify-output.js';
+
+/** 12 s at 640×360 with a 2 s GOP: 3 chunks × 2 rungs = 6 tasks, a few seconds of tab work each. */
+export const FAULT_RENDITIONS = '360p,240p';
+export const FAULT_EXPECTED = [
+  { rendition: '360p', width: 640, height: 360 },
+  { rendition: '240p', width: 426, height: 240 },
+];
+
+/** Short leases so that expiry-driven recovery fits in a test's minutes. */
+export const FAULT_ENV = { LEASE_TTL_SECONDS: '4', DISCONNECT_GRACE_SECONDS: '1', RENDITIONS: FAULT_RENDITIONS };
+
+export async function faultClip(dir: string, seconds = 12): Promise<{ file: string; facts: StreamFacts }> {
+  const file = path.join(dir, `clip-${seconds}s.mp4`);
+  await makeClip(file, { seconds, width: 640, height: 360, fps: 30, audio: true, gop: 60 });
+  return { file, facts: await probe(file) };
+}
+
+export async function submit(url: string, file: string): Promise<string> {
+  const res = await submitFile(url, file);
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** Waits until the job satisfies `pred` (polling the API), e.g. "2 tasks done". */
+export async function waitUntil(url: string, id: string, pred: (j: JobView) => boolean, timeoutMs = 120_000): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await getJob(url, id).catch(() => undefined);
+    if (job && pred(job)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} never reached the expected point; last: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits for the job to finish and checks its outputs and the storage like every scenario must. */
+export async function finishAndVerify(
+  opts: { url: string; id: string; source: StreamFacts; dir: string; dataDir?: string; report: ScenarioReport; timeoutMs?: number },
+): Promise<JobView> {
+  const job = await waitForJob(opts.url, opts.id, { timeoutMs: opts.timeoutMs ?? 180_000 });
+  opts.report.observed(`${job.state}${job.error ? ` (${job.error})` : ''}, ${job.progress.done}/${job.progress.total} tasks`);
+  await verifyOutputs(job, { baseUrl: opts.url, source: opts.source, expected: FAULT_EXPECTED, dir: opts.dir });
+  opts.report.verified(`${FAULT_EXPECTED.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`);
+  if (opts.dataDir) {
+    await expect
+      .poll(async () => (await storedKeys(opts.dataDir!)).filter((k) => k.includes(opts.id)), { timeout: 20_000 })
+      .toEqual(expectedFinalKeys(opts.id, 'mp4', FAULT_EXPECTED.map((e) => e.rendition)));
+    opts.report.verified('no orphan objects in storage');
+  }
+  return job;
+}

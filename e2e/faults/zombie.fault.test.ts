@@ -1,0 +1,120 @@
+/**
+ * Zombies and replays, with scripted workers over a real WebSocket against a
+ * real coordinator on the real PostgreSQL:
+ * - a worker that goes silent, has its lease reassigned, then uploads and
+ *   completes anyway: refused, and its upload (its own attempt's key) never
+ *   touches the accepted segment;
+ * - a replay of an already accepted completion: refused, nothing changes;
+ * - garbage and out-of-order messages: an error reply, never a crash.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
+import { getTasks, submitFile, waitForJob } from '../support/api.js';
+import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
+import { makeClip, probe } from '../support/media.js';
+import { ProtocolClient } from '../support/protocol-client.js';
+import { ScenarioReport } from '../support/report.js';
+import { expectedFinalKeys, storedKeys } from '../support/stored-objects.js';
+import { verifyOutputs } from '../support/verify-output.js';
+
+describe('zombie and replayed completions', () => {
+  let db: TestDatabase;
+  let coordinator: CoordinatorProcess;
+  let dir: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('tabgrid_faults');
+    coordinator = await startCoordinatorProcess({
+      name: 'fault-zombie',
+      env: { DATABASE_URL: db.url, LEASE_TTL_SECONDS: '2', DISCONNECT_GRACE_SECONDS: '1', RENDITIONS: '360p' },
+    });
+    dir = await tempDir('zombie');
+  });
+  afterAll(async () => {
+    await coordinator?.stop();
+    await db?.drop();
+    await removeDir(coordinator?.dataDir);
+    await removeDir(dir);
+  });
+
+  it('refuses a zombie completion and a replay, keeps the accepted segment, and finishes frame-exact', async () => {
+    const report = new ScenarioReport('zombie worker + replayed completion');
+    const clip = path.join(dir, 'clip.mp4');
+    await makeClip(clip, { seconds: 8, width: 640, height: 360, fps: 30, audio: true, gop: 60 });
+    const source = await probe(clip);
+
+    const zombie = new ProtocolClient(coordinator.url);
+    await zombie.connect();
+    // Garbage first: each gets an error reply and the connection stays usable.
+    zombie.send('{not json');
+    expect((await zombie.next('error')).code).toBe('invalid_message');
+    zombie.send({ type: 'heartbeat', leaseId: 'x', token: 'y', progress: 0.5, stage: 'transcoding' });
+    expect((await zombie.next('error')).code).toBe('not_introduced');
+    zombie.send(JSON.stringify({ type: 'complete', id: 'bad1', leaseId: 'x', token: 'y', size: -5, sha256: 'nope' }));
+    const invalid = await zombie.next('error');
+    expect(invalid).toMatchObject({ code: 'invalid_message', replyTo: 'bad1' });
+    report.injected('garbage, un-introduced and malformed messages → error replies, connection kept');
+    await zombie.hello();
+
+    const res = await submitFile(coordinator.url, clip);
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const zAssign = await zombie.next('assign', () => true, 60_000);
+    report.injected(`zombie took chunk ${zAssign.chunk} (attempt ${zAssign.attempt}) and went silent`);
+
+    // No heartbeat: after the 2 s TTL the lease expires and the task is queued again,
+    // first in line (oldest job, lowest chunk), so the good worker gets exactly it.
+    await expect
+      .poll(async () => (await getTasks(coordinator.url, id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)?.state, { timeout: 20_000 })
+      .toBe('queued');
+    const good = new ProtocolClient(coordinator.url);
+    await good.connect();
+    await good.hello();
+    const gAssign = await good.next('assign', (a) => a.leaseId === zAssign.leaseId, 30_000);
+    expect(gAssign.attempt).toBe(2);
+    expect(gAssign.token).not.toBe(zAssign.token);
+    report.observed(`lease expired; chunk ${gAssign.chunk} reassigned to a good worker as attempt ${gAssign.attempt}`);
+
+    // The zombie wakes up while the good worker holds the lease: its work is refused.
+    const zSeg = await zombie.transcode(zAssign);
+    expect(await zombie.upload(zAssign, zSeg)).toBe(200); // its own attempt's key: harmless
+    zombie.send({ type: 'heartbeat', leaseId: zAssign.leaseId, token: zAssign.token, progress: 1, stage: 'uploading' });
+    expect((await zombie.next('revoke', (r) => r.leaseId === zAssign.leaseId)).reason).toMatch(/lease/);
+    const zResult = await zombie.complete(zAssign, zSeg);
+    expect(zResult.accepted).toBe(false);
+    report.injected('zombie heartbeat + completion after reassignment → revoke, refused');
+
+    const gSeg = await good.transcode(gAssign);
+    await good.upload(gAssign, gSeg);
+    expect((await good.complete(gAssign, gSeg)).accepted).toBe(true);
+    const before = (await getTasks(coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
+    expect(before.state).toBe('done');
+
+    // Replays of the accepted completion, from the zombie and from the good worker: nothing changes.
+    expect((await zombie.complete(gAssign, zSeg)).accepted).toBe(false);
+    expect((await good.complete(gAssign, gSeg)).accepted).toBe(false);
+    const after = (await getTasks(coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
+    expect(after).toEqual(before);
+    report.injected('replayed the accepted completion twice → refused, task unchanged');
+    expect(before.history.map((h) => h.outcome)).toEqual(['expired', 'done']);
+
+    // The good worker finishes the rest.
+    let finished = false;
+    const working = good.work(() => finished);
+    const job = await waitForJob(coordinator.url, id, { timeoutMs: 120_000 });
+    finished = true;
+    await working;
+    report.observed(`${job.state} with ${job.progress.done}/${job.progress.total} tasks`);
+    await verifyOutputs(job, { baseUrl: coordinator.url, source, expected: [{ rendition: '360p', width: 640, height: 360 }], dir });
+    report.verified('360p: h264 640x360, frame count, duration, audio, clean decode');
+    zombie.close();
+    good.close();
+
+    // No orphans: once cleanup has run only the source, manifest and output remain
+    // (the zombie's upload to its own attempt's key included).
+    await expect.poll(() => storedKeys(coordinator.dataDir), { timeout: 15_000 }).toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
+    report.verified('no orphan objects: source, manifest and output only');
+    report.print();
+  });
+});
