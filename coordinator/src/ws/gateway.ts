@@ -118,7 +118,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       if (isBinary) return conn.sendError('invalid_message', 'binary messages are not part of the protocol');
       void conn.handle(data.toString());
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       connections.delete(conn);
       const workerId = conn.workerId;
       const lease = conn.lease;
@@ -134,13 +134,21 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
         marked.catch(() => undefined);
         return;
       }
+      // 1001 "going away": the tab was closed and said so; no point waiting for it to come back.
+      const graceMs = code === 1001 ? 0 : opts.disconnectGraceSeconds * 1000;
       const timer = setTimeout(() => {
         graceTimers.delete(lease.token);
         marked
-          .then(() => opts.scheduler.release(workerId, [lease.token], `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`))
+          .then(() =>
+            opts.scheduler.release(
+              workerId,
+              [lease.token],
+              code === 1001 ? 'the tab was closed' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
+            ),
+          )
           .then(notifyWork)
           .catch((err: unknown) => log.warn({ err, workerId }, 'could not release leases; they will expire'));
-      }, opts.disconnectGraceSeconds * 1000);
+      }, graceMs);
       graceTimers.set(lease.token, timer);
     });
   }
