@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { createAdaptorServer } from '@hono/node-server';
+import { sql } from 'drizzle-orm';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/client.js';
@@ -134,21 +135,30 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     cleanup.push(() => gateway!.close());
 
     // After the database was unreachable, tabs could not renew their leases
-    // either: give them one full TTL to heartbeat again before anything expires.
-    let databaseBackAt = 0;
+    // either: once it answers again, give them one full TTL to heartbeat
+    // before anything expires (otherwise every lease out would expire at once).
     let databaseDown = false;
+    let graceUntil = 0;
     const reaper = setInterval(() => {
-      if (!databaseDown && Date.now() - databaseBackAt < config.leaseTtlSeconds * 1000) return;
+      if (databaseDown) {
+        database.db
+          .execute(sql`select 1`)
+          .then(() => {
+            databaseDown = false;
+            graceUntil = Date.now() + config.leaseTtlSeconds * 1000;
+            log.info({ graceSeconds: config.leaseTtlSeconds }, 'database reachable again; expiring no lease until tabs could renew theirs');
+          })
+          .catch(() => undefined);
+        return;
+      }
+      if (Date.now() < graceUntil) return;
       scheduler
         .reap()
         .then((ended) => {
-          if (databaseDown) {
-            databaseDown = false;
-            databaseBackAt = Date.now();
-            log.info({ graceSeconds: config.leaseTtlSeconds }, 'database reachable again; expiring no lease until tabs could renew theirs');
-            return;
-          }
-          if (ended.length > 0) gateway!.notifyWork();
+          if (ended.length === 0) return;
+          // Tell the tabs still holding them (here) to stop, so they take new work.
+          gateway!.revoke(new Set(ended.map((e) => e.task_id)), 'the lease expired: no heartbeat in time');
+          gateway!.notifyWork();
         })
         .catch((err: unknown) => {
           databaseDown = true;

@@ -15,7 +15,9 @@ export function healthRoutes(deps: { db: Db; storage: Storage }) {
         await withTimeout(fn(), 3000);
         return { ok: true as const };
       } catch (err) {
-        return { ok: false as const, error: (err as Error).message };
+        // Drizzle wraps the driver's error; its cause says what is actually wrong (ECONNREFUSED, …).
+        const cause = (err as Error).cause as Error | undefined;
+        return { ok: false as const, error: cause?.message || (err as Error).message };
       }
     };
     const [database, storage] = await Promise.all([check(() => deps.db.execute(sql`select 1`)), check(() => deps.storage.ping())]);
