@@ -9,9 +9,11 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { TabgridError } from './errors.js';
 import type { PipelineContext } from './pipeline/context.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes, type JobRouteHooks } from './routes/jobs.js';
 import { mountStaticSites } from './routes/static-sites.js';
+import { workerRoutes } from './routes/workers.js';
 
 const statusCodes: Record<number, string> = { 400: 'bad_request', 404: 'not_found', 409: 'conflict', 413: 'too_large', 415: 'unsupported_media_type', 422: 'unprocessable' };
 
@@ -30,6 +32,8 @@ export function createApp(ctx: PipelineContext, opts: JobRouteHooks & { storageG
 
   app.route('/healthz', healthRoutes(ctx));
   app.route('/api/jobs', jobRoutes(ctx, opts));
+  app.route('/api/events', eventRoutes(ctx));
+  app.route('/api/workers', workerRoutes(ctx));
   app.all('/api/*', (c) => c.json({ error: { code: 'not_found', message: `no API route ${c.req.method} ${c.req.path}` } }, 404));
   if (opts.storageGateway) app.route(opts.storageGateway.path, opts.storageGateway.app);
   mountStaticSites(app as unknown as Hono<never>);

@@ -2,3 +2,4 @@ export * from './protocol.js';
 export * from './ladder.js';
 export * from './api.js';
 export * from './manifest.js';
+export * from './events.js';

@@ -1,0 +1,80 @@
+/**
+ * GET /api/events: Server-Sent Events carrying full snapshots of the topics
+ * a page shows, pushed when they change (see events/watch.ts for how changes
+ * are found without any in-process state, so it works with several
+ * coordinators on one database).
+ *
+ *   ?topics=jobs,workers,status   which topics (default: jobs,status)
+ *   ?job=<id>                     adds `job`: that job and its chunk grid
+ *
+ * One stream per page, carrying every topic it needs: browsers allow only six
+ * HTTP/1.1 connections per origin, and each open EventSource holds one.
+ */
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import { DEFAULT_EVENT_TOPICS, eventTopicSchema } from '@tabgrid/shared';
+import type { Db } from '../db/client.js';
+import { createTopicFactory } from '../events/topics.js';
+import { watchTopics } from '../events/watch.js';
+import type { Logger } from '../logger.js';
+import type { Storage } from '../storage/storage.js';
+
+/** How long EventSource waits before reconnecting after the stream drops (its default is about 3 s). */
+const RECONNECT_MS = 2000;
+
+const querySchema = z.object({
+  topics: z
+    .string()
+    .optional()
+    .transform((s) => (s === undefined || s === '' ? [...DEFAULT_EVENT_TOPICS] : s.split(',').map((t) => t.trim())))
+    .pipe(z.array(eventTopicSchema)),
+  job: z.string().uuid().optional(),
+});
+
+export interface EventRouteDeps {
+  readonly db: Db;
+  readonly storage: Storage;
+  readonly logger: Logger;
+  /** Test hooks: faster rounds and heartbeats. */
+  readonly intervalMs?: number;
+  readonly heartbeatMs?: number;
+}
+
+export function eventRoutes(deps: EventRouteDeps) {
+  const app = new Hono();
+  const topicsFor = createTopicFactory(deps);
+  const log = deps.logger.child({ component: 'events' });
+
+  app.get('/', (c) => {
+    const parsed = querySchema.safeParse({ topics: c.req.query('topics'), job: c.req.query('job') });
+    if (!parsed.success) {
+      throw new HTTPException(400, { message: `topics must be a comma-separated list of ${eventTopicSchema.options.join(', ')}; job a job id` });
+    }
+    const topics = topicsFor({ topics: parsed.data.topics, jobId: parsed.data.job });
+    // Proxies such as nginx buffer responses unless told not to, which would hold every event back.
+    c.header('X-Accel-Buffering', 'no');
+    return streamSSE(c, async (stream) => {
+      const done = new AbortController();
+      stream.onAbort(() => done.abort());
+      c.req.raw.signal.addEventListener('abort', () => done.abort(), { once: true });
+      await stream.write(`retry: ${RECONNECT_MS}\n\n`);
+      await watchTopics(
+        topics,
+        {
+          event: (name, data) => stream.writeSSE({ event: name, data: JSON.stringify(data) }),
+          comment: async (text) => void (await stream.write(`: ${text}\n\n`)),
+        },
+        {
+          signal: done.signal,
+          ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
+          ...(deps.heartbeatMs !== undefined ? { heartbeatMs: deps.heartbeatMs } : {}),
+          onError: (err, topic) => log.warn({ err: (err as Error).message, topic }, 'event stream cannot read its topic; retrying'),
+        },
+      );
+    });
+  });
+
+  return app;
+}
