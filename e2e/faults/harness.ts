@@ -24,8 +24,8 @@ export async function faultClip(dir: string, seconds = 12): Promise<{ file: stri
   return { file, facts: await probe(file) };
 }
 
-export async function submit(url: string, file: string): Promise<string> {
-  const res = await submitFile(url, file);
+export async function submit(url: string, file: string, fields: Record<string, string> = {}): Promise<string> {
+  const res = await submitFile(url, file, fields);
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
 }
@@ -43,16 +43,26 @@ export async function waitUntil(url: string, id: string, pred: (j: JobView) => b
 
 /** Waits for the job to finish and checks its outputs and the storage like every scenario must. */
 export async function finishAndVerify(
-  opts: { url: string; id: string; source: StreamFacts; dir: string; dataDir?: string; report: ScenarioReport; timeoutMs?: number },
+  opts: {
+    url: string;
+    id: string;
+    source: StreamFacts;
+    dir: string;
+    dataDir?: string;
+    report: ScenarioReport;
+    timeoutMs?: number;
+    expected?: typeof FAULT_EXPECTED;
+  },
 ): Promise<JobView> {
+  const expected = opts.expected ?? FAULT_EXPECTED;
   const job = await waitForJob(opts.url, opts.id, { timeoutMs: opts.timeoutMs ?? 180_000 });
   opts.report.observed(`${job.state}${job.error ? ` (${job.error})` : ''}, ${job.progress.done}/${job.progress.total} tasks`);
-  await verifyOutputs(job, { baseUrl: opts.url, source: opts.source, expected: FAULT_EXPECTED, dir: opts.dir });
-  opts.report.verified(`${FAULT_EXPECTED.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`);
+  await verifyOutputs(job, { baseUrl: opts.url, source: opts.source, expected, dir: opts.dir });
+  opts.report.verified(`${expected.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`);
   if (opts.dataDir) {
     await expect
       .poll(async () => (await storedKeys(opts.dataDir!)).filter((k) => k.includes(opts.id)), { timeout: 20_000 })
-      .toEqual(expectedFinalKeys(opts.id, 'mp4', FAULT_EXPECTED.map((e) => e.rendition)));
+      .toEqual(expectedFinalKeys(opts.id, 'mp4', expected.map((e) => e.rendition)));
     opts.report.verified('no orphan objects in storage');
   }
   return job;

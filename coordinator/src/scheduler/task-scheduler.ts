@@ -26,6 +26,7 @@ import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';
 import { storageKeys } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
+import { LeaseLostError } from '../errors.js';
 import { Semaphore } from './semaphore.js';
 import { verifySegment } from './verify-segment.js';
 
@@ -89,7 +90,13 @@ export class TaskScheduler {
    * which keeps its result and sends `complete` again later.
    */
   async complete(workerId: string, msg: CompleteMessage): Promise<{ accepted: boolean; reason?: string; retry?: boolean }> {
-    const task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
+    let task;
+    try {
+      task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
+    } catch (err) {
+      if (err instanceof LeaseLostError) await this.sweepStaleSegments(msg.leaseId);
+      throw err;
+    }
     const key = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
     let verdict;
     try {
@@ -122,6 +129,23 @@ export class TaskScheduler {
   async fail(msg: FailMessage): Promise<void> {
     const ended = await failLease(this.deps.db, { taskId: msg.leaseId, token: msg.token, outcome: 'failed', reason: `worker failed: ${msg.reason}`, policy: this.deps.policy });
     await this.afterEnded([ended], 'failure');
+  }
+
+  /**
+   * A refused completion usually comes with an upload to the zombie's own
+   * attempt key, possibly after the job's cleanup ran. Delete the segments of
+   * this task that can never be used: every attempt older than the current
+   * one, or all but the accepted one once the task has settled.
+   */
+  private async sweepStaleSegments(taskId: string): Promise<void> {
+    const [task] = await rows<{ job_id: string; chunk_index: number; rendition: string; attempts: number; state: string; segment_key: string | null }>(
+      this.deps.db,
+      sql`SELECT job_id, chunk_index, rendition, attempts, state, segment_key FROM tasks WHERE id = ${taskId}`,
+    );
+    if (!task) return;
+    const settled = task.state === 'done' || task.state === 'dead' || task.state === 'canceled';
+    const stale = Array.from({ length: settled ? task.attempts : task.attempts - 1 }, (_, i) => storageKeys.segment(task.job_id, task.rendition, task.chunk_index, i + 1));
+    for (const key of stale) if (key !== task.segment_key) await this.deps.storage.remove(key).catch(() => undefined);
   }
 
   /** A reconnecting tab still working on a lease keeps it if its token is current (renewing it); LeaseLostError otherwise. */

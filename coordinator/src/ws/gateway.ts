@@ -59,7 +59,8 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
         for (const conn of connections) {
           if (!conn.idle) continue;
           const assignment = await opts.scheduler.assign(conn.workerId!);
-          if (!assignment) break; // no work for anyone right now
+          // Nothing for this worker (no work, or it is quarantined): the next one may still get some.
+          if (!assignment) continue;
           if (!conn.idle) {
             // The tab went away while we claimed: its lease is released with the others below.
             continue;
