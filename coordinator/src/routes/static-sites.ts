@@ -23,6 +23,14 @@ const cacheHeaders = (file: string, c: { header: (k: string, v: string) => void 
 
 export function mountStaticSites(app: Hono<never>): void {
   app.get('/contribute', (c) => c.redirect('/contribute/'));
+  // Cross-origin isolation lets a volunteer choose the multi-thread wasm core
+  // (SharedArrayBuffer). Everything the page loads is same-origin or CORS
+  // (presigned storage URLs), so isolation costs nothing here.
+  app.use('/contribute/*', async (c, next) => {
+    await next();
+    c.header('Cross-Origin-Opener-Policy', 'same-origin');
+    c.header('Cross-Origin-Embedder-Policy', 'require-corp');
+  });
   app.use(
     '/contribute/*',
     serveStatic({ root: CONTRIBUTE_DIST, rewriteRequestPath: (p) => p.replace(/^\/contribute/, ''), onFound: cacheHeaders }),
