@@ -29,7 +29,8 @@ export async function failLease(
     WITH ended AS (
       UPDATE tasks t
          SET state = CASE WHEN t.attempts - t.retry_base >= ${opts.policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
-             available_at = now() + make_interval(secs => least(60, power(2, t.attempts))::int),
+             -- Backoff counts the attempts since the last retry of the job, not all of them.
+             available_at = now() + make_interval(secs => least(60, power(2, t.attempts - t.retry_base))::int),
              lease_token = NULL,
              lease_owner = NULL,
              lease_expires_at = NULL,

@@ -63,14 +63,16 @@ export function releaseLeases(
   q: Queryable,
   opts: { workerId: string; tokens: readonly string[]; outcome: AttemptOutcome; reason: string; policy: LeasePolicy; onlyIfDisconnected?: boolean },
 ): Promise<EndedLease[]> {
-  if (opts.tokens.length === 0) return Promise.resolve([]);
+  // Tokens are UUIDs we issued; anything else cannot match and must not reach the comma split below.
+  const tokens = opts.tokens.filter((t) => /^[0-9a-f-]{36}$/i.test(t));
+  if (tokens.length === 0) return Promise.resolve([]);
   const stillGone = opts.onlyIfDisconnected
     ? sql`AND EXISTS (SELECT 1 FROM workers w WHERE w.id = ${opts.workerId} AND w.disconnected_at IS NOT NULL)`
     : sql``;
   // Tokens are UUIDs; one comma-joined parameter keeps the statement identical on both drivers.
   return endLeases(
     q,
-    sql`lease_owner = ${opts.workerId} AND lease_token = ANY(string_to_array(${opts.tokens.join(',')}, ',')) ${stillGone}`,
+    sql`lease_owner = ${opts.workerId} AND lease_token = ANY(string_to_array(${tokens.join(',')}, ',')) ${stillGone}`,
     opts.outcome,
     opts.reason,
     opts.policy,

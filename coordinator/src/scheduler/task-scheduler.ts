@@ -37,6 +37,12 @@ export const QUARANTINE_AFTER = 3;
 const PRESIGN_SECONDS = 30 * 60;
 
 export type Assignment = Omit<AssignMessage, 'type' | 'id'>;
+export interface CompletionResult {
+  accepted: boolean;
+  reason?: string;
+  /** Not decided: the check could not run; the tab keeps its lease and sends complete again. */
+  retry?: boolean;
+}
 
 export interface SchedulerDeps {
   readonly db: Db;
@@ -51,6 +57,7 @@ export interface SchedulerDeps {
 
 export class TaskScheduler {
   private readonly checks = new Semaphore(2);
+  private readonly completing = new Map<string, Promise<CompletionResult>>();
   private readonly log: Logger;
 
   constructor(private readonly deps: SchedulerDeps) {
@@ -89,7 +96,22 @@ export class TaskScheduler {
    * down, ffprobe missing), nobody is blamed: the lease goes back to the tab,
    * which keeps its result and sends `complete` again later.
    */
-  async complete(workerId: string, msg: CompleteMessage): Promise<{ accepted: boolean; reason?: string; retry?: boolean }> {
+  async complete(workerId: string, msg: CompleteMessage): Promise<CompletionResult> {
+    // A tab that re-sends `complete` (its connection dropped while we checked)
+    // shares the check already running instead of starting a second one,
+    // which could otherwise undo the first one's verifying state.
+    const running = this.completing.get(msg.token);
+    if (running) return running;
+    const result = this.completeOnce(workerId, msg);
+    this.completing.set(msg.token, result);
+    try {
+      return await result;
+    } finally {
+      this.completing.delete(msg.token);
+    }
+  }
+
+  private async completeOnce(workerId: string, msg: CompleteMessage): Promise<CompletionResult> {
     let task;
     try {
       task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
