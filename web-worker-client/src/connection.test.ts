@@ -1,38 +1,7 @@
 import { PROTOCOL_VERSION, type Capabilities } from '@tabgrid/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Connection, backoffDelay, wsUrl, type ConnectionState, type SocketLike } from './connection.js';
-
-class FakeSocket implements SocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  closed: { code?: number; reason?: string } | null = null;
-  onopen: SocketLike['onopen'] = null;
-  onmessage: SocketLike['onmessage'] = null;
-  onclose: SocketLike['onclose'] = null;
-  onerror: SocketLike['onerror'] = null;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string) {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(code?: number, reason?: string) {
-    this.closed = { code, reason };
-    this.drop(code ?? 1005, reason ?? '');
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.(new Event('open'));
-  }
-  receive(msg: unknown) {
-    this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) } as MessageEvent);
-  }
-  drop(code = 1006, reason = '') {
-    this.readyState = 3;
-    this.onclose?.({ code, reason } as CloseEvent);
-  }
-}
+import { Connection, backoffDelay, wsUrl, type ConnectionState } from './connection.js';
+import { FakeSocket } from './testing/fake-socket.js';
 
 const caps: Capabilities = { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false };
 const welcome = (replyTo: string) => ({
@@ -153,6 +122,51 @@ describe('Connection', () => {
     expect(conn.state).toBe('stopped');
     vi.advanceTimersByTime(120_000);
     expect(FakeSocket.all).toHaveLength(1);
+  });
+});
+
+describe('Connection across failures', () => {
+  it('asks hello() afresh for every connection, so a reconnect names the lease still in hand', () => {
+    let resume: { leaseId: string; token: string } | undefined;
+    conn.stop();
+    conn = new Connection({
+      url: 'ws://host.test/ws/v1',
+      hello: () => ({ workerId: 'worker-abcdef', capabilities: caps, ...(resume ? { resume } : {}) }),
+      createSocket: (url) => new FakeSocket(url),
+      random: () => 0,
+    });
+    const s1 = connect();
+    expect(s1.sent[0]).not.toHaveProperty('resume');
+    resume = { leaseId: 'lease-1', token: 'tok-1' };
+    s1.drop(1006);
+    vi.advanceTimersByTime(500);
+    last().open();
+    expect(last().sent[0]).toMatchObject({ type: 'hello', resume: { leaseId: 'lease-1', token: 'tok-1' } });
+  });
+
+  it('retries with backoff when the coordinator answers hello with unavailable', () => {
+    conn.start();
+    const s = last();
+    s.open();
+    s.receive({ type: 'error', id: 'e1', replyTo: String(s.sent[0]?.id), code: 'unavailable', message: 'database down' });
+    expect(s.closed?.code).toBe(4002);
+    expect(conn.state).toBe('reconnecting');
+    vi.advanceTimersByTime(500);
+    expect(FakeSocket.all).toHaveLength(2);
+  });
+
+  it('leave() stops for good without closing the socket itself (the browser closes it with 1001) and sends nothing more', () => {
+    const s = connect();
+    conn.send({ type: 'fail', leaseId: 'l1', token: 't1', reason: 'x' }, { queue: true });
+    const before = s.sent.length;
+    conn.leave();
+    expect(s.closed).toBeNull();
+    expect(conn.state).toBe('stopped');
+    expect(conn.send({ type: 'fail', leaseId: 'l1', token: 't1', reason: 'tab closed' })).toBeNull();
+    s.drop(1001);
+    vi.advanceTimersByTime(120_000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(s.sent).toHaveLength(before);
   });
 });
 

@@ -75,6 +75,7 @@ export class Connection {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #welcomeTimer: ReturnType<typeof setTimeout> | undefined;
   #seq = 0;
+  #helloId = '';
   readonly #idPrefix = Math.random().toString(36).slice(2, 10);
   readonly #queue: ClientMessage[] = [];
   readonly #handlers = new Map<ServerMessage['type'], Set<(msg: never) => void>>();
@@ -109,6 +110,23 @@ export class Connection {
   start(): void {
     if (this.#state !== 'idle' && this.#state !== 'stopped') return;
     this.#connect('connecting');
+  }
+
+  /**
+   * The page is going away (pagehide): stop for good, send nothing more, and
+   * leave the socket for the browser to close. Chromium closes the sockets of
+   * a closed or navigated page with 1001 "going away" (measured with
+   * page.close(), context.close() and a navigation), which tells the
+   * coordinator to hand our lease on at once; a page cannot send 1001 itself
+   * (close(1001) throws InvalidAccessError: only 1000 and 3000–4999 are allowed).
+   */
+  leave(): void {
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#welcomeTimer);
+    this.#queue.length = 0;
+    this.#socket = null;
+    this.#welcome = null;
+    this.#setState('stopped', 'tab closing');
   }
 
   stop(detail = 'stopped'): void {
@@ -157,7 +175,9 @@ export class Connection {
     this.#socket = socket;
     socket.onopen = () => {
       if (this.#socket !== socket) return;
+      opened = true;
       const hello: HelloMessage = { ...this.#opts.hello(), type: 'hello', id: `${this.#idPrefix}-${++this.#seq}`, protocol: PROTOCOL_VERSION };
+      this.#helloId = hello.id;
       socket.send(JSON.stringify(hello));
       this.#welcomeTimer = setTimeout(() => {
         this.#log('warn', 'no welcome from the coordinator; reconnecting');
@@ -167,23 +187,27 @@ export class Connection {
     socket.onmessage = (ev) => {
       if (this.#socket === socket) this.#receive(ev.data);
     };
+    let opened = false;
     socket.onclose = (ev) => {
       if (this.#socket !== socket) return;
       this.#socket = null;
       clearTimeout(this.#welcomeTimer);
-      this.#log('warn', `connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''}); reconnecting`);
-      this.#scheduleRetry();
+      const delay = this.#scheduleRetry();
+      // A try that never connected is one line per backoff step, not a warning each.
+      const why = opened ? `connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})` : 'coordinator unreachable';
+      this.#log(opened ? 'warn' : 'info', `${why}; next try in ${(delay / 1000).toFixed(1)} s`);
     };
     socket.onerror = () => undefined; // a close event always follows; the retry happens there
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(): number {
     const healthy = this.#welcomedAt > 0 && Date.now() - this.#welcomedAt >= HEALTHY_MS;
     this.#attempt = healthy ? 0 : this.#attempt + 1;
     this.#welcomedAt = 0;
     const delay = backoffDelay(this.#attempt - 1, this.#opts.backoff, this.#opts.random);
     this.#setState('reconnecting', `retrying in ${(delay / 1000).toFixed(1)} s`);
     this.#retryTimer = setTimeout(() => this.#connect('reconnecting'), delay);
+    return delay;
   }
 
   #receive(data: unknown): void {
@@ -206,6 +230,11 @@ export class Connection {
     } else if (msg.type === 'error' && msg.code === 'unsupported_protocol') {
       this.#log('error', `the coordinator speaks another protocol version (${msg.message}); reload the page`);
       this.stop('outdated page: reload');
+    } else if (msg.type === 'error' && msg.code === 'unavailable' && msg.replyTo === this.#helloId && this.#state !== 'connected') {
+      // Its database is down: no welcome is coming; try again with backoff rather than wait for the welcome timeout.
+      this.#log('warn', `the coordinator cannot take workers now (${msg.message})`);
+      this.#socket?.close(4002, 'coordinator unavailable');
+      return;
     }
     for (const h of this.#handlers.get(msg.type) ?? []) {
       try {

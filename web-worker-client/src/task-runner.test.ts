@@ -1,87 +1,9 @@
-import type { AssignMessage, EncodeParams } from '@tabgrid/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { OutgoingMessage } from './connection.js';
-import { TaskRunner, sha256Hex } from './task-runner.js';
-import { TranscodeError, type TranscodeOptions, type Transcoder } from './transcoder/types.js';
+import { completeRetryDelay, sha256Hex } from './task-runner.js';
+import { TranscodeError } from './transcoder/types.js';
+import { SHA_ABC, assign, chunk, fetches, flush, ofType, params, runToComplete, runner, segment, setConnected, setResponses, setup, transcoder, until } from './testing/runner-fixture.js';
 
-const params: EncodeParams = {
-  rendition: '480p', codec: 'h264', width: 854, height: 480, rotation: 0,
-  crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120,
-};
-const chunk = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
-const segment = new TextEncoder().encode('abc');
-const SHA_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
-
-const assign = (n = 1, over: Partial<AssignMessage> = {}): AssignMessage => ({
-  type: 'assign', id: `a${n}`, leaseId: `lease-${n}`, token: `tok-${n}`, attempt: 1, jobId: 'job-0123456789', chunk: n,
-  input: { url: `https://storage.test/chunk-${n}.mkv`, size: chunk.byteLength },
-  output: { url: `https://storage.test/seg-${n}.mp4?sig=x`, contentType: 'video/mp4' },
-  params, ...over,
-});
-
-/** A transcoder whose transcode() waits until the test calls finish() or fail(), honouring abort like the real one. */
-class FakeTranscoder implements Transcoder {
-  readonly kind = 'wasm-x264' as const;
-  readonly threads = 1;
-  readonly multiThread = false;
-  readonly loaded = true;
-  calls: { input: Uint8Array; params: EncodeParams; opts: TranscodeOptions }[] = [];
-  finish: (out: Uint8Array) => void = () => undefined;
-  fail: (e: Error) => void = () => undefined;
-  load = async () => undefined;
-  dispose = () => undefined;
-  transcode(input: Uint8Array, p: EncodeParams, opts: TranscodeOptions = {}): Promise<Uint8Array> {
-    this.calls.push({ input: input.slice(), params: p, opts });
-    return new Promise((resolve, reject) => {
-      this.finish = resolve;
-      this.fail = reject;
-      opts.signal?.addEventListener('abort', () => reject(new TranscodeError('aborted', 'transcode aborted')));
-    });
-  }
-}
-
-let sent: (OutgoingMessage & { id: string })[];
-let fetches: { url: string; method: string; body?: Uint8Array; contentType?: string | null }[];
-let transcoder: FakeTranscoder;
-let responses: { get?: () => Response; put?: () => Response };
-let runner: TaskRunner;
-
-const fakeFetch: typeof fetch = async (input, init) => {
-  const method = init?.method ?? 'GET';
-  init?.signal?.throwIfAborted();
-  const raw = init?.body;
-  const body = raw instanceof Uint8Array ? Uint8Array.from(raw as Uint8Array) : undefined;
-  const call: (typeof fetches)[number] = { url: String(input), method, contentType: new Headers(init?.headers).get('content-type') };
-  if (body) call.body = body;
-  fetches.push(call);
-  if (method === 'GET') return responses.get?.() ?? new Response(chunk.slice());
-  return responses.put?.() ?? new Response(null, { status: 200 });
-};
-
-const ofType = <T extends OutgoingMessage['type']>(type: T) => sent.filter((m) => m.type === type) as Extract<OutgoingMessage & { id: string }, { type: T }>[];
-/** Lets pending promise callbacks (fetch, digest) run. */
-const flush = async () => {
-  for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0);
-};
-
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-  sent = [];
-  fetches = [];
-  responses = {};
-  transcoder = new FakeTranscoder();
-  let n = 0;
-  runner = new TaskRunner({
-    transcoder,
-    fetch: fakeFetch,
-    heartbeatIntervalMs: () => 5000,
-    send: (m) => {
-      const id = `m${++n}`;
-      sent.push({ ...m, id });
-      return id;
-    },
-  });
-});
+beforeEach(setup);
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -101,7 +23,9 @@ describe('TaskRunner', () => {
     expect(complete).toMatchObject({ leaseId: 'lease-1', token: 'tok-1', size: 3, sha256: SHA_ABC });
     expect(complete?.encodeMs).toBeGreaterThanOrEqual(0);
     expect(ofType('fail')).toEqual([]);
-    expect(runner.status().current).toBeNull();
+    expect(runner.status().current).toMatchObject({ leaseId: 'lease-1', stage: 'checking', progress: 1 });
+    runner.handleResult({ type: 'result', id: 'r1', replyTo: complete!.id, leaseId: 'lease-1', accepted: true });
+    expect(runner.status()).toMatchObject({ current: null, done: 1, failures: 0 });
   });
 
   it('computes sha256 as lowercase hex', async () => {
@@ -170,7 +94,7 @@ describe('TaskRunner', () => {
     ['a short download', { get: () => new Response(chunk.slice(0, 5)) }, /^downloading: GET chunk: got 5 bytes, expected 8/],
     ['a refused upload', { put: () => new Response('SignatureDoesNotMatch', { status: 403 }) }, /^uploading: PUT segment: HTTP 403 SignatureDoesNotMatch/],
   ])('sends fail with a clear reason on %s', async (_name, r, reason) => {
-    responses = r;
+    setResponses(r);
     runner.handleAssign(assign());
     await flush();
     transcoder.finish(segment.slice());
@@ -191,25 +115,142 @@ describe('TaskRunner', () => {
     expect(runner.status().lastError).toContain('stalled');
   });
 
-  it('counts accepted results as done and rejected ones as failures', async () => {
-    for (const n of [1, 2]) {
+  it('counts accepted results as done and rejected ones as failures, and ignores results it is not waiting on', async () => {
+    for (const [n, accepted] of [[1, true], [2, false]] as const) {
       runner.handleAssign(assign(n));
       await flush();
       transcoder.finish(segment.slice());
       await runner.idle();
+      const complete = ofType('complete').at(-1)!;
+      runner.handleResult({ type: 'result', id: `x${n}`, replyTo: complete.id, leaseId: `lease-${n}`, accepted, ...(accepted ? {} : { reason: 'wrong frame count' }) });
     }
-    runner.handleResult({ type: 'result', id: 'x1', replyTo: ofType('complete')[0]!.id, leaseId: 'lease-1', accepted: true });
-    runner.handleResult({ type: 'result', id: 'x2', replyTo: ofType('complete')[1]!.id, leaseId: 'lease-2', accepted: false, reason: 'wrong frame count' });
     runner.handleResult({ type: 'result', id: 'x3', replyTo: 'zz', leaseId: 'lease-1', accepted: true });
-    expect(runner.status()).toMatchObject({ done: 1, failures: 1, lastError: 'segment rejected: wrong frame count' });
+    expect(runner.status()).toMatchObject({ done: 1, failures: 1, lastError: 'segment rejected: wrong frame count', current: null });
   });
+});
 
-  it('abandon() fails the current lease at once and stops', async () => {
+describe('TaskRunner when the coordinator or the network fails', () => {
+  it('keeps working through a dropped connection and names its lease for the next hello', async () => {
     runner.handleAssign(assign());
     await flush();
-    runner.abandon('tab closed');
-    expect(ofType('fail')).toEqual([expect.objectContaining({ leaseId: 'lease-1', reason: 'tab closed' })]);
+    expect(runner.resumeLease()).toEqual({ leaseId: 'lease-1', token: 'tok-1' });
+    setConnected(false);
+    await vi.advanceTimersByTimeAsync(12_000); // heartbeats go nowhere meanwhile
+    expect(transcoder.calls[0]?.opts.signal?.aborted).toBe(false);
+    transcoder.finish(segment.slice());
     await runner.idle();
-    expect(ofType('fail')).toHaveLength(1);
+    expect(ofType('complete')).toEqual([]); // not connected: held, not lost
+    expect(runner.resumeLease()).toEqual({ leaseId: 'lease-1', token: 'tok-1' }); // still held while waiting for the verdict
+    setConnected(true);
+    runner.handleWelcome();
+    const [complete] = ofType('complete');
+    expect(complete).toMatchObject({ leaseId: 'lease-1', token: 'tok-1', size: 3, sha256: SHA_ABC });
+    expect(ofType('fail')).toEqual([]);
+    runner.handleResult({ type: 'result', id: 'r1', replyTo: complete!.id, leaseId: 'lease-1', accepted: true });
+    expect(runner.resumeLease()).toBeUndefined();
+    expect(runner.status()).toMatchObject({ done: 1, failures: 0, current: null });
+  });
+
+  it('sends an unanswered complete again after a reconnect (the answer may have been lost)', async () => {
+    const first = await runToComplete();
+    runner.handleWelcome();
+    const again = ofType('complete');
+    expect(again).toHaveLength(2);
+    expect(again[1]).toMatchObject({ leaseId: first.leaseId, token: first.token, size: first.size, sha256: first.sha256 });
+    expect(again[1]!.id).not.toBe(first.id);
+  });
+
+  it.each([
+    ['result retry: true', (replyTo: string) => runner.handleResult({ type: 'result', id: 'x', replyTo, leaseId: 'lease-1', accepted: false, retry: true, reason: 'storage down' })],
+    ['error unavailable', (replyTo: string) => runner.handleError({ type: 'error', id: 'x', replyTo, code: 'unavailable', message: 'database down' })],
+  ])('on %s keeps lease and result, sends the same complete after 2 s, 4 s, …, and takes no new work', async (_name, answer) => {
+    const first = await runToComplete();
+    const same = { leaseId: 'lease-1', token: 'tok-1', size: first.size, sha256: first.sha256, encodeMs: first.encodeMs };
+    for (const wait of [2000, 4000, 8000]) {
+      answer(ofType('complete').at(-1)!.id);
+      expect(runner.status().current).toMatchObject({ leaseId: 'lease-1', stage: 'checking' });
+      const before = ofType('complete').length;
+      await vi.advanceTimersByTimeAsync(wait - 1);
+      expect(ofType('complete')).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(ofType('complete')).toHaveLength(before + 1);
+      expect(ofType('complete').at(-1)).toMatchObject(same);
+    }
+    runner.handleAssign(assign(2));
+    expect(ofType('fail')).toEqual([expect.objectContaining({ leaseId: 'lease-2', reason: 'busy' })]);
+    expect(transcoder.calls).toHaveLength(1);
+    expect(runner.status()).toMatchObject({ failures: 0, done: 0 });
+    runner.handleResult({ type: 'result', id: 'ok', replyTo: ofType('complete').at(-1)!.id, leaseId: 'lease-1', accepted: true });
+    expect(runner.status()).toMatchObject({ current: null, done: 1, failures: 0 });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ofType('complete')).toHaveLength(4); // no timer left behind
+  });
+
+  it('caps the complete retry below the lease TTL, with jitter', () => {
+    expect([0, 1, 2, 3, 4, 5].map((n) => completeRetryDelay(n, 10_000, () => 0))).toEqual([2000, 4000, 8000, 16_000, 20_000, 20_000]);
+    expect(completeRetryDelay(0, 10_000, () => 1)).toBe(2500);
+    expect(completeRetryDelay(9, 60_000, () => 1)).toBe(30_000);
+  });
+
+  it('stops waiting on a revoke while checking, and still counts a late acceptance', async () => {
+    const complete = await runToComplete();
+    runner.handleRevoke({ type: 'revoke', id: 'rv', leaseId: 'lease-1', reason: 'expired' });
+    expect(runner.status()).toMatchObject({ current: null, failures: 0, done: 0 });
+    runner.handleResult({ type: 'result', id: 'late', replyTo: complete.id, leaseId: 'lease-1', accepted: true });
+    expect(runner.status().done).toBe(1);
+  });
+
+  it('an unavailable reply to a heartbeat changes nothing', async () => {
+    runner.handleAssign(assign());
+    await flush();
+    runner.handleError({ type: 'error', id: 'e', replyTo: ofType('heartbeat')[0]!.id, code: 'unavailable', message: 'database down' });
+    expect(transcoder.calls[0]?.opts.signal?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(ofType('heartbeat')).toHaveLength(2);
+  });
+
+  it('sends a fail again when the coordinator could not record it', async () => {
+    setResponses({ get: () => new Response('denied', { status: 403 }) });
+    runner.handleAssign(assign());
+    await runner.idle();
+    const [fail] = ofType('fail');
+    runner.handleError({ type: 'error', id: 'e', replyTo: fail!.id, code: 'unavailable', message: 'database down' });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(ofType('fail')).toHaveLength(2);
+    expect(ofType('fail')[1]).toMatchObject({ leaseId: 'lease-1', token: 'tok-1', reason: fail!.reason });
+    expect(runner.status().failures).toBe(1);
+  });
+
+  it('retries a download that hits a restarting coordinator, and an upload answered 503', async () => {
+    let gets = 0;
+    let puts = 0;
+    setResponses({
+      get: () => {
+        if (++gets === 1) throw new TypeError('Failed to fetch');
+        return new Response(chunk.slice());
+      },
+      put: () => new Response(++puts === 1 ? 'Service Unavailable' : null, { status: puts === 1 ? 503 : 200 }),
+    });
+    runner.handleAssign(assign());
+    await flush();
+    expect(transcoder.calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    await flush();
+    expect(transcoder.calls).toHaveLength(1);
+    transcoder.finish(segment.slice());
+    await until(() => puts === 1, 'the first PUT');
+    await vi.advanceTimersByTimeAsync(1000);
+    await runner.idle();
+    expect([gets, puts]).toEqual([2, 2]);
+    expect(ofType('complete')).toHaveLength(1);
+    expect(ofType('fail')).toEqual([]);
+  });
+
+  it('gives up on a transfer after the retry schedule, with the count in the reason', async () => {
+    setResponses({ get: () => new Response('bad gateway', { status: 502 }) });
+    runner.handleAssign(assign());
+    await vi.advanceTimersByTimeAsync(5000);
+    await runner.idle();
+    expect(ofType('fail')[0]?.reason).toBe('downloading: GET chunk: HTTP 502 bad gateway (after 3 tries)');
   });
 });

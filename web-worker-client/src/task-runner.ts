@@ -1,74 +1,55 @@
 /**
  * Runs the coordinator's assignments, one at a time: GET the chunk
- * (presigned), transcode, PUT the segment (presigned), report
- * size + sha256. Heartbeats go out from the moment of assignment until
- * complete/fail. No DOM: fetch, the transcoder and `send` are injected, so
- * the whole flow runs under Vitest in Node.
+ * (presigned), transcode, PUT the segment (presigned), report size + sha256,
+ * then hold the lease until the coordinator gives a verdict. No DOM: fetch,
+ * the transcoder and `send` are injected, so the whole flow runs under
+ * Vitest in Node.
+ *
+ * What ends a task, and what does not:
+ * - a `revoke` or an `error lease_lost` for it ends it (the coordinator took
+ *   the lease back: no `fail`, not our failure);
+ * - a dropped connection does not: the work goes on, heartbeats sent while
+ *   disconnected are dropped, and the next hello carries `resume` (see
+ *   resumeLease()) so the coordinator keeps the lease;
+ * - `result { retry: true }` or `error unavailable` in reply to `complete`
+ *   does not either: the coordinator could not check the segment now, so we
+ *   keep the lease and the result and send the same `complete` again after a
+ *   backoff, taking no new work meanwhile.
  */
-import type { AssignMessage, ErrorMessage, HeartbeatMessage, ResultMessage, RevokeMessage } from '@tabgrid/shared';
-import type { LogFn, OutgoingMessage } from './connection.js';
-import { isTranscodeError, type Transcoder } from './transcoder/types.js';
+import type { AssignMessage, CompleteMessage, ErrorMessage, FailMessage, ResultMessage, RevokeMessage } from '@tabgrid/shared';
+import type { OutgoingMessage } from './connection.js';
+import { completeRetryDelay, sha256Hex, type CurrentTask, type RunnerDeps, type RunnerStatus, type Stage, type TranscodeTiming } from './task-model.js';
+import { TaskFailure, download, upload } from './transfer.js';
+import { isTranscodeError } from './transcoder/types.js';
 
-export type Stage = HeartbeatMessage['stage'];
+export * from './task-model.js';
 
-export interface CurrentTask {
-  readonly leaseId: string;
-  readonly jobId: string;
-  readonly chunk: number;
-  readonly rendition: string;
-  readonly attempt: number;
-  stage: Stage;
-  /** Whole task, 0..1: download is the first 10 %, transcode the next 80 %, upload the last 10 %. */
-  progress: number;
-  frames?: number;
-  readonly startedAt: number;
-}
-
-export interface RunnerStatus {
-  readonly current: Readonly<CurrentTask> | null;
-  /** Segments the coordinator accepted. */
-  readonly done: number;
-  /** Tasks we failed, plus segments the coordinator rejected. */
-  readonly failures: number;
-  readonly lastError: string | null;
-}
-
-export interface RunnerDeps {
-  readonly transcoder: Transcoder;
-  readonly send: (msg: OutgoingMessage, opts?: { queue?: boolean }) => string | null;
-  /** Read at every beat, so a new welcome's interval applies at once. */
-  readonly heartbeatIntervalMs: () => number;
-  readonly fetch?: typeof fetch;
-  readonly onChange?: (s: RunnerStatus) => void;
-  readonly log?: LogFn;
-}
-
-/** A server-declared chunk size beyond this is a bug, not a chunk: refuse it rather than allocate it. */
-const MAX_CHUNK_BYTES = 1024 ** 3;
 const REASON_MAX = 2000;
+const RECENT_MAX = 5;
+/** Sending `fail` again after `unavailable`: a few tries; after that the lease simply expires. */
+const FAIL_TRIES = 5;
 
-class TaskFailure extends Error {}
-
-type ActiveTask = CurrentTask & { readonly token: string; readonly controller: AbortController; readonly sentIds: Set<string> };
-
-export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function bodySnippet(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '');
-  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
-}
+type Completion = Omit<CompleteMessage, 'type' | 'id'> & { tries: number; inFlight: string | null; timer?: ReturnType<typeof setTimeout> };
+type ActiveTask = CurrentTask & {
+  readonly token: string;
+  readonly controller: AbortController;
+  /** Ids of every message sent for this lease, so replies can be matched to it. */
+  readonly sentIds: Set<string>;
+  completion?: Completion;
+};
 
 export class TaskRunner {
   readonly #deps: RunnerDeps;
   #current: ActiveTask | null = null;
   #stopReason: string | null = null;
-  #awaitingResult = new Set<string>();
+  /** complete ids of leases we gave up on (revoked while checking): a late `accepted` still counts. */
+  readonly #orphans = new Set<string>();
+  readonly #fails = new Map<string, { msg: Omit<FailMessage, 'id'>; tries: number }>();
   #done = 0;
   #failures = 0;
   #lastError: string | null = null;
+  #recent: TranscodeTiming[] = [];
+  #encodeMsTotal = 0;
   #running: Promise<void> = Promise.resolve();
 
   constructor(deps: RunnerDeps) {
@@ -77,11 +58,22 @@ export class TaskRunner {
 
   status(): RunnerStatus {
     const c = this.#current;
-    const current = c && { leaseId: c.leaseId, jobId: c.jobId, chunk: c.chunk, rendition: c.rendition, attempt: c.attempt, stage: c.stage, progress: c.progress, frames: c.frames, startedAt: c.startedAt };
-    return { current, done: this.#done, failures: this.#failures, lastError: this.#lastError };
+    const current = c && { leaseId: c.leaseId, jobId: c.jobId, chunk: c.chunk, rendition: c.rendition, attempt: c.attempt, stage: c.stage, progress: c.progress, frames: c.frames, totalFrames: c.totalFrames, startedAt: c.startedAt, retryAt: c.retryAt };
+    return { current, done: this.#done, failures: this.#failures, lastError: this.#lastError, recent: [...this.#recent], encodeMsTotal: this.#encodeMsTotal };
   }
 
-  /** Resolves when the current task (if any) has finished; for tests and shutdown. */
+  /** Holding a lease: working on it or waiting for its verdict. */
+  get busy(): boolean {
+    return this.#current !== null;
+  }
+
+  /** What the next hello must carry so the coordinator keeps our lease. */
+  resumeLease(): { leaseId: string; token: string } | undefined {
+    const c = this.#current;
+    return c ? { leaseId: c.leaseId, token: c.token } : undefined;
+  }
+
+  /** Resolves when the current task's work (download, transcode, upload) has ended; for tests. */
   idle(): Promise<void> {
     return this.#running;
   }
@@ -95,14 +87,28 @@ export class TaskRunner {
     this.#running = this.#run(msg);
   }
 
+  /** A new session with the coordinator: a `complete` it has not answered goes again (the answer may have been lost with the old one). */
+  handleWelcome(): void {
+    if (this.#current?.completion) this.#sendComplete(this.#current);
+  }
+
   handleRevoke(msg: RevokeMessage): void {
     if (this.#current?.leaseId === msg.leaseId) this.#stop(`revoked: ${msg.reason}`);
     else this.#log('info', `revoke for lease ${msg.leaseId}, which this tab is not working on`);
   }
 
   handleResult(msg: ResultMessage): void {
-    if (!this.#awaitingResult.delete(msg.leaseId)) {
-      this.#log('warn', `result for unknown lease ${msg.leaseId}`);
+    const c = this.#current;
+    if (!c?.completion || c.leaseId !== msg.leaseId || !c.sentIds.has(msg.replyTo)) {
+      if (this.#orphans.delete(msg.replyTo) && msg.accepted) {
+        this.#done++;
+        this.#log('info', `lease ${msg.leaseId}: the segment was accepted after all`);
+        this.#changed();
+      } else this.#log('warn', `result for lease ${msg.leaseId}, which this tab is not waiting on`);
+      return;
+    }
+    if (msg.retry) {
+      this.#retryComplete(c, `the coordinator could not check the segment now (${msg.reason ?? 'no reason given'})`);
       return;
     }
     if (msg.accepted) this.#done++;
@@ -111,48 +117,96 @@ export class TaskRunner {
       this.#lastError = `segment rejected: ${msg.reason ?? 'no reason given'}`;
       this.#log('error', `coordinator rejected the segment of lease ${msg.leaseId}: ${msg.reason ?? 'no reason given'}`);
     }
-    this.#changed();
+    this.#settle(c);
   }
 
   handleError(msg: ErrorMessage): void {
     const c = this.#current;
-    if (msg.code === 'lease_lost' && c && msg.replyTo !== undefined && c.sentIds.has(msg.replyTo)) {
-      this.#stop(`lease lost: ${msg.message}`);
+    const replyTo = msg.replyTo;
+    const pendingFail = replyTo === undefined ? undefined : this.#fails.get(replyTo);
+    if (pendingFail && replyTo !== undefined) {
+      this.#fails.delete(replyTo);
+      if (msg.code === 'unavailable' && pendingFail.tries < FAIL_TRIES) {
+        const delay = completeRetryDelay(pendingFail.tries, this.#deps.heartbeatIntervalMs(), this.#deps.random);
+        this.#log('warn', `the coordinator could not record the failure of lease ${pendingFail.msg.leaseId} now; again in ${Math.round(delay / 1000)} s`);
+        setTimeout(() => this.#sendFail(pendingFail.msg, pendingFail.tries + 1), delay);
+      }
       return;
     }
-    this.#log('error', `coordinator error ${msg.code}: ${msg.message}`);
+    if (!c || replyTo === undefined || !c.sentIds.has(replyTo)) {
+      this.#log(msg.code === 'unavailable' ? 'warn' : 'error', `coordinator error ${msg.code}: ${msg.message}`);
+      return;
+    }
+    if (msg.code === 'lease_lost') this.#stop(`lease lost: ${msg.message}`);
+    else if (msg.code === 'unavailable' && c.completion?.inFlight === replyTo) this.#retryComplete(c, msg.message);
+    else if (msg.code === 'unavailable') this.#log('warn', `the coordinator could not take a heartbeat now; the next one goes as usual (${msg.message})`);
+    else this.#log('error', `coordinator error ${msg.code}: ${msg.message}`);
   }
 
-  /** Gives the current lease back at once (the tab is closing): fail now, synchronously, then stop. */
-  abandon(reason: string): void {
+  /** Ends the current task without sending fail (the coordinator took the lease back). */
+  #stop(reason: string): void {
     const c = this.#current;
     if (!c) return;
-    const id = this.#deps.send({ type: 'fail', leaseId: c.leaseId, token: c.token, reason });
-    if (id) c.sentIds.add(id);
-    this.#stop(reason);
+    if (c.completion) {
+      if (c.completion.inFlight) this.#orphans.add(c.completion.inFlight);
+      this.#log('warn', `lease ${c.leaseId} stopped while its segment waited for a verdict: ${reason}`);
+      this.#settle(c);
+      return;
+    }
+    this.#stopReason = reason;
+    c.controller.abort();
   }
 
-  /** Aborts the current task without sending fail (the coordinator already took the lease back). */
-  #stop(reason: string): void {
-    this.#stopReason = reason;
-    this.#current?.controller.abort();
+  #settle(c: ActiveTask): void {
+    clearTimeout(c.completion?.timer);
+    if (this.#current === c) this.#current = null;
+    this.#changed();
+  }
+
+  #sendComplete(c: ActiveTask): void {
+    const k = c.completion!;
+    clearTimeout(k.timer);
+    c.retryAt = undefined;
+    const id = this.#deps.send({ type: 'complete', leaseId: k.leaseId, token: k.token, size: k.size, sha256: k.sha256, encodeMs: k.encodeMs });
+    k.inFlight = id;
+    if (id) c.sentIds.add(id);
+    // Not connected: handleWelcome() sends it.
+    this.#changed();
+  }
+
+  #retryComplete(c: ActiveTask, why: string): void {
+    const k = c.completion!;
+    const delay = completeRetryDelay(k.tries++, this.#deps.heartbeatIntervalMs(), this.#deps.random);
+    k.inFlight = null;
+    clearTimeout(k.timer);
+    k.timer = setTimeout(() => this.#sendComplete(c), delay);
+    c.retryAt = Date.now() + delay;
+    this.#log('warn', `lease ${c.leaseId}: ${why}; keeping the segment and sending complete again in ${(delay / 1000).toFixed(1)} s`);
+    this.#changed();
+  }
+
+  #sendFail(msg: Omit<FailMessage, 'id'>, tries: number): string | null {
+    const id = this.#deps.send(msg, { queue: true });
+    if (id) {
+      this.#fails.set(id, { msg, tries });
+      if (this.#fails.size > 16) this.#fails.delete(this.#fails.keys().next().value!);
+    }
+    return id;
   }
 
   async #run(msg: AssignMessage): Promise<void> {
     const controller = new AbortController();
     const task: ActiveTask = {
       leaseId: msg.leaseId, token: msg.token, jobId: msg.jobId, chunk: msg.chunk, rendition: msg.params.rendition,
-      attempt: msg.attempt, stage: 'downloading', progress: 0, startedAt: Date.now(), controller, sentIds: new Set(),
+      attempt: msg.attempt, stage: 'downloading', progress: 0, totalFrames: msg.params.frames, startedAt: Date.now(), controller, sentIds: new Set(),
     };
     this.#current = task;
     this.#stopReason = null;
-    const send = (m: OutgoingMessage, queue = false) => {
-      const id = this.#deps.send(m, { queue });
-      if (id) task.sentIds.add(id);
-    };
     let beat: ReturnType<typeof setTimeout> | undefined;
     const heartbeat = () => {
-      send({ type: 'heartbeat', leaseId: task.leaseId, token: task.token, progress: task.progress, stage: task.stage, ...(task.frames === undefined ? {} : { frames: task.frames }) });
+      if (task.stage === 'checking') return;
+      const id = this.#deps.send({ type: 'heartbeat', leaseId: task.leaseId, token: task.token, progress: task.progress, stage: task.stage, ...(task.frames === undefined ? {} : { frames: task.frames }) });
+      if (id) task.sentIds.add(id);
       beat = setTimeout(heartbeat, this.#deps.heartbeatIntervalMs());
     };
     const update = (stage: Stage, progress: number, frames?: number) => {
@@ -161,29 +215,45 @@ export class TaskRunner {
       if (frames !== undefined) task.frames = frames;
       this.#changed();
     };
+    const { signal } = controller;
+    const transfer = {
+      signal,
+      ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
+      ...(this.#deps.transferRetryDelaysMs ? { retryDelaysMs: this.#deps.transferRetryDelaysMs } : {}),
+      onRetry: (what: string, error: string, delay: number) => this.#log('warn', `lease ${task.leaseId}: ${error}; ${what} again in ${delay / 1000} s`),
+    };
     this.#changed();
     heartbeat();
     try {
-      const { signal } = controller;
-      const input = await this.#download(msg.input.url, msg.input.size, signal, (n) => update('downloading', (0.1 * n) / msg.input.size));
+      const input = await download(msg.input.url, msg.input.size, transfer, (n) => update('downloading', (0.1 * n) / msg.input.size));
       update('transcoding', 0.1);
       const t0 = performance.now();
-      const segment = await this.#deps.transcoder
-        .transcode(input, msg.params, { signal, onProgress: (p) => update('transcoding', 0.1 + 0.8 * p.ratio, p.frames) })
+      let inputFps: number | undefined;
+      const segment = await this.#deps
+        .transcoder()
+        .transcode(input, msg.params, {
+          signal,
+          onProgress: (p) => {
+            inputFps = p.inputFps ?? inputFps;
+            update('transcoding', 0.1 + 0.8 * p.ratio, p.frames);
+          },
+        })
         .catch((e: unknown) => {
           throw new TaskFailure(isTranscodeError(e) ? `${e.code}: ${e.message}` : String(e), { cause: e });
         });
       const encodeMs = Math.round(performance.now() - t0);
+      this.#recordTiming({ frames: msg.params.frames, encodeMs, ...(inputFps ? { mediaSeconds: msg.params.frames / inputFps } : {}) });
       update('uploading', 0.9);
       const bytes = new Uint8Array(segment); // own ArrayBuffer: what fetch and digest accept
       const sha256 = await sha256Hex(bytes);
-      await this.#upload(msg.output.url, bytes, signal);
+      await upload(msg.output.url, bytes, transfer);
       signal.throwIfAborted(); // revoked while hashing or after the PUT: no complete
       update('uploading', 1);
       clearTimeout(beat);
-      send({ type: 'complete', leaseId: task.leaseId, token: task.token, size: bytes.byteLength, sha256, encodeMs }, true);
-      this.#awaitingResult.add(task.leaseId);
+      task.stage = 'checking';
+      task.completion = { leaseId: task.leaseId, token: task.token, size: bytes.byteLength, sha256, encodeMs, tries: 0, inFlight: null };
       this.#log('info', `lease ${task.leaseId}: uploaded ${bytes.byteLength} bytes, encode ${encodeMs} ms`);
+      this.#sendComplete(task);
     } catch (e) {
       clearTimeout(beat);
       if (this.#stopReason !== null) {
@@ -191,53 +261,20 @@ export class TaskRunner {
       } else {
         const detail = e instanceof Error ? e.message : String(e);
         const reason = `${task.stage}: ${detail}`.slice(0, REASON_MAX);
-        send({ type: 'fail', leaseId: task.leaseId, token: task.token, reason }, true);
+        this.#sendFail({ type: 'fail', leaseId: task.leaseId, token: task.token, reason }, 0);
         this.#failures++;
         this.#lastError = reason;
         this.#log('error', `lease ${task.leaseId} failed: ${reason}`);
       }
+      this.#settle(task);
     } finally {
       clearTimeout(beat);
-      this.#current = null;
-      this.#changed();
     }
   }
 
-  async #download(url: string, size: number, signal: AbortSignal, onBytes: (n: number) => void): Promise<Uint8Array> {
-    if (size > MAX_CHUNK_BYTES) throw new TaskFailure(`chunk size ${size} exceeds ${MAX_CHUNK_BYTES} bytes`);
-    const res = await (this.#deps.fetch ?? fetch)(url, { signal }).catch((e: unknown) => {
-      throw new TaskFailure(`GET chunk failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    });
-    if (!res.ok) throw new TaskFailure(`GET chunk: HTTP ${res.status} ${await bodySnippet(res)}`.trim());
-    const out = new Uint8Array(size);
-    let n = 0;
-    const reader = res.body?.getReader();
-    if (!reader) throw new TaskFailure('GET chunk: response has no body');
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (n + value.byteLength > size) {
-        await reader.cancel();
-        throw new TaskFailure(`GET chunk: more than the announced ${size} bytes`);
-      }
-      out.set(value, n);
-      n += value.byteLength;
-      onBytes(n);
-    }
-    if (n !== size) throw new TaskFailure(`GET chunk: got ${n} bytes, expected ${size}`);
-    return out;
-  }
-
-  async #upload(url: string, bytes: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<void> {
-    const res = await (this.#deps.fetch ?? fetch)(url, {
-      method: 'PUT',
-      body: bytes,
-      headers: { 'Content-Type': 'video/mp4' },
-      signal,
-    }).catch((e: unknown) => {
-      throw new TaskFailure(`PUT segment failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    });
-    if (!res.ok) throw new TaskFailure(`PUT segment: HTTP ${res.status} ${await bodySnippet(res)}`.trim());
+  #recordTiming(t: TranscodeTiming): void {
+    this.#encodeMsTotal += t.encodeMs;
+    this.#recent = [...this.#recent, t].slice(-RECENT_MAX);
   }
 
   #changed(): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LogTail, parseFrameCount } from './ffmpeg-log.js';
+import { LogTail, parseFrameCount, parseStreamFps } from './ffmpeg-log.js';
 
 // Lines as the wasm core (FFmpeg 5.1) logged them for the 4 s 720p test chunk.
 describe('parseFrameCount', () => {
@@ -16,6 +16,18 @@ describe('parseFrameCount', () => {
     expect(parseFrameCount('[libx264 @ 0xdf4ce0] frame I:1     Avg QP:13.07  size: 11327')).toBeUndefined();
     expect(parseFrameCount('keyframe=1 pts=3')).toBeUndefined();
     expect(parseFrameCount('Aborted()')).toBeUndefined();
+  });
+});
+
+describe('parseStreamFps', () => {
+  it('reads the frame rate of a video stream line', () => {
+    expect(parseStreamFps('  Stream #0:0: Video: h264 (High), yuv420p(progressive), 1280x720 [SAR 1:1 DAR 16:9], 30 fps, 30 tbr, 1k tbn (default)')).toBe(30);
+    expect(parseStreamFps('  Stream #0:0(und): Video: h264 (Main) (avc1 / 0x31637661), yuv420p, 1920x1080, 29.97 fps, 29.97 tbr, 30k tbn')).toBe(29.97);
+  });
+
+  it('ignores other lines', () => {
+    expect(parseStreamFps('  Stream #0:1: Audio: aac (LC), 48000 Hz, stereo, fltp')).toBeUndefined();
+    expect(parseStreamFps('frame=  120 fps= 35 q=29.0 Lsize=     322kB')).toBeUndefined();
   });
 });
 

@@ -12,6 +12,19 @@ export function parseFrameCount(message: string): number | undefined {
   return last;
 }
 
+const INPUT_FPS = /\bVideo: .*?, ([\d.]+) fps\b/;
+
+/**
+ * The frame rate ffmpeg reports for a video stream ("…, 30 fps, 30 tbr, …"),
+ * or undefined. The input stream is listed before the output, so the first
+ * line that has one is the chunk's: frames ÷ this = the chunk's media seconds.
+ */
+export function parseStreamFps(message: string): number | undefined {
+  const m = INPUT_FPS.exec(message);
+  const fps = m ? Number(m[1]) : NaN;
+  return Number.isFinite(fps) && fps > 0 ? fps : undefined;
+}
+
 /** Keeps the last `size` non-empty log lines, to quote when ffmpeg fails. */
 export class LogTail {
   readonly #lines: string[] = [];

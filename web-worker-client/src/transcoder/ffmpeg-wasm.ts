@@ -14,7 +14,7 @@ import wasmURL from '@ffmpeg/core/wasm?url';
 import coreMtURL from '@ffmpeg/core-mt?url';
 import wasmMtURL from '@ffmpeg/core-mt/wasm?url';
 import workerMtURL from '@ffmpeg/core-mt/worker?url';
-import { LogTail, parseFrameCount } from './ffmpeg-log.js';
+import { LogTail, parseFrameCount, parseStreamFps } from './ffmpeg-log.js';
 import { TranscodeError, type TranscodeOptions, type Transcoder } from './types.js';
 import { MAX_THREADS, x264Args } from './x264-args.js';
 
@@ -145,6 +145,7 @@ export class FfmpegWasmTranscoder implements Transcoder {
     const outName = `out-${n}.mp4`;
     const tail = new LogTail(20);
     let frames = 0;
+    let inputFps: number | undefined;
 
     // Abort and the watchdog interrupt whatever step is pending by killing the worker.
     let interrupted: TranscodeError | undefined;
@@ -168,11 +169,12 @@ export class FfmpegWasmTranscoder implements Transcoder {
     const onAbort = () => kill(new TranscodeError('aborted', 'transcode aborted'));
     const onLog = ({ message }: LogEvent) => {
       tail.push(message);
+      inputFps ??= parseStreamFps(message);
       const f = parseFrameCount(message);
       if (f === undefined || f <= frames) return;
       frames = f;
       arm();
-      opts.onProgress?.({ frames, ratio: Math.min(1, frames / params.frames) });
+      opts.onProgress?.({ frames, ratio: Math.min(1, frames / params.frames), ...(inputFps === undefined ? {} : { inputFps }) });
     };
     // Racing every worker call against `interrupt` also covers writeFile and
     // readFile, which a hung worker would never answer either.

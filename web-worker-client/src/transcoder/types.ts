@@ -10,6 +10,8 @@ export interface TranscodeProgress {
   readonly frames: number;
   /** frames / params.frames, clamped to 0..1. */
   readonly ratio: number;
+  /** The chunk's frame rate, when the encoder reports it (for "× realtime"). */
+  readonly inputFps?: number;
 }
 
 export interface TranscodeOptions {

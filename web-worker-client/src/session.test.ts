@@ -1,0 +1,126 @@
+import { PROTOCOL_VERSION } from '@tabgrid/shared';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Session } from './session.js';
+import { FakeSocket } from './testing/fake-socket.js';
+import { FakeTranscoder, assign, chunk, flush, segment, until } from './testing/runner-fixture.js';
+
+let session: Session;
+let transcoders: FakeTranscoder[];
+const last = () => FakeSocket.all.at(-1)!;
+const tc = () => transcoders.at(-1)!;
+const sentOf = (s: FakeSocket, type: string) => s.sent.filter((m) => m.type === type);
+
+/** Opens the newest socket and answers its hello. */
+function welcome(): FakeSocket {
+  const s = last();
+  s.open();
+  const hello = s.sent[0]!;
+  s.receive({ type: 'welcome', id: `w${FakeSocket.all.length}`, replyTo: hello.id, protocol: PROTOCOL_VERSION, workerId: hello.workerId, leaseTtlSeconds: 30, heartbeatIntervalSeconds: 10 });
+  return s;
+}
+
+beforeEach(async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  FakeSocket.all = [];
+  transcoders = [];
+  session = new Session({
+    wsUrl: 'ws://host.test/ws/v1',
+    workerId: Promise.resolve('worker-abcdef'),
+    threads: 1,
+    createTranscoder: () => {
+      const t = new FakeTranscoder();
+      transcoders.push(t);
+      return t;
+    },
+    createSocket: (url) => new FakeSocket(url),
+    fetch: async (_url, init) => (init?.method === 'PUT' ? new Response(null) : new Response(chunk.slice())),
+    log: () => undefined,
+    onChange: () => undefined,
+  });
+  await session.start();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('Session', () => {
+  it('after a dropped connection keeps the task and says hello with resume; a revoke after the welcome stops it', async () => {
+    const s1 = welcome();
+    s1.receive(assign(1));
+    await flush();
+    s1.drop(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    last().open();
+    expect(last().sent[0]).toMatchObject({ type: 'hello', workerId: 'worker-abcdef', resume: { leaseId: 'lease-1', token: 'tok-1' } });
+    const s2 = welcome();
+    expect(tc().calls[0]?.opts.signal?.aborted).toBe(false);
+    s2.receive({ type: 'revoke', id: 'r', leaseId: 'lease-1', reason: 'expired while away' });
+    await flush();
+    expect(tc().calls[0]?.opts.signal?.aborted).toBe(true);
+    expect(session.status().runner?.current).toBeNull();
+    expect(sentOf(s2, 'fail')).toEqual([]);
+  });
+
+  it('pause finishes the task in hand, then closes (1000) and takes nothing until resume', async () => {
+    const s = welcome();
+    s.receive(assign(1));
+    await flush();
+    session.pause();
+    expect(session.status().run).toBe('pausing');
+    tc().finish(segment.slice());
+    await until(() => sentOf(s, 'complete').length > 0, 'complete');
+    const complete = sentOf(s, 'complete')[0]!;
+    expect(s.closed).toBeNull(); // still waiting for the verdict
+    s.receive({ type: 'result', id: 'x', replyTo: complete.id, leaseId: 'lease-1', accepted: true });
+    expect(session.status()).toMatchObject({ run: 'paused', connection: 'stopped', runner: { done: 1 } });
+    expect(s.closed).toEqual({ code: 1000, reason: 'paused' });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(FakeSocket.all).toHaveLength(1);
+    session.resume();
+    expect(FakeSocket.all).toHaveLength(2);
+    welcome();
+    expect(last().sent[0]).not.toHaveProperty('resume');
+    expect(session.status()).toMatchObject({ run: 'running', connection: 'connected' });
+  });
+
+  it('pauses while hidden when asked to, and showing the tab resumes it, but not a pause the user chose', () => {
+    welcome();
+    session.setHidden(true);
+    expect(session.status().run).toBe('running'); // option off
+    session.setPauseWhenHidden(true);
+    expect(session.status()).toMatchObject({ run: 'paused', pausedBy: 'hidden', connection: 'stopped' });
+    session.setHidden(false);
+    expect(session.status()).toMatchObject({ run: 'running', pausedBy: null });
+    session.pause();
+    session.setHidden(true);
+    session.setHidden(false);
+    expect(session.status()).toMatchObject({ run: 'paused', pausedBy: 'user' });
+  });
+
+  it('a thread change waits for the task in hand', async () => {
+    const s = welcome();
+    s.receive(assign(1));
+    await flush();
+    session.setThreads(2);
+    expect(transcoders).toHaveLength(1);
+    expect(session.status().pendingThreads).toBe(2);
+    tc().finish(segment.slice());
+    await until(() => sentOf(s, 'complete').length > 0, 'complete');
+    expect(transcoders).toHaveLength(1); // uploaded, but the verdict is still to come
+    const complete = sentOf(s, 'complete')[0]!;
+    s.receive({ type: 'result', id: 'x', replyTo: complete.id, leaseId: 'lease-1', accepted: true });
+    expect(transcoders).toHaveLength(2);
+    expect(session.status().pendingThreads).toBeNull();
+  });
+
+  it('leave() (pagehide) sends no fail and does not reconnect', async () => {
+    const s = welcome();
+    s.receive(assign(1));
+    await flush();
+    session.leave();
+    s.drop(1001);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(sentOf(s, 'fail')).toEqual([]);
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+});

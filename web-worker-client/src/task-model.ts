@@ -1,0 +1,78 @@
+/**
+ * The task runner's vocabulary: what it reports, what it needs, and the pure
+ * helpers it uses (kept apart so task-runner.ts is the flow alone).
+ */
+import type { HeartbeatMessage } from '@tabgrid/shared';
+import type { LogFn, OutgoingMessage } from './connection.js';
+import type { Transcoder } from './transcoder/types.js';
+
+export type Stage = HeartbeatMessage['stage'];
+/** `checking`: uploaded, waiting for the coordinator's verdict on the segment. */
+export type TaskStage = Stage | 'checking';
+
+export interface CurrentTask {
+  readonly leaseId: string;
+  readonly jobId: string;
+  readonly chunk: number;
+  readonly rendition: string;
+  readonly attempt: number;
+  stage: TaskStage;
+  /** Whole task, 0..1: download is the first 10 %, transcode the next 80 %, upload the last 10 %. */
+  progress: number;
+  frames?: number;
+  /** Frames in the chunk. */
+  readonly totalFrames: number;
+  readonly startedAt: number;
+  /** While checking: when the same `complete` goes again (the coordinator asked us to retry). */
+  retryAt?: number;
+}
+
+/** One finished transcode, for the speed shown on the page. */
+export interface TranscodeTiming {
+  readonly frames: number;
+  readonly encodeMs: number;
+  /** frames ÷ the chunk's frame rate, when the encoder reported it. */
+  readonly mediaSeconds?: number;
+}
+
+export interface RunnerStatus {
+  readonly current: Readonly<CurrentTask> | null;
+  /** Segments the coordinator accepted. */
+  readonly done: number;
+  /** Tasks we failed, plus segments the coordinator rejected. */
+  readonly failures: number;
+  readonly lastError: string | null;
+  /** The last few transcodes, oldest first. */
+  readonly recent: readonly TranscodeTiming[];
+  /** Milliseconds this tab spent transcoding (every finished transcode). */
+  readonly encodeMsTotal: number;
+}
+
+export interface RunnerDeps {
+  readonly transcoder: () => Transcoder;
+  readonly send: (msg: OutgoingMessage, opts?: { queue?: boolean }) => string | null;
+  /** Read at every beat, so a new welcome's interval applies at once. */
+  readonly heartbeatIntervalMs: () => number;
+  readonly fetch?: typeof fetch;
+  /** Download/upload retry schedule (tests shorten it). */
+  readonly transferRetryDelaysMs?: readonly number[];
+  readonly random?: () => number;
+  readonly onChange?: (s: RunnerStatus) => void;
+  readonly log?: LogFn;
+}
+
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * 2 s, 4 s, 8 s … plus up to 25 % jitter (so tabs that all hit the same
+ * outage do not come back in step), capped at two heartbeat intervals (two
+ * thirds of the lease TTL, 20 s by default): a retried `complete` also
+ * renews the lease, and a wait as long as the TTL would let it expire.
+ */
+export function completeRetryDelay(tries: number, heartbeatMs: number, random: () => number = Math.random): number {
+  const cap = Math.min(30_000, 2 * heartbeatMs);
+  return Math.round(Math.min(cap, 2000 * 2 ** tries * (1 + 0.25 * random())));
+}
