@@ -9,7 +9,8 @@
  * native ffmpeg, a PUT sink for segments, and a WebSocket at /ws/v1 that
  * speaks protocol v1. Drives Chromium through: steady 480p tasks (timed),
  * a 90° rotation, busy, revoke mid-transcode then a new task, a dropped
- * connection, the stall watchdog, and (unless --no-mt) core-mt with
+ * connection, a drop mid-task (hello with resume), a `result retry`, closing
+ * the tab mid-task (1001, no fail), the stall watchdog, and (unless --no-mt) core-mt with
  * -threads 2 behind COOP/COEP. Every segment is checked with ffprobe.
  * Exits non-zero on any failed check. Needs: ffmpeg, ffprobe, /usr/bin/chromium,
  * and playwright-core + ws from coordinator/node_modules.
@@ -59,6 +60,7 @@ const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css
 function startServer({ coi }) {
   const uploads = new Map();
   const fromTab = [];
+  const closes = [];
   let socket = null;
   const waiters = new Set();
   const server = http.createServer((req, res) => {
@@ -88,6 +90,7 @@ function startServer({ coi }) {
     if (new URL(req.url, 'http://x').pathname !== '/ws/v1') return sock.destroy();
     wss.handleUpgrade(req, sock, head, (ws) => {
       socket = ws;
+      ws.on('close', (code) => closes.push({ code, at: Date.now() }));
       ws.on('message', (data) => {
         const msg = JSON.parse(String(data));
         msg.at = Date.now();
@@ -117,7 +120,7 @@ function startServer({ coi }) {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
       const origin = `http://127.0.0.1:${server.address().port}`;
-      resolve({ origin, uploads, fromTab, send, waitFor, dropSocket: () => socket.terminate(), close: () => (wss.close(), server.close()) });
+      resolve({ origin, uploads, fromTab, closes, send, waitFor, dropSocket: () => socket.terminate(), close: () => (wss.close(), server.close()) });
     }),
   );
 }
@@ -203,13 +206,36 @@ try {
   check(hello2.workerId === hello.workerId, 'reconnects after a dropped socket with the same workerId');
   await page.waitForFunction(() => window.__tabgrid.status().connection === 'connected');
 
+  // ---- resilience: drop mid-task → hello with resume; result retry → same complete again -----
+  const d = assign(srv);
+  await srv.waitFor((m) => m.type === 'heartbeat' && m.leaseId === d.leaseId && m.stage === 'transcoding', 30_000, 'transcoding before the drop');
+  const hellosBefore = srv.fromTab.filter((m) => m.type === 'hello').length;
+  srv.dropSocket();
+  const hello3 = await srv.waitFor((m) => m.type === 'hello' && srv.fromTab.filter((x) => x.type === 'hello').indexOf(m) >= hellosBefore, 30_000, 'hello after a mid-task drop');
+  check(hello3.resume?.leaseId === d.leaseId && hello3.resume?.token === d.token, `hello after a mid-task drop carries resume ${JSON.stringify(hello3.resume)}`);
+  const dc = await srv.waitFor((m) => (m.type === 'complete' || m.type === 'fail') && m.leaseId === d.leaseId, 60_000, 'complete after the drop');
+  check(dc.type === 'complete', `the task went on through the drop and completed (${dc.type})`);
+  srv.send({ type: 'result', id: 'retry1', replyTo: dc.id, leaseId: d.leaseId, accepted: false, retry: true, reason: 'storage down (test)' });
+  const again = await srv.waitFor((m) => m.type === 'complete' && m.leaseId === d.leaseId && m.id !== dc.id, 10_000, 'the same complete again');
+  check(again.size === dc.size && again.sha256 === dc.sha256 && again.token === dc.token && again.at - dc.at >= 2000,
+    `result retry → the same complete again after ${again.at - dc.at} ms`);
+  srv.send({ type: 'result', id: 'retry2', replyTo: again.id, leaseId: d.leaseId, accepted: true });
+  await page.waitForFunction(() => window.__tabgrid.status().currentLease === null);
+
   const status = await page.evaluate(() => window.__tabgrid.status());
   const dom = await page.evaluate(() => Object.fromEntries(['connection-state', 'tasks-done', 'failures', 'current-task'].map((t) => [t, document.querySelector(`[data-testid="${t}"]`).textContent.trim().replace(/\s+/g, ' ')])));
-  const expectedDone = TASKS + 3; // + rotation, the task kept while busy, the task after revoke
+  const expectedDone = TASKS + 4; // + rotation, the task kept while busy, the task after revoke, the task through the drop
   check(status.tasksDone === expectedDone && status.failures === 0 && status.currentLease === null && status.encoder.state === 'loaded', `status(): ${JSON.stringify(status)}`);
   check(dom['tasks-done'] === String(expectedDone) && dom['connection-state'] === 'connected', `DOM: ${JSON.stringify(dom)}`);
   check(errors.length === 0, `no console errors in normal operation (${errors.length}: ${errors.join(' | ')})`);
+
+  // ---- closing the tab mid-task: no fail; the browser closes the socket with 1001 ----
+  const c = assign(srv);
+  await srv.waitFor((m) => m.type === 'heartbeat' && m.leaseId === c.leaseId && m.stage === 'transcoding', 30_000, 'transcoding before close');
   await page.close();
+  await new Promise((res) => setTimeout(res, 1000));
+  const closeCode = srv.closes.at(-1)?.code;
+  check(closeCode === 1001 && !srv.fromTab.some((m) => m.type === 'fail' && m.leaseId === c.leaseId), `closed tab: socket closed with ${closeCode}, no fail sent`);
 
   // ---- stall watchdog ----------------------------------------------------
   const st = await openPage(srv, '?stallSeconds=0.2');
