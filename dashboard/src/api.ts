@@ -1,9 +1,11 @@
 /**
- * The dashboard's only door to the coordinator's HTTP API. Every response is
- * validated with the schemas in @tabgrid/shared, so a coordinator that drifts
- * from the contract shows up as one clear error instead of a broken render.
+ * What the dashboard asks of the coordinator's HTTP API: uploads and job
+ * actions. (What it shows arrives pushed, through live/useEvents.ts.)
+ * Responses are validated with the schemas in @tabgrid/shared, so a
+ * coordinator that drifts from the contract shows up as one clear error
+ * instead of a broken render.
  */
-import { apiErrorSchema, jobViewSchema, taskViewSchema, type JobView, type TaskView } from '@tabgrid/shared';
+import { apiErrorSchema, jobViewSchema, type JobView, type RenditionName } from '@tabgrid/shared';
 
 /** A failed API call: the coordinator's own `{ error: { code, message } }` when it sent one. */
 export class ApiRequestError extends Error {
@@ -24,8 +26,6 @@ interface Schema<T> {
   safeParse(data: unknown): { success: true; data: T } | { success: false; error: { message: string } };
 }
 
-const jobListSchema = jobViewSchema.array();
-const taskListSchema = taskViewSchema.array();
 const createdJobSchema = jobViewSchema.pick({ id: true, state: true });
 export type CreatedJob = Pick<JobView, 'id' | 'state'>;
 
@@ -54,29 +54,19 @@ function errorFromBody(status: number, statusText: string, text: string): ApiReq
   return new ApiRequestError(status, 'http_error', `HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
 }
 
-async function getJson<T>(path: string, schema: Schema<T>, signal?: AbortSignal): Promise<T> {
+/** The three things a person can do to a job; each answers with the API's own words when refused (409 and so on). */
+export type JobAction = 'cancel' | 'retry' | 'delete';
+
+export async function jobAction(id: string, action: JobAction): Promise<void> {
+  const path = `/api/jobs/${encodeURIComponent(id)}`;
+  const [method, url] = action === 'delete' ? ['DELETE', path] : ['POST', `${path}/${action}`];
   let res: Response;
   try {
-    res = await fetch(path, { headers: { accept: 'application/json' }, signal: signal ?? null });
+    res = await fetch(url, { method, headers: { accept: 'application/json' } });
   } catch (cause) {
-    if (signal?.aborted) throw cause;
     throw new ApiRequestError(0, 'network', 'cannot reach the coordinator', { cause });
   }
-  const text = await res.text();
-  if (!res.ok) throw errorFromBody(res.status, res.statusText, text);
-  return parseBody(schema, text, `GET ${path}`, res.status);
-}
-
-export function listJobs(signal?: AbortSignal): Promise<JobView[]> {
-  return getJson('/api/jobs', jobListSchema, signal);
-}
-
-export function getJob(id: string, signal?: AbortSignal): Promise<JobView> {
-  return getJson(`/api/jobs/${encodeURIComponent(id)}`, jobViewSchema, signal);
-}
-
-export function listTasks(id: string, signal?: AbortSignal): Promise<TaskView[]> {
-  return getJson(`/api/jobs/${encodeURIComponent(id)}/tasks`, taskListSchema, signal);
+  if (!res.ok) throw errorFromBody(res.status, res.statusText, await res.text());
 }
 
 export interface UploadProgress {
@@ -86,15 +76,17 @@ export interface UploadProgress {
 }
 
 /**
- * Uploads a source video as multipart field `file`. XMLHttpRequest rather
- * than fetch because only XHR reports upload progress in every browser.
+ * Uploads a source video as multipart field `file`, with the renditions
+ * chosen (none: the coordinator's default ladder). XMLHttpRequest rather than
+ * fetch because only XHR reports upload progress in every browser; the body
+ * is the File itself, which the browser streams from disk.
  * Rejects with a DOMException named AbortError when `signal` aborts.
  */
 export function uploadJob(
   file: File,
-  options: { onProgress?: (p: UploadProgress) => void; signal?: AbortSignal } = {},
+  options: { renditions?: readonly RenditionName[]; onProgress?: (p: UploadProgress) => void; signal?: AbortSignal } = {},
 ): Promise<CreatedJob> {
-  const { onProgress, signal } = options;
+  const { renditions, onProgress, signal } = options;
   return new Promise<CreatedJob>((resolve, reject) => {
     if (signal?.aborted) {
       reject(new DOMException('upload aborted', 'AbortError'));
@@ -131,6 +123,7 @@ export function uploadJob(
     });
 
     const body = new FormData();
+    if (renditions !== undefined && renditions.length > 0) body.append('renditions', renditions.join(','));
     body.append('file', file, file.name);
     xhr.open('POST', '/api/jobs');
     xhr.responseType = 'text';

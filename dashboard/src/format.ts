@@ -67,3 +67,43 @@ export const TASK_STATE_LABEL: Record<TaskState, string> = {
   dead: 'Gave up after retries',
   canceled: 'Canceled',
 };
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+/** "just now", "4 min ago", "yesterday"; `now` in ms on the same clock as `iso`. */
+export function formatAgo(iso: string, now: number): string {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  const abs = Math.abs(seconds);
+  if (Number.isNaN(seconds)) return iso;
+  if (abs < 45) return 'just now';
+  if (abs < 3600) return relative.format(Math.round(seconds / 60), 'minute');
+  if (abs < 86_400) return relative.format(Math.round(seconds / 3600), 'hour');
+  return relative.format(Math.round(seconds / 86_400), 'day');
+}
+
+/** 0.4 → "0.4", 12.345 → "12", for rates where two significant digits say enough. */
+export function formatRate(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  return value >= 10 ? String(Math.round(value)) : String(Math.round(value * 10) / 10);
+}
+
+/** "Chrome 140 · Linux" from a user agent string: enough to tell volunteers' tabs apart. */
+export function formatBrowser(userAgent: string | undefined): string | null {
+  if (!userAgent) return null;
+  const browser =
+    /(Edg|OPR|Firefox|SamsungBrowser)\/(\d+)/.exec(userAgent) ?? /(HeadlessChrome|Chrome|CriOS)\/(\d+)/.exec(userAgent) ?? /Version\/(\d+).*(Safari)/.exec(userAgent);
+  const names: Record<string, string> = { Edg: 'Edge', OPR: 'Opera', CriOS: 'Chrome', HeadlessChrome: 'Headless Chrome', SamsungBrowser: 'Samsung Internet' };
+  let name: string | null = null;
+  if (browser) name = browser[2] === 'Safari' ? `Safari ${browser[1]}` : `${names[browser[1]!] ?? browser[1]} ${browser[2]}`;
+  const os = /Android|iPhone|iPad|Windows|Mac OS X|CrOS|Linux/.exec(userAgent)?.[0];
+  const osName = os === 'Mac OS X' ? 'macOS' : os === 'CrOS' ? 'ChromeOS' : os;
+  return [name, osName].filter(Boolean).join(' · ') || null;
+}
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+/** "14:03:27": attempt timings are seconds apart, so the seconds matter. */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : timeFormat.format(d);
+}

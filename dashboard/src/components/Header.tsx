@@ -1,15 +1,39 @@
-export function Header() {
+import type { StatusSnapshot } from '@tabgrid/shared';
+import type { Connection } from '../live/useEvents';
+import { Link, paths, type Route } from '../router';
+
+const CONNECTION_LABEL: Record<Connection, string> = {
+  connecting: 'Connecting…',
+  open: 'Live',
+  reconnecting: 'Reconnecting…',
+  paused: 'Paused while hidden',
+};
+
+export function Header({ route, connection, status }: { route: Route; connection: Connection; status: StatusSnapshot | null }) {
+  const onJobs = route.page === 'jobs' || route.page === 'job';
   return (
     <header className="site-header">
-      <a className="brand" href="/">
+      <Link className="brand" href={paths.jobs()}>
         tabgrid
-      </a>
-      <nav aria-label="Site">
+      </Link>
+      <nav aria-label="Site" className="site-nav">
+        <Link href={paths.jobs()} aria-current={onJobs ? 'page' : undefined}>
+          Jobs
+        </Link>
+        <Link href={paths.workers()} aria-current={route.page === 'workers' ? 'page' : undefined}>
+          Volunteers
+          {status !== null && <span className="count-pill">{status.workersConnected}</span>}
+        </Link>
         {/* A full page load on purpose: the contributor page is a separate app served by the coordinator. */}
         <a className="donate" href="/contribute/">
           Donate compute
         </a>
       </nav>
+      {/* Announced politely: a reconnect matters, but must not interrupt. */}
+      <p className={`live-state live-${connection}`} role="status" data-testid="connection" data-state={connection}>
+        <span className="dot" aria-hidden="true" />
+        {CONNECTION_LABEL[connection]}
+      </p>
     </header>
   );
 }

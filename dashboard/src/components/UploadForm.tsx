@@ -1,53 +1,126 @@
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { RENDITION_NAMES, type RenditionName } from '@tabgrid/shared';
+import { useEffect, useId, useRef, useState, type DragEvent, type FormEvent } from 'react';
 import type { CreatedJob } from '../api';
 import { formatBytes } from '../format';
 import { useUpload, type UploadState } from '../hooks/useUpload';
 
+const ACCEPT = 'video/*,.mkv,.mov,.webm,.ts,.m2ts';
+
+/**
+ * Pick or drop a video, optionally choose renditions, upload with progress.
+ * The file input stays the real control (labelled, focusable, what tests
+ * drive); the drop zone is its label, so a click anywhere on it opens the
+ * picker and a drop anywhere on the page lands here rather than making the
+ * browser navigate away to the file.
+ */
 export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => void }) {
   const inputId = useId();
   const hintId = useId();
-  const formRef = useRef<HTMLFormElement>(null);
+  const inputRef = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<File | null>(null);
+  const [renditions, setRenditions] = useState<RenditionName[]>([]);
+  const [dragging, setDragging] = useState(false);
   const { state, start, cancel } = useUpload();
   const uploading = state.phase === 'uploading';
 
+  useEffect(() => {
+    // Outside the zone a dropped file would replace the dashboard with the video.
+    const stray = (e: globalThis.DragEvent): void => e.preventDefault();
+    window.addEventListener('dragover', stray);
+    window.addEventListener('drop', stray);
+    return () => {
+      window.removeEventListener('dragover', stray);
+      window.removeEventListener('drop', stray);
+    };
+  }, []);
+
+  const choose = (f: File | null): void => {
+    setFile(f);
+    if (f === null && inputRef.current) inputRef.current.value = '';
+  };
+  const onDrop = (e: DragEvent<HTMLElement>): void => {
+    e.preventDefault();
+    setDragging(false);
+    if (uploading) return;
+    const dropped = e.dataTransfer.files[0];
+    if (dropped) choose(dropped);
+  };
   const onSubmit = async (e: FormEvent<HTMLFormElement>): Promise<void> => {
     e.preventDefault();
     if (file === null || uploading) return;
-    const job = await start(file);
+    const job = await start(file, renditions);
     if (job !== null) {
-      formRef.current?.reset();
-      setFile(null);
+      choose(null);
       onUploaded(job);
     }
   };
+  const toggle = (r: RenditionName, on: boolean): void =>
+    setRenditions((list) => (on ? RENDITION_NAMES.filter((n) => n === r || list.includes(n)) : list.filter((n) => n !== r)));
 
   return (
     <section className="panel" aria-labelledby="upload-heading">
       <h2 id="upload-heading">Transcode a video</h2>
-      <form ref={formRef} className="upload-form" onSubmit={(e) => void onSubmit(e)}>
-        <label htmlFor={inputId}>Video file</label>
-        <input
-          id={inputId}
-          data-testid="upload-input"
-          type="file"
-          name="file"
-          accept="video/*,.mkv,.mov,.webm,.ts,.m2ts"
-          required
-          disabled={uploading}
-          aria-describedby={hintId}
-          onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)}
-        />
-        <p id={hintId} className="hint">
-          The coordinator splits it into chunks that volunteers’ browser tabs transcode into each rendition.
-        </p>
+      <form className="upload-form" onSubmit={(e) => void onSubmit(e)}>
+        <label
+          htmlFor={inputId}
+          className={`dropzone${dragging ? ' dragging' : ''}${uploading ? ' disabled' : ''}`}
+          onDragEnter={(e) => {
+            e.preventDefault();
+            if (!uploading) setDragging(true);
+          }}
+          onDragOver={(e) => e.preventDefault()}
+          onDragLeave={(e) => {
+            if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+          }}
+          onDrop={onDrop}
+        >
+          <span className="dropzone-title">
+            {file === null ? (
+              <>
+                <span className="pointer-only">Drop a video here, or choose a file</span>
+                <span className="touch-only">Choose a video</span>
+              </>
+            ) : (
+              file.name
+            )}
+          </span>
+          <span className="dropzone-sub" id={hintId}>
+            {file === null ? 'MP4, MOV, MKV, WebM… Large files are fine: they stream to the coordinator.' : `${formatBytes(file.size)} · choose again to change it`}
+          </span>
+          <input
+            ref={inputRef}
+            id={inputId}
+            className="file-input"
+            data-testid="upload-input"
+            type="file"
+            name="file"
+            accept={ACCEPT}
+            disabled={uploading}
+            aria-describedby={hintId}
+            onChange={(e) => choose(e.currentTarget.files?.[0] ?? null)}
+          />
+        </label>
+        <fieldset className="renditions" disabled={uploading}>
+          <legend>Renditions</legend>
+          <div className="rendition-options">
+            {RENDITION_NAMES.map((r) => (
+              <label key={r} className="check">
+                <input type="checkbox" name="renditions" value={r} checked={renditions.includes(r)} onChange={(e) => toggle(r, e.currentTarget.checked)} />
+                {r}
+              </label>
+            ))}
+          </div>
+          <p className="hint">
+            {renditions.length === 0 ? 'None chosen: the coordinator’s default ladder.' : `Will make ${renditions.join(', ')}.`} Rungs taller than the video are skipped.
+          </p>
+        </fieldset>
         <div className="actions">
           <button type="submit" data-testid="upload-submit" disabled={uploading || file === null}>
-            Upload
+            Upload and transcode
           </button>
           {uploading && (
             <button type="button" className="secondary" onClick={cancel}>
-              Cancel
+              Stop upload
             </button>
           )}
         </div>
@@ -65,9 +138,9 @@ function UploadStatus({ state }: { state: UploadState }) {
   let announcement = '';
   if (state.phase === 'uploading') {
     const { loaded, total } = state.progress;
-    announcement = total !== null && loaded >= total ? `${state.fileName} sent, waiting for the coordinator…` : `Uploading ${state.fileName}…`;
+    announcement = total !== null && loaded >= total ? `${state.fileName} sent; the coordinator is checking it…` : `Uploading ${state.fileName}…`;
   } else if (state.phase === 'done') {
-    announcement = `Uploaded ${state.fileName}; the job is ${state.job.state}.`;
+    announcement = `Uploaded ${state.fileName}.`;
   }
   return (
     <div className="upload-status">
@@ -79,7 +152,7 @@ function UploadStatus({ state }: { state: UploadState }) {
             value={state.progress.total === null ? undefined : state.progress.loaded}
             max={state.progress.total ?? undefined}
           />
-          <span className="muted">
+          <span className="muted count">
             {formatBytes(state.progress.loaded)}
             {state.progress.total === null ? '' : ` of ${formatBytes(state.progress.total)}`}
           </span>
@@ -89,8 +162,8 @@ function UploadStatus({ state }: { state: UploadState }) {
         {announcement}
       </p>
       {state.phase === 'failed' && (
-        <p role="alert" className="error">
-          Upload of {state.fileName} failed: {state.message}
+        <p role="alert" className="error" data-testid="upload-error">
+          {state.fileName} was not accepted: {state.message}
         </p>
       )}
     </div>

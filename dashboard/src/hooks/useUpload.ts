@@ -1,5 +1,6 @@
 /** Upload state for the form: one upload at a time, cancelable, with progress. */
 import { useCallback, useEffect, useRef, useState } from 'react';
+import type { RenditionName } from '@tabgrid/shared';
 import { errorMessage, isAbortError, uploadJob, type CreatedJob, type UploadProgress } from '../api';
 
 export type UploadState =
@@ -10,8 +11,8 @@ export type UploadState =
 
 export interface Upload {
   readonly state: UploadState;
-  /** Starts an upload; resolves with the new job, or null when it failed or was canceled. */
-  readonly start: (file: File) => Promise<CreatedJob | null>;
+  /** Starts an upload (no renditions: the coordinator's default); resolves with the new job, or null when it failed or was canceled. */
+  readonly start: (file: File, renditions?: readonly RenditionName[]) => Promise<CreatedJob | null>;
   readonly cancel: () => void;
 }
 
@@ -22,7 +23,7 @@ export function useUpload(): Upload {
   // Leaving the page mid-upload aborts the request rather than orphaning it.
   useEffect(() => () => controllerRef.current?.abort(), []);
 
-  const start = useCallback(async (file: File): Promise<CreatedJob | null> => {
+  const start = useCallback(async (file: File, renditions?: readonly RenditionName[]): Promise<CreatedJob | null> => {
     controllerRef.current?.abort();
     const controller = new AbortController();
     controllerRef.current = controller;
@@ -31,6 +32,7 @@ export function useUpload(): Upload {
     try {
       const job = await uploadJob(file, {
         signal: controller.signal,
+        ...(renditions ? { renditions } : {}),
         onProgress: (progress) => setState({ phase: 'uploading', fileName, progress }),
       });
       setState({ phase: 'done', fileName, job });

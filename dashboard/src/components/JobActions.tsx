@@ -1,0 +1,88 @@
+import { TERMINAL_JOB_STATES, type JobView } from '@tabgrid/shared';
+import { useState } from 'react';
+import { errorMessage, jobAction, type JobAction } from '../api';
+import { navigate, paths } from '../router';
+import { ConfirmDialog } from './ConfirmDialog';
+
+const COPY: Record<JobAction, { button: string; title: string; body: string; confirm: string; keep: string }> = {
+  cancel: {
+    button: 'Cancel job',
+    title: 'Cancel this job?',
+    body: 'Tabs working on it stop, and its chunks and partial results are deleted. You can retry it later, which starts it over.',
+    confirm: 'Cancel job',
+    keep: 'Keep it running',
+  },
+  retry: {
+    button: 'Retry',
+    title: 'Retry this job?',
+    body: 'It runs again. A failed job keeps the chunks that were already accepted and tries the rest again; a canceled one starts over.',
+    confirm: 'Retry job',
+    keep: 'Not now',
+  },
+  delete: {
+    button: 'Delete',
+    title: 'Delete this job?',
+    body: 'The job and every file it made, the transcoded videos included, are deleted for good.',
+    confirm: 'Delete for good',
+    keep: 'Keep it',
+  },
+};
+
+/** What can be done to a job in its state; each behind a confirmation. The change itself arrives pushed. */
+export function JobActions({ job }: { job: JobView }) {
+  const [asking, setAsking] = useState<JobAction | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const ended = TERMINAL_JOB_STATES.includes(job.state);
+  const available: JobAction[] = ended ? [...(job.state === 'done' ? [] : (['retry'] as const)), 'delete'] : ['cancel'];
+
+  const run = async (action: JobAction): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await jobAction(job.id, action);
+      setAsking(null);
+      if (action === 'delete') navigate(paths.jobs());
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="job-actions">
+      {available.map((action) => (
+        <button
+          key={action}
+          type="button"
+          className={action === 'retry' ? undefined : 'secondary danger-outline'}
+          data-testid={action}
+          onClick={() => {
+            setError(null);
+            setAsking(action);
+          }}
+        >
+          {COPY[action].button}
+        </button>
+      ))}
+      {asking !== null && (
+        <ConfirmDialog
+          title={COPY[asking].title}
+          confirmLabel={COPY[asking].confirm}
+          cancelLabel={COPY[asking].keep}
+          busy={busy}
+          danger={asking !== 'retry'}
+          error={error}
+          onConfirm={() => void run(asking)}
+          onClose={() => setAsking(null)}
+        >
+          <p>
+            <strong>{job.name}</strong>
+          </p>
+          <p>{COPY[asking].body}</p>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
