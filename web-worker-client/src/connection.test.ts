@@ -162,7 +162,8 @@ describe('Connection across failures', () => {
     conn.leave();
     expect(s.closed).toBeNull();
     expect(conn.state).toBe('stopped');
-    expect(conn.send({ type: 'fail', leaseId: 'l1', token: 't1', reason: 'tab closed' })).toBeNull();
+    expect(conn.send({ type: 'fail', leaseId: 'l1', token: 't1', reason: 'tab closed' }, { queue: true })).toBeNull();
+    conn.start();
     s.drop(1001);
     vi.advanceTimersByTime(120_000);
     expect(FakeSocket.all).toHaveLength(1);

@@ -76,6 +76,7 @@ export class Connection {
   #welcomeTimer: ReturnType<typeof setTimeout> | undefined;
   #seq = 0;
   #helloId = '';
+  #left = false;
   readonly #idPrefix = Math.random().toString(36).slice(2, 10);
   readonly #queue: ClientMessage[] = [];
   readonly #handlers = new Map<ServerMessage['type'], Set<(msg: never) => void>>();
@@ -108,7 +109,7 @@ export class Connection {
   }
 
   start(): void {
-    if (this.#state !== 'idle' && this.#state !== 'stopped') return;
+    if (this.#left || (this.#state !== 'idle' && this.#state !== 'stopped')) return;
     this.#connect('connecting');
   }
 
@@ -121,6 +122,7 @@ export class Connection {
    * (close(1001) throws InvalidAccessError: only 1000 and 3000–4999 are allowed).
    */
   leave(): void {
+    this.#left = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#welcomeTimer);
     this.#queue.length = 0;
@@ -156,7 +158,7 @@ export class Connection {
       this.#socket.send(JSON.stringify(checked.data));
       return full.id;
     }
-    if (!opts.queue) return null;
+    if (!opts.queue || this.#left) return null;
     this.#queue.push(checked.data);
     if (this.#queue.length > QUEUE_MAX) this.#queue.shift();
     return full.id;

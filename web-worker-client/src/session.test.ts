@@ -97,6 +97,19 @@ describe('Session', () => {
     expect(session.status()).toMatchObject({ run: 'paused', pausedBy: 'user' });
   });
 
+  it('a thread change while paused loads the new encoder, and resume connects once it is loaded', async () => {
+    const s = welcome();
+    session.pause();
+    expect(s.closed?.code).toBe(1000);
+    session.setThreads(2);
+    expect(transcoders).toHaveLength(2);
+    session.resume();
+    await flush();
+    expect(FakeSocket.all).toHaveLength(2);
+    welcome();
+    expect(session.status()).toMatchObject({ run: 'running', connection: 'connected', encoder: { state: 'loaded' } });
+  });
+
   it('a thread change waits for the task in hand', async () => {
     const s = welcome();
     s.receive(assign(1));

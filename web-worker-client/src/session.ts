@@ -115,14 +115,14 @@ export class Session {
       this.#connectionDetail = detail;
       this.#changed();
     });
+    this.#applyVisibility(); // "pause while hidden" may already apply
     // The encoder first: an assignment must not wait on a 32 MB download while its lease runs.
     await this.#loadEncoder();
-    if (this.#run === 'running') conn.start();
-    this.#changed();
   }
 
   /** Finish the task in hand, then take no more. */
   pause(by: 'user' | 'hidden' = 'user'): void {
+    if (this.#run === 'not-started') return;
     if (this.#run === 'paused' || this.#run === 'pausing') {
       if (by === 'user') this.#pausedBy = 'user'; // the button outranks visibility: showing the tab will not resume
       return;
@@ -138,7 +138,7 @@ export class Session {
     this.#run = 'running';
     this.#pausedBy = null;
     this.#deps.log('info', 'resumed');
-    if (this.#encoderState === 'loaded' && this.#connection?.state === 'stopped') this.#connection.start();
+    this.#maybeConnect();
     this.#changed();
   }
 
@@ -181,6 +181,11 @@ export class Session {
     this.#changed();
   }
 
+  /** Connects when running with the encoder loaded (Connection.start() is a no-op when already connected). */
+  #maybeConnect(): void {
+    if (this.#run === 'running' && this.#encoderState === 'loaded') this.#connection?.start();
+  }
+
   #swapTranscoder(): void {
     const threads = this.#pendingThreads;
     if (threads === null || this.#runner?.busy) return;
@@ -204,6 +209,7 @@ export class Session {
         if (t !== this.#transcoder) return;
         this.#encoderState = 'loaded';
         this.#deps.log('info', `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.multiThread ? `multi-thread, ${t.threads} threads` : 'single-thread'})`);
+        this.#maybeConnect();
         this.#changed();
         return;
       } catch (e) {

@@ -148,7 +148,10 @@ export class TaskRunner {
     const c = this.#current;
     if (!c) return;
     if (c.completion) {
-      if (c.completion.inFlight) this.#orphans.add(c.completion.inFlight);
+      if (c.completion.inFlight) {
+        this.#orphans.add(c.completion.inFlight);
+        if (this.#orphans.size > 16) this.#orphans.delete(this.#orphans.values().next().value!);
+      }
       this.#log('warn', `lease ${c.leaseId} stopped while its segment waited for a verdict: ${reason}`);
       this.#settle(c);
       return;
