@@ -37,15 +37,15 @@ const apiRequests: { method: string; url: string; type: string }[] = [];
 
 const cells = (state?: string) => page.locator(state ? `[data-testid="grid-cell"][data-state="${state}"]` : '[data-testid="grid-cell"]');
 
-async function screenshot(name: string, url: string, viewport: { width: number; height: number }): Promise<void> {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
+async function screenshot(name: string, url: string, viewport: { width: number; height: number }, colorScheme: 'light' | 'dark' = 'light'): Promise<void> {
+  const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
   const p = await context.newPage();
   consoleErrors.push(...watchConsole(p));
   await p.goto(`${coordinator.url}${url}`);
   // Pushed data, not a spinner: wait until the page shows what it is for.
   await p.waitForFunction(() => !/Loading/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 10_000 });
   await p.waitForTimeout(300);
-  await p.screenshot({ path: path.join(SCREENSHOTS, `${name}-${viewport === PHONE ? 'phone' : 'desktop'}.png`), fullPage: true });
+  await p.screenshot({ path: path.join(SCREENSHOTS, `${name}${colorScheme === 'dark' ? '-dark' : ''}-${viewport === PHONE ? 'phone' : 'desktop'}.png`), fullPage: true });
   // Nothing may stick out sideways on a phone: the page scrolls only down.
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow, `${name} is wider than the ${viewport.width} px viewport`).toBeLessThanOrEqual(0);
@@ -200,6 +200,28 @@ describe('dashboard', () => {
     expect(done.map(Number).reduce((a, b) => a + b, 0)).toBe(TASKS);
   });
 
+  it('stays right across a coordinator restart: the reconnect brings what changed meanwhile', async () => {
+    await page.goto(coordinator.url);
+    await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
+    const failed = page.locator('[data-testid="job-row"][data-state="failed"]');
+    await expect.poll(() => failed.count()).toBe(1);
+    const failedId = (await failed.getAttribute('data-job-id'))!;
+
+    await coordinator.stop();
+    await expect.poll(() => page.getByTestId('connection').getAttribute('data-state')).toBe('reconnecting');
+    // Back on the same port and data, but this page may not reconnect until the change is made.
+    await page.route('**/api/events?**', (route) => route.abort());
+    coordinator = await startCoordinatorProcess({ env: ENV, name: 'dashboard', dataDir: coordinator.dataDir, port: coordinator.port });
+    expect((await fetch(`${coordinator.url}/api/jobs/${failedId}`, { method: 'DELETE' })).status).toBe(204);
+    await page.waitForTimeout(1500);
+    expect(await failed.count()).toBe(1); // still the old list: nothing reached the page
+    await page.unroute('**/api/events?**');
+
+    await expect.poll(() => failed.count(), { timeout: 20_000 }).toBe(0);
+    expect(await page.getByTestId('connection').getAttribute('data-state')).toBe('open');
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+  });
+
   it('looks right at desktop and phone size', async () => {
     const [job] = (await (await fetch(`${coordinator.url}/api/jobs`)).json()) as { id: string }[];
     await waitForJob(coordinator.url, job!.id, { timeoutMs: 10_000 });
@@ -209,6 +231,8 @@ describe('dashboard', () => {
       await screenshot('workers', '/workers', viewport);
       await screenshot('contribute', '/contribute/?autostart=0', viewport);
     }
+    await screenshot('job', `/jobs/${job!.id}`, DESKTOP, 'dark');
+    await screenshot('workers', '/workers', PHONE, 'dark');
     expect(consoleErrors).toEqual([]);
   });
 });
