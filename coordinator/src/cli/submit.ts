@@ -35,8 +35,18 @@ export async function runSubmit(opts: { url: string; file: string; wait: boolean
 
   let job: JobView;
   const tty = process.stderr.isTTY;
+  let unreachableSince: number | undefined;
   for (;;) {
-    const r = await fetch(`${opts.url}/api/jobs/${id}`);
+    // The coordinator may restart while we wait (its state is in the database): keep asking for a while.
+    const r = await fetch(`${opts.url}/api/jobs/${id}`).catch(() => undefined);
+    if (!r || r.status >= 500) {
+      unreachableSince ??= Date.now();
+      if (Date.now() - unreachableSince > 5 * 60_000) throw new Error(`the coordinator at ${opts.url} has not answered for 5 minutes`);
+      process.stderr.write(tty ? '\r(coordinator unreachable, retrying …)   ' : 'coordinator unreachable, retrying …\n');
+      await sleep(2000);
+      continue;
+    }
+    unreachableSince = undefined;
     if (!r.ok) throw new Error(`could not read job ${id}: ${await apiError(r)}`);
     job = jobViewSchema.parse(await r.json());
     const line = `${bar(job.progress.done, job.progress.total)} ${job.progress.done}/${job.progress.total} ${job.state}`;

@@ -27,3 +27,24 @@ export async function renewLease(
   );
   if (renewed.length === 0) throw new LeaseLostError(opts.taskId);
 }
+
+/**
+ * resumeLease(q, { taskId, token, policy }) → void
+ *
+ * A tab that reconnects still holding a lease keeps it if the token is still
+ * current, whether the task is leased or already being verified (the
+ * coordinator may have died mid-check). Extends the lease; LeaseLostError
+ * otherwise.
+ */
+export async function resumeLease(q: Queryable, opts: { taskId: string; token: string; policy: LeasePolicy }): Promise<void> {
+  const resumed = await rows<{ id: string }>(
+    q,
+    sql`
+    UPDATE tasks
+       SET lease_expires_at = now() + make_interval(secs => ${opts.policy.ttlSeconds}),
+           updated_at = now()
+     WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state IN ('leased', 'verifying')
+    RETURNING id`,
+  );
+  if (resumed.length === 0) throw new LeaseLostError(opts.taskId);
+}

@@ -1,5 +1,5 @@
 export { claimTasks } from './claim.js';
-export { renewLease } from './heartbeat.js';
+export { renewLease, resumeLease } from './heartbeat.js';
 export { beginVerification, acceptSegment, undoVerification } from './complete.js';
 export { failLease, type EndedLease } from './fail.js';
 export { reapExpiredLeases, releaseAllLeases, releaseLeases } from './reap.js';

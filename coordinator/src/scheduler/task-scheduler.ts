@@ -18,6 +18,7 @@ import {
   releaseAllLeases,
   releaseLeases,
   renewLease,
+  resumeLease,
   undoVerification,
   type EndedLease,
   type LeasePolicy,
@@ -116,7 +117,11 @@ export class TaskScheduler {
     try {
       task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
     } catch (err) {
-      if (err instanceof LeaseLostError) await this.sweepStaleSegments(msg.leaseId);
+      if (!(err instanceof LeaseLostError)) throw err;
+      // The answer to an accepted completion was lost and the tab sent it again:
+      // say yes again (idempotent; nothing is counted twice).
+      if (await this.alreadyAccepted(workerId, msg)) return { accepted: true };
+      await this.sweepStaleSegments(msg.leaseId);
       throw err;
     }
     const key = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
@@ -153,6 +158,16 @@ export class TaskScheduler {
     await this.afterEnded([ended], 'failure');
   }
 
+  private async alreadyAccepted(workerId: string, msg: CompleteMessage): Promise<boolean> {
+    const [row] = await rows<{ ok: boolean }>(
+      this.deps.db,
+      sql`SELECT true AS ok FROM tasks t JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts
+           WHERE t.id = ${msg.leaseId} AND t.state = 'done' AND t.segment_sha256 = ${msg.sha256}
+             AND t.segment_size = ${msg.size} AND a.worker_id = ${workerId}`,
+    );
+    return Boolean(row?.ok);
+  }
+
   /**
    * A refused completion usually comes with an upload to the zombie's own
    * attempt key, possibly after the job's cleanup ran. Delete the segments of
@@ -172,7 +187,7 @@ export class TaskScheduler {
 
   /** A reconnecting tab still working on a lease keeps it if its token is current (renewing it); LeaseLostError otherwise. */
   async resume(lease: { leaseId: string; token: string }): Promise<void> {
-    await renewLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, progress: 0, policy: this.deps.policy });
+    await resumeLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, policy: this.deps.policy });
   }
 
   /** Leases of a worker that went away and did not come back (to any coordinator) in time. */

@@ -135,8 +135,11 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
         marked.catch(() => undefined);
         return;
       }
-      // 1001 "going away": the tab was closed and said so; no point waiting for it to come back.
-      const graceMs = code === 1001 ? 0 : opts.disconnectGraceSeconds * 1000;
+      // A clean close means the tab is not coming back for this lease: 1001 "going away"
+      // (Chromium closes a closed or navigated page's sockets with it) or 1000 (the
+      // volunteer paused). Only a dropped connection (1006) waits for the tab to return.
+      const gone = code === 1000 || code === 1001;
+      const graceMs = gone ? 0 : opts.disconnectGraceSeconds * 1000;
       const timer = setTimeout(() => {
         graceTimers.delete(lease.token);
         marked
@@ -144,7 +147,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
             opts.scheduler.release(
               workerId,
               [lease.token],
-              code === 1001 ? 'the tab was closed' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
+              gone ? 'the tab was closed or paused' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
             ),
           )
           .then(notifyWork)
