@@ -22,7 +22,13 @@ export function Header({ route, connection, status }: { route: Route; connection
         </Link>
         <Link href={paths.workers()} aria-current={route.page === 'workers' ? 'page' : undefined}>
           Volunteers
-          {status !== null && <span className="count-pill">{status.workersConnected}</span>}
+          {status !== null && (
+            <span className="count-pill">
+              <span className="visually-hidden">, </span>
+              {status.workersConnected}
+              <span className="visually-hidden"> connected</span>
+            </span>
+          )}
         </Link>
         {/* A full page load on purpose: the contributor page is a separate app served by the coordinator. */}
         <a className="donate" href="/contribute/">

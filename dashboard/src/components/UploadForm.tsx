@@ -15,6 +15,7 @@ const ACCEPT = 'video/*,.mkv,.mov,.webm,.ts,.m2ts';
  */
 export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => void }) {
   const inputId = useId();
+  const titleId = useId();
   const hintId = useId();
   const inputRef = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<File | null>(null);
@@ -74,7 +75,7 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
           }}
           onDrop={onDrop}
         >
-          <span className="dropzone-title">
+          <span className="dropzone-title" id={titleId}>
             {file === null ? (
               <>
                 <span className="pointer-only">Drop a video here, or choose a file</span>
@@ -96,6 +97,8 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
             name="file"
             accept={ACCEPT}
             disabled={uploading}
+            // Named by the title alone; the line under it is its description, not read twice.
+            aria-labelledby={titleId}
             aria-describedby={hintId}
             onChange={(e) => choose(e.currentTarget.files?.[0] ?? null)}
           />
