@@ -38,6 +38,8 @@ const envSchema = z
     RENDITIONS: z.string().default('720p,480p,360p'),
     CHUNK_SECONDS: z.coerce.number().min(1).max(60).default(4),
     MAX_UPLOAD_BYTES: positiveInt.default(4 * 1024 ** 3),
+    /** Longest source accepted (4 h): refused at upload with 422. */
+    MAX_DURATION_SECONDS: positiveInt.default(4 * 3600),
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     FFPROBE_PATH: z.string().min(1).default('ffprobe'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -82,6 +84,7 @@ export interface Config {
   readonly renditions: RenditionName[];
   readonly chunkSeconds: number;
   readonly maxUploadBytes: number;
+  readonly maxDurationSeconds: number;
   readonly ffmpegPath: string;
   readonly ffprobePath: string;
   readonly logLevel: string;
@@ -132,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     renditions: parseRenditionList(e.RENDITIONS),
     chunkSeconds: e.CHUNK_SECONDS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    maxDurationSeconds: e.MAX_DURATION_SECONDS,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
     logLevel: e.LOG_LEVEL,

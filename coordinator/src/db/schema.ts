@@ -18,6 +18,12 @@ export interface SourceMetadata {
   sarDen: number;
   rotation: 0 | 90 | 180 | 270;
   frames: number | null;
+  /**
+   * Set at probe when the source is re-encoded natively before the split
+   * (media/normalize.ts): why, and the constant rate it is normalised to.
+   * Absent on jobs probed before this existed: split as is.
+   */
+  normalized?: { reasons: string[]; frameRate: string } | null;
 }
 
 export interface JobOutput {

@@ -5,11 +5,13 @@
  * NOTHING, so a coordinator killed halfway simply runs it again.
  */
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { MANIFEST_VERSION, manifestSchema, type EncodeParams, type Manifest } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
 import { tasks } from '../db/schema.js';
 import { transitionJob, type JobRow } from '../jobs/repository.js';
+import { makeMezzanine } from '../media/normalize.js';
 import { CHUNK_CONTAINER, splitIntoChunks } from '../media/split.js';
 import { storageKeys } from '../storage/keys.js';
 import { freshDir, localSource, workDir, type PipelineContext } from './context.js';
@@ -19,9 +21,22 @@ const TAB_PRESET = 'veryfast';
 
 export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<void> {
   if (!job.source || !job.ladder) throw new Error(`job ${job.id} reached splitting without probe results`);
-  const source = await localSource(ctx, job);
+  const original = await localSource(ctx, job);
   const dir = await freshDir(path.join(workDir(ctx, job.id), 'chunks'));
   const started = Date.now();
+  let source = original;
+  const normalized = job.source.normalized;
+  if (normalized) {
+    // Deterministic, so a re-run after a crash simply makes it again.
+    source = path.join(workDir(ctx, job.id), 'mezzanine.mkv');
+    await makeMezzanine(ctx.tools, original, source, {
+      frameRate: normalized.frameRate,
+      chunkSeconds: ctx.config.chunkSeconds,
+      interlaced: normalized.reasons.includes('interlaced'),
+      oddSize: job.source.width % 2 === 1 || job.source.height % 2 === 1,
+    });
+    ctx.logger.info({ jobId: job.id, reasons: normalized.reasons, ms: Date.now() - started }, 'made native mezzanine');
+  }
   const chunks = await splitIntoChunks(ctx.tools, source, dir, ctx.config.chunkSeconds);
   if (chunks.length === 0) throw new PermanentError('no_frames', 'the video has no frames ffmpeg can read');
   ctx.logger.info({ jobId: job.id, chunks: chunks.length, ms: Date.now() - started }, 'split source into chunks');
@@ -66,4 +81,5 @@ export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<v
     await transitionJob(tx, job.id, ['splitting'], 'transcoding', { totalChunks: chunks.length });
   });
   await freshDir(dir);
+  if (source !== original) await rm(source, { force: true });
 }

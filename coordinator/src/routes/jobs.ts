@@ -55,11 +55,17 @@ export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
         }
       }
       // Probe before accepting, so a file that is not a video is refused now, in words.
+      let probed;
       try {
-        await probeSource(ctx.tools, upload.path);
+        probed = await probeSource(ctx.tools, upload.path);
       } catch (err) {
         if (err instanceof PermanentError) throw new HTTPException(422, { message: err.message, cause: err });
         throw err;
+      }
+      if (probed.duration > ctx.config.maxDurationSeconds) {
+        throw new HTTPException(422, {
+          message: `the video is ${Math.round(probed.duration)} s long, over the limit of ${ctx.config.maxDurationSeconds} s (MAX_DURATION_SECONDS)`,
+        });
       }
       const id = randomUUID();
       const ext = extensionOf(upload.filename);

@@ -1,0 +1,137 @@
+/**
+ * Decides whether a source can be split as is (stream copy at keyframes) or
+ * first needs a native "mezzanine": constant frame rate at the source's
+ * average rate, progressive, 8-bit H.264 with a keyframe every chunk.
+ *
+ * Splitting as is needs: a codec the tab's ffmpeg.wasm 0.12 core decodes
+ * (its build has FFmpeg's own H.264/HEVC/VP8/VP9/MPEG-2/MPEG-4 decoders,
+ * 8- and 10-bit, and no AV1 decoder: no dav1d/libaom), constant frame rate
+ * (per-chunk frame counts must add up and sync must hold), progressive
+ * pictures (the tab does not deinterlace) and keyframes at most
+ * 1.5 × CHUNK_SECONDS apart (otherwise chunks get long and unbalanced; one
+ * keyframe a minute gives one giant chunk). Pixel format, odd sizes,
+ * non-square pixels and rotation need nothing: the tab scales, rotates
+ * (EncodeParams.rotation) and converts to yuv420p itself.
+ */
+import { runTool, type MediaTools } from './tools.js';
+
+export type NormalizeReason = 'codec' | 'vfr' | 'interlaced' | 'sparse_keyframes';
+
+export interface SourceAnalysis {
+  readonly reasons: NormalizeReason[];
+  /** Largest gap between keyframes, seconds. */
+  readonly maxKeyframeGap: number;
+  readonly frameRate: string;
+}
+
+/** Decoders present in @ffmpeg/core 0.12 (FFmpeg 5.1 native decoders). */
+const WASM_DECODABLE = new Set(['h264', 'hevc', 'vp8', 'vp9', 'mpeg2video', 'mpeg4', 'mpeg1video']);
+
+interface PacketProbe {
+  streams?: { codec_name?: string; field_order?: string; avg_frame_rate?: string; r_frame_rate?: string }[];
+  packets?: { pts_time?: string; dts_time?: string; flags?: string }[];
+}
+
+/**
+ * One demux pass over the video packets (no decoding: ~1 s per hour of
+ * 30 fps video) gives keyframe spacing and timestamp regularity.
+ */
+export async function analyzeSource(tools: MediaTools, file: string, chunkSeconds: number): Promise<SourceAnalysis> {
+  const { stdout } = await runTool(
+    tools.ffprobe,
+    [
+      '-v', 'error', '-select_streams', 'v:0',
+      '-show_entries', 'stream=codec_name,field_order,avg_frame_rate,r_frame_rate:packet=pts_time,dts_time,flags',
+      '-of', 'json', file,
+    ],
+    { timeoutMs: 10 * 60_000 },
+  );
+  const parsed = JSON.parse(stdout) as PacketProbe;
+  const stream = parsed.streams?.[0] ?? {};
+  const times: number[] = [];
+  const keys: number[] = [];
+  for (const p of parsed.packets ?? []) {
+    const t = Number(p.pts_time ?? p.dts_time);
+    if (!Number.isFinite(t)) continue;
+    times.push(t);
+    if (p.flags?.includes('K')) keys.push(t);
+  }
+  times.sort((a, b) => a - b);
+  keys.sort((a, b) => a - b);
+  const end = times.length ? times[times.length - 1]! : 0;
+  let maxKeyframeGap = keys.length ? keys[0]! : end;
+  for (let i = 1; i <= keys.length; i++) {
+    const next = i < keys.length ? keys[i]! : end;
+    maxKeyframeGap = Math.max(maxKeyframeGap, next - keys[i - 1]!);
+  }
+
+  const reasons: NormalizeReason[] = [];
+  if (!WASM_DECODABLE.has(stream.codec_name ?? '')) reasons.push('codec');
+  if (isVariableFrameRate(times)) reasons.push('vfr');
+  if (stream.field_order && !['progressive', 'unknown'].includes(stream.field_order)) reasons.push('interlaced');
+  if (maxKeyframeGap > chunkSeconds * 1.5) reasons.push('sparse_keyframes');
+  const frameRate = usableRate(stream.avg_frame_rate) ?? usableRate(stream.r_frame_rate) ?? '30';
+  return { reasons, maxKeyframeGap, frameRate };
+}
+
+function usableRate(r: string | undefined): string | null {
+  if (!r) return null;
+  const [n, d] = r.split('/').map(Number);
+  return n && d && n / d > 0 && n / d <= 240 ? r : null;
+}
+
+/**
+ * Variable when a frame interval is off the median by more than 40 %.
+ * Millisecond timebases (Matroska, WebM) round 29.97 fps to 33/34 ms
+ * intervals: 3 %, well inside; a dropped frame in a screen recording is 100 %.
+ */
+export function isVariableFrameRate(sortedTimes: readonly number[]): boolean {
+  if (sortedTimes.length < 3) return false;
+  const deltas: number[] = [];
+  for (let i = 1; i < sortedTimes.length; i++) deltas.push(sortedTimes[i]! - sortedTimes[i - 1]!);
+  const median = [...deltas].sort((a, b) => a - b)[Math.floor(deltas.length / 2)]!;
+  if (!(median > 0)) return true;
+  return deltas.some((d) => Math.abs(d - median) > median * 0.4);
+}
+
+/**
+ * Native mezzanine, video only (audio is encoded once from the original).
+ * - `-noautorotate`: keep the coded picture; the tab applies the probed
+ *   rotation from EncodeParams, so the ladder math stays as it is.
+ * - bwdif in send_frame mode: one progressive frame per interlaced frame,
+ *   the frame rate is unchanged.
+ * - fps filter to the average rate: constant rate, frames dropped or
+ *   duplicated to keep each on its timestamp, so sync with the original
+ *   audio holds; the output starts at 0 like the stream-copied chunks.
+ * - a forced keyframe every chunkSeconds and no scene-cut keyframes, so the
+ *   segment muxer cuts exactly there.
+ * - crf 14 veryfast: visually transparent intermediate (see docs for cost).
+ */
+export async function makeMezzanine(
+  tools: MediaTools,
+  source: string,
+  out: string,
+  opts: { frameRate: string; chunkSeconds: number; interlaced: boolean; oddSize: boolean },
+): Promise<void> {
+  const filters = [
+    ...(opts.interlaced ? ['bwdif=mode=send_frame:parity=auto:deint=all'] : []),
+    `fps=${opts.frameRate}`,
+    // x264 cannot encode 4:2:0 at odd sizes; 4:4:4 keeps every pixel and the tab converts.
+    `format=${opts.oddSize ? 'yuv444p' : 'yuv420p'}`,
+  ];
+  await runTool(
+    tools.ffmpeg,
+    [
+      '-v', 'error', '-nostdin', '-y', '-noautorotate',
+      '-i', source,
+      '-map', '0:v:0', '-an', '-sn', '-dn',
+      '-vf', filters.join(','),
+      '-fps_mode', 'cfr',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '14',
+      '-force_key_frames', `expr:gte(t,n_forced*${opts.chunkSeconds})`,
+      '-sc_threshold', '0',
+      '-f', 'matroska', out,
+    ],
+    { timeoutMs: 6 * 60 * 60_000 },
+  );
+}
