@@ -1,5 +1,5 @@
 /**
- * /api/jobs: upload a video, list jobs, read one job and its chunk grid.
+ * /api/jobs: upload a video (or give its URL), list jobs, read one job and its chunk grid.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import type { PipelineContext } from '../pipeline/context.js';
 import { workDir } from '../pipeline/context.js';
 import { storageKeys } from '../storage/keys.js';
 import { toJobView, toTaskViews } from './job-view.js';
+import { downloadSource, findOnPath, parseSourceUrl } from './source-url.js';
 import { receiveUpload } from './upload.js';
 
 const jobIdSchema = z.string().uuid();
@@ -42,9 +43,21 @@ export interface JobRouteHooks {
 
 export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
   const app = new Hono<{ Bindings: HttpBindings }>();
+  const ytDlp = findOnPath('yt-dlp');
 
   app.post('/', async (c) => {
-    const upload = await receiveUpload(c.env.incoming, { tmpDir: path.join(ctx.config.dataDir, 'uploads'), maxBytes: ctx.config.maxUploadBytes });
+    const tmpDir = path.join(ctx.config.dataDir, 'uploads');
+    let upload;
+    if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
+      const body = (await c.req.json().catch(() => null)) as { url?: unknown; renditions?: unknown } | null;
+      if (!body || typeof body.url !== 'string') throw new HTTPException(400, { message: 'send { "url": "https://…" } or a multipart upload' });
+      if (body.renditions !== undefined && typeof body.renditions !== 'string') throw new HTTPException(400, { message: 'renditions: a string like "720p,480p"' });
+      const url = parseSourceUrl(body.url);
+      upload = await downloadSource(url, { tmpDir, maxBytes: ctx.config.maxUploadBytes, ytDlp });
+      if (body.renditions !== undefined) upload = { ...upload, fields: { renditions: body.renditions } };
+    } else {
+      upload = await receiveUpload(c.env.incoming, { tmpDir, maxBytes: ctx.config.maxUploadBytes });
+    }
     try {
       let renditions = ctx.config.renditions;
       if (upload.fields.renditions) {
