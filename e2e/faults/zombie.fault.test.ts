@@ -72,7 +72,9 @@ describe('zombie and replayed completions', () => {
     await good.connect();
     await good.hello();
     const gAssign = await good.next('assign', (a) => a.leaseId === zAssign.leaseId, 30_000);
-    expect(gAssign.attempt).toBe(2);
+    // The expired lease was revoked, so the coordinator may have offered the task to the
+    // (silent) zombie once more before the good worker got it.
+    expect(gAssign.attempt).toBeGreaterThanOrEqual(2);
     expect(gAssign.token).not.toBe(zAssign.token);
     report.observed(`lease expired; chunk ${gAssign.chunk} reassigned to a good worker as attempt ${gAssign.attempt}`);
 
@@ -91,13 +93,15 @@ describe('zombie and replayed completions', () => {
     const before = (await getTasks(coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
     expect(before.state).toBe('done');
 
-    // Replays of the accepted completion, from the zombie and from the good worker: nothing changes.
+    // Replays of the accepted completion change nothing: from the zombie it is refused; from the
+    // good worker (whose answer might have been lost) it is acknowledged again, idempotently.
     expect((await zombie.complete(gAssign, zSeg)).accepted).toBe(false);
-    expect((await good.complete(gAssign, gSeg)).accepted).toBe(false);
+    expect((await good.complete(gAssign, gSeg)).accepted).toBe(true);
     const after = (await getTasks(coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
     expect(after).toEqual(before);
-    report.injected('replayed the accepted completion twice → refused, task unchanged');
-    expect(before.history.map((h) => h.outcome)).toEqual(['expired', 'done']);
+    report.injected('replayed the accepted completion (zombie: refused; its own worker: acknowledged again), task unchanged');
+    expect(before.history.map((h) => h.outcome)).toEqual([...Array(gAssign.attempt - 1).fill('expired'), 'done']);
+    expect(before.history.slice(0, -1).every((h) => h.worker === zombie.workerId)).toBe(true);
 
     // The good worker finishes the rest.
     let finished = false;
