@@ -23,6 +23,32 @@ export const sourceInfoSchema = z.object({
 });
 export type SourceInfo = z.infer<typeof sourceInfoSchema>;
 
+/** Quality of one rendition against the source (see the coordinator's media/quality.ts). */
+export const renditionQualitySchema = z.object({
+  rendition: renditionNameSchema,
+  ssim: z.number(),
+  psnr: z.number(),
+  /** Mean SSIM of the first and last frame of every chunk. */
+  boundarySsim: z.number(),
+  /** Mean SSIM of every other frame. */
+  interiorSsim: z.number(),
+  /** A single-pass native libx264 encode of the whole source with the same settings, measured the same way. */
+  reference: z.object({ ssim: z.number(), psnr: z.number() }).nullable(),
+});
+export type RenditionQuality = z.infer<typeof renditionQualitySchema>;
+
+/** The thumbnail sprite: `columns` × `rows` tiles of `width` × `height`, tile i (row-major) at time i × `interval` s. */
+export const thumbnailsViewSchema = z.object({
+  url: z.string(),
+  columns: z.number().int(),
+  rows: z.number().int(),
+  count: z.number().int(),
+  interval: z.number(),
+  width: z.number().int(),
+  height: z.number().int(),
+});
+export type ThumbnailsView = z.infer<typeof thumbnailsViewSchema>;
+
 export const jobViewSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -34,6 +60,12 @@ export const jobViewSchema = z.object({
   source: sourceInfoSchema,
   progress: z.object({ done: z.number().int(), total: z.number().int() }),
   outputs: z.array(z.object({ rendition: renditionNameSchema, url: z.string(), width: z.number().int(), height: z.number().int() })),
+  /** The HLS ladder, served by the coordinator (`/api/jobs/:id/hls/master.m3u8`); null until done. Absent from older coordinators. */
+  hls: z.object({ master: z.string() }).nullable().optional(),
+  /** Presigned GET of the poster JPEG. */
+  poster: z.string().nullable().optional(),
+  thumbnails: thumbnailsViewSchema.nullable().optional(),
+  quality: z.array(renditionQualitySchema).nullable().optional(),
 });
 export type JobView = z.infer<typeof jobViewSchema>;
 

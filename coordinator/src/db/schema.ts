@@ -34,6 +34,21 @@ export interface JobOutput {
   size: number;
 }
 
+/** What the merge step produced besides the MP4s (keys in storage/keys.ts). */
+export interface JobDeliverables {
+  hls: { masterKey: string; playlists: string[] } | null;
+  posterKey: string | null;
+  thumbnails: {
+    key: string;
+    columns: number;
+    rows: number;
+    count: number;
+    interval: number;
+    width: number;
+    height: number;
+  } | null;
+}
+
 export const jobs = pgTable(
   'jobs',
   {
@@ -48,6 +63,8 @@ export const jobs = pgTable(
     source: jsonb('source').$type<SourceMetadata>(),
     totalChunks: integer('total_chunks'),
     outputs: jsonb('outputs').$type<JobOutput[]>().notNull().default(sql`'[]'::jsonb`),
+    /** HLS, poster and thumbnails; null for jobs merged before these existed. */
+    deliverables: jsonb('deliverables').$type<JobDeliverables>(),
     /** Which coordinator runs the job's current server-side step (probe, split, merge), and until when. */
     runnerId: text('runner_id'),
     runnerExpiresAt: timestamp('runner_expires_at', { withTimezone: true }),

@@ -76,5 +76,6 @@ export async function deleteJob(db: Db, storage: Storage, id: string): Promise<v
   }
   for (const o of job.outputs) await storage.remove(o.key);
   await storage.removePrefix(storageKeys.jobPrefix(id));
+  await storage.removePrefix(storageKeys.deliverablesPrefix(id));
   await db.execute(sql`DELETE FROM jobs WHERE id = ${id}`);
 }

@@ -40,7 +40,7 @@ export async function transitionJob(
   id: string,
   from: readonly JobState[],
   to: JobState,
-  fields: Partial<Pick<JobRow, 'error' | 'source' | 'ladder' | 'totalChunks' | 'outputs'>> = {},
+  fields: Partial<Pick<JobRow, 'error' | 'source' | 'ladder' | 'totalChunks' | 'outputs' | 'deliverables'>> = {},
 ): Promise<boolean> {
   const changed = await q
     .update(jobs)

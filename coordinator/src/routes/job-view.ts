@@ -10,6 +10,7 @@ export async function toJobView(job: JobRow, progress: { done: number; total: nu
   const outputs = await Promise.all(
     job.outputs.map(async (o) => ({ rendition: o.rendition, width: o.width, height: o.height, url: await storage.presignGet(o.key, OUTPUT_URL_SECONDS) })),
   );
+  const d = job.deliverables;
   return {
     id: job.id,
     name: job.name,
@@ -27,6 +28,21 @@ export async function toJobView(job: JobRow, progress: { done: number; total: nu
     },
     progress: progress ?? { done: 0, total: 0 },
     outputs,
+    // Relative to the API's origin: the coordinator serves playlists itself,
+    // rewriting segment URIs to fresh presigned GETs (routes/hls.ts).
+    hls: d?.hls ? { master: `/api/jobs/${job.id}/hls/master.m3u8` } : null,
+    poster: d?.posterKey ? await storage.presignGet(d.posterKey, OUTPUT_URL_SECONDS) : null,
+    thumbnails: d?.thumbnails
+      ? {
+          url: await storage.presignGet(d.thumbnails.key, OUTPUT_URL_SECONDS),
+          columns: d.thumbnails.columns,
+          rows: d.thumbnails.rows,
+          count: d.thumbnails.count,
+          interval: d.thumbnails.interval,
+          width: d.thumbnails.width,
+          height: d.thumbnails.height,
+        }
+      : null,
   };
 }
 

@@ -16,6 +16,7 @@ import { probeSource } from '../media/probe.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { workDir } from '../pipeline/context.js';
 import { storageKeys } from '../storage/keys.js';
+import { hlsRoutes } from './hls.js';
 import { toJobView, toTaskViews } from './job-view.js';
 import { downloadSource, findOnPath, parseSourceUrl } from './source-url.js';
 import { receiveUpload } from './upload.js';
@@ -134,6 +135,8 @@ export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
     ctx.logger.info({ jobId: id }, 'job deleted');
     return c.body(null, 204);
   });
+
+  app.route('/', hlsRoutes(ctx));
 
   app.get('/:id/tasks', async (c) => {
     const id = parseJobId(c.req.param('id'));

@@ -11,6 +11,10 @@
  *                                                            never overwrite the accepted one
  *   videos/{jobId}/audio/audio.m4a                           the source audio, encoded once (AAC)
  *   encoded/{jobId}_{rendition}.mp4                          the merged rendition (faststart)
+ *   encoded/{jobId}/hls/master.m3u8                          HLS master playlist (relative URIs)
+ *   encoded/{jobId}/hls/{rendition|audio}/index.m3u8         media playlist, init.mp4, seg_NNNN.m4s (fMP4)
+ *   encoded/{jobId}/poster.jpg                               poster frame
+ *   encoded/{jobId}/thumbnails.jpg                           thumbnail sprite (grid in the job row)
  */
 const pad = (n: number): string => String(n).padStart(4, '0');
 
@@ -26,4 +30,11 @@ export const storageKeys = {
   audioPrefix: (jobId: string) => `videos/${jobId}/audio/`,
   audio: (jobId: string) => `videos/${jobId}/audio/audio.m4a`,
   output: (jobId: string, rendition: string) => `encoded/${jobId}_${rendition}.mp4`,
+  /** Everything under encoded/{jobId}/: HLS, poster, thumbnails. */
+  deliverablesPrefix: (jobId: string) => `encoded/${jobId}/`,
+  hlsMaster: (jobId: string) => `encoded/${jobId}/hls/master.m3u8`,
+  /** `name` is a rendition or `audio`; `file` is index.m3u8, init.mp4 or seg_NNNN.m4s. */
+  hlsFile: (jobId: string, name: string, file: string) => `encoded/${jobId}/hls/${name}/${file}`,
+  poster: (jobId: string) => `encoded/${jobId}/poster.jpg`,
+  thumbnails: (jobId: string) => `encoded/${jobId}/thumbnails.jpg`,
 } as const;
