@@ -5,7 +5,7 @@ import type { JobView } from '@tabgrid/shared';
 import { getJob, submitFile, waitForJob } from '../support/api.js';
 import { makeClip, probe, type StreamFacts } from '../support/media.js';
 import type { ScenarioReport } from '../support/report.js';
-import { expectedFinalKeys, storedKeys } from '../support/stored-objects.js';
+import { expectedFinalKeys, storedKeys, withoutDeliverables } from '../support/stored-objects.js';
 import { verifyOutputs } from '../support/verify-output.js';
 
 /** 12 s at 640×360 with a 2 s GOP: 3 chunks × 2 rungs = 6 tasks, a few seconds of tab work each. */
@@ -61,7 +61,7 @@ export async function finishAndVerify(
   opts.report.verified(`${expected.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`);
   if (opts.dataDir) {
     await expect
-      .poll(async () => (await storedKeys(opts.dataDir!)).filter((k) => k.includes(opts.id)), { timeout: 20_000 })
+      .poll(async () => withoutDeliverables((await storedKeys(opts.dataDir!)).filter((k) => k.includes(opts.id)), opts.id), { timeout: 20_000 })
       .toEqual(expectedFinalKeys(opts.id, 'mp4', expected.map((e) => e.rendition)));
     opts.report.verified('no orphan objects in storage');
   }

@@ -15,7 +15,7 @@ import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } 
 import { makeClip, probe } from '../support/media.js';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
-import { expectedFinalKeys, storedKeys } from '../support/stored-objects.js';
+import { expectedFinalKeys, storedKeys, withoutDeliverables } from '../support/stored-objects.js';
 import { verifyOutputs } from '../support/verify-output.js';
 
 describe('zombie and replayed completions', () => {
@@ -117,7 +117,7 @@ describe('zombie and replayed completions', () => {
 
     // No orphans: once cleanup has run only the source, manifest and output remain
     // (the zombie's upload to its own attempt's key included).
-    await expect.poll(() => storedKeys(coordinator.dataDir), { timeout: 15_000 }).toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
+    await expect.poll(async () => withoutDeliverables(await storedKeys(coordinator.dataDir), id), { timeout: 15_000 }).toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
     report.verified('no orphan objects: source, manifest and output only');
     report.print();
   });

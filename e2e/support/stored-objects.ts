@@ -16,7 +16,15 @@ export async function storedKeys(dataDir: string, bucket = 'storage'): Promise<s
     .sort();
 }
 
-/** What a finished job leaves: its source, its manifest and one MP4 per rendition. */
+/**
+ * The keys outside `encoded/{jobId}/` (HLS segments, poster, thumbnails:
+ * how many depends on ffmpeg's packaging, checked by e2e/hls.e2e.test.ts).
+ */
+export function withoutDeliverables(keys: readonly string[], jobId: string): string[] {
+  return keys.filter((k) => !k.startsWith(`encoded/${jobId}/`));
+}
+
+/** What a finished job leaves outside `encoded/{jobId}/`: its source, its manifest and one MP4 per rendition. */
 export function expectedFinalKeys(jobId: string, sourceExt: string, renditions: readonly string[]): string[] {
   return [
     ...renditions.map((r) => `encoded/${jobId}_${r}.mp4`),
