@@ -16,7 +16,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { submitFile, waitForJob } from './support/api.js';
+import type { JobView } from '@tabgrid/shared';
+import { getJob, submitFile, waitForJob } from './support/api.js';
 import { launchChromium } from './support/browser.js';
 import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { makeClip } from './support/media.js';
@@ -209,6 +210,21 @@ describe('HLS', () => {
     }
     expect(errors).toEqual([]);
     await context.close();
+
+    // Quality figures arrive after done (the cleanup step measures them before deleting the chunks).
+    const t0 = Date.now();
+    let quality: JobView['quality'] = null;
+    await expect
+      .poll(async () => (quality = (await getJob(coordinator.url, id)).quality ?? null), { timeout: 120_000, interval: 500 })
+      .not.toBeNull();
+    console.log(`quality after done (+${Date.now() - t0} ms):`, JSON.stringify(quality));
+    expect(quality!.map((q) => q.rendition)).toEqual([...RENDITIONS]);
+    for (const q of quality!) {
+      expect(q.ssim).toBeGreaterThan(0.9);
+      expect(q.interiorSsim - q.boundarySsim).toBeLessThan(0.005);
+      expect(q.reference!.ssim - q.ssim).toBeLessThan(0.005);
+      expect(q.reference!.psnr - q.psnr).toBeLessThan(0.5);
+    }
 
     // Delete removes the HLS objects, poster and thumbnails with the rest.
     expect((await storedKeys(coordinator.dataDir)).filter((k) => k.startsWith(`encoded/${id}/`)).length).toBeGreaterThan(10);

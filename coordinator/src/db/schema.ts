@@ -49,6 +49,21 @@ export interface JobDeliverables {
   } | null;
 }
 
+/** One rendition's quality figures (media/quality.ts); the reference is a single-pass native encode with the same settings. */
+export interface StoredRenditionQuality {
+  rendition: RenditionName;
+  ssim: number;
+  psnr: number;
+  boundarySsim: number;
+  interiorSsim: number;
+  boundaryPsnr: number;
+  interiorPsnr: number;
+  frames: number;
+  reference: { ssim: number; psnr: number } | null;
+  /** Wall time of the measurement, ms (reference encode included). */
+  elapsedMs: number;
+}
+
 export const jobs = pgTable(
   'jobs',
   {
@@ -65,6 +80,8 @@ export const jobs = pgTable(
     outputs: jsonb('outputs').$type<JobOutput[]>().notNull().default(sql`'[]'::jsonb`),
     /** HLS, poster and thumbnails; null for jobs merged before these existed. */
     deliverables: jsonb('deliverables').$type<JobDeliverables>(),
+    /** Set after done by the quality pass (pipeline/quality-step.ts); null before or when it could not run. */
+    quality: jsonb('quality').$type<StoredRenditionQuality[]>(),
     /** Which coordinator runs the job's current server-side step (probe, split, merge), and until when. */
     runnerId: text('runner_id'),
     runnerExpiresAt: timestamp('runner_expires_at', { withTimezone: true }),

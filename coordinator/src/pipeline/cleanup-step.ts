@@ -14,8 +14,11 @@ import { jobs, tasks } from '../db/schema.js';
 import type { JobRow } from '../jobs/repository.js';
 import { storageKeys } from '../storage/keys.js';
 import { workDir, type PipelineContext } from './context.js';
+import { runQualityStep } from './quality-step.js';
 
 export async function runCleanupStep(ctx: PipelineContext, job: JobRow): Promise<void> {
+  // Needs the chunks this step deletes; does nothing unless done and not measured yet.
+  await runQualityStep(ctx, job);
   let removed = 0;
   removed += await ctx.storage.removePrefix(storageKeys.chunksPrefix(job.id));
   removed += await ctx.storage.removePrefix(storageKeys.audioPrefix(job.id));

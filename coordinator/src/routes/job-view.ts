@@ -43,6 +43,15 @@ export async function toJobView(job: JobRow, progress: { done: number; total: nu
           height: d.thumbnails.height,
         }
       : null,
+    quality:
+      job.quality?.map((q) => ({
+        rendition: q.rendition,
+        ssim: q.ssim,
+        psnr: q.psnr,
+        boundarySsim: q.boundarySsim,
+        interiorSsim: q.interiorSsim,
+        reference: q.reference,
+      })) ?? null,
   };
 }
 

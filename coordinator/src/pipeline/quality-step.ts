@@ -1,0 +1,68 @@
+/**
+ * After done, before the chunks are deleted: SSIM and PSNR of every merged
+ * rendition against the chunks it was made from, boundary frames vs the
+ * rest, and a single-pass native libx264 encode of the same input with the
+ * same settings as the reference (media/quality.ts).
+ *
+ * Not in the merge step: it costs several times the merge (a full native
+ * encode and two full decodes per rung), and `done` should not wait for it.
+ * It runs as the first part of the done job's cleanup step, which is leased
+ * and re-runnable like every step, and needs the chunks the cleanup then
+ * deletes. Best effort: a failure is logged and leaves `quality` null; the
+ * job stays done.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { and, asc, eq } from 'drizzle-orm';
+import { manifestSchema } from '@tabgrid/shared';
+import { jobs, tasks, type StoredRenditionQuality } from '../db/schema.js';
+import type { JobRow } from '../jobs/repository.js';
+import { encodeReference, frameScores, summarise, writeConcatList } from '../media/quality.js';
+import { storageKeys } from '../storage/keys.js';
+import { freshDir, workDir, type PipelineContext } from './context.js';
+
+export async function runQualityStep(ctx: PipelineContext, job: JobRow): Promise<void> {
+  if (job.state !== 'done' || job.quality || job.outputs.length === 0) return;
+  const started = Date.now();
+  try {
+    const dir = await freshDir(path.join(workDir(ctx, job.id), 'quality'));
+    const manifest = manifestSchema.parse(JSON.parse((await ctx.storage.getBuffer(storageKeys.manifest(job.id))).toString('utf8')));
+    const chunks: string[] = [];
+    for (const c of manifest.chunks) {
+      const file = path.join(dir, path.basename(c.key));
+      await ctx.storage.getToFile(c.key, file);
+      chunks.push(file);
+    }
+    const list = path.join(dir, 'chunks.txt');
+    await writeConcatList(list, chunks);
+    const chunkFrames = manifest.chunks.map((c) => c.frames);
+    const results: StoredRenditionQuality[] = [];
+    for (const o of job.outputs) {
+      const t0 = Date.now();
+      const [task] = await ctx.db
+        .select({ params: tasks.params })
+        .from(tasks)
+        .where(and(eq(tasks.jobId, job.id), eq(tasks.rendition, o.rendition)))
+        .orderBy(asc(tasks.chunkIndex))
+        .limit(1);
+      if (!task) continue;
+      // The merged file from the merge step when this coordinator still has it, else from storage.
+      let merged = path.join(workDir(ctx, job.id), 'merge', `${o.rendition}.mp4`);
+      if ((await stat(merged).catch(() => null))?.size !== o.size) {
+        merged = path.join(dir, `${o.rendition}.mp4`);
+        await ctx.storage.getToFile(o.key, merged);
+      }
+      const statsDir = path.join(dir, o.rendition);
+      await mkdir(statsDir, { recursive: true });
+      const grid = summarise(await frameScores(ctx.tools, { distorted: merged, reference: list, params: task.params, statsDir }), chunkFrames);
+      const refFile = path.join(dir, `${o.rendition}.reference.mp4`);
+      await encodeReference(ctx.tools, { input: list, params: task.params, out: refFile });
+      const ref = summarise(await frameScores(ctx.tools, { distorted: refFile, reference: list, params: task.params, statsDir }), chunkFrames);
+      results.push({ rendition: o.rendition, ...grid, reference: { ssim: ref.ssim, psnr: ref.psnr }, elapsedMs: Date.now() - t0 });
+    }
+    await ctx.db.update(jobs).set({ quality: results }).where(and(eq(jobs.id, job.id), eq(jobs.state, 'done')));
+    ctx.logger.info({ jobId: job.id, quality: results, elapsedMs: Date.now() - started }, 'quality measured');
+  } catch (err) {
+    ctx.logger.warn({ jobId: job.id, err }, 'quality measurement failed; the job stays done without figures');
+  }
+}
