@@ -86,11 +86,15 @@ async function streamStarts(file: string): Promise<{ video: number; audio: numbe
   return { video: Number(streams.find((s) => s.codec_type === 'video')!.start_time), audio: a ? Number(a.start_time) : null };
 }
 
-/** Where the video stream ends (last packet's end), relative to its start: the container's duration may be the audio's. */
+/**
+ * Where the video stream ends (last packet's end), from the file's start (audio priming ignored): the
+ * normalised video covers that span, late-starting video padded with its first frame.
+ */
 async function videoSpan(file: string): Promise<number> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time', '-of', 'csv=p=0', file], { maxBuffer: 64 * 1024 * 1024 });
   const packets = stdout.trim().split('\n').map((l) => l.split(',').map(Number) as [number, number]);
-  const start = Math.min(...packets.map((p) => p[0]));
+  const { stdout: fmt } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time', '-of', 'csv=p=0', file]);
+  const start = Math.max(0, Number(fmt.trim()) || 0);
   return Math.max(...packets.map((p) => p[0] + (Number.isFinite(p[1]) ? p[1] : 0))) - start;
 }
 

@@ -9,13 +9,14 @@
  * (per-chunk frame counts must add up and sync must hold), progressive
  * pictures (the tab does not deinterlace) and keyframes at most
  * 1.5 × CHUNK_SECONDS apart (otherwise chunks get long and unbalanced; one
- * keyframe a minute gives one giant chunk). Pixel format, odd sizes,
+ * keyframe a minute gives one giant chunk), and video that starts with the
+ * file (otherwise it would drift from the audio). Pixel format, odd sizes,
  * non-square pixels and rotation need nothing: the tab scales, rotates
  * (EncodeParams.rotation) and converts to yuv420p itself.
  */
 import { runTool, type MediaTools } from './tools.js';
 
-export type NormalizeReason = 'codec' | 'vfr' | 'interlaced' | 'sparse_keyframes';
+export type NormalizeReason = 'codec' | 'vfr' | 'interlaced' | 'sparse_keyframes' | 'start_offset';
 
 export interface SourceAnalysis {
   readonly reasons: NormalizeReason[];
@@ -28,6 +29,7 @@ export interface SourceAnalysis {
 const WASM_DECODABLE = new Set(['h264', 'hevc', 'vp8', 'vp9', 'mpeg2video', 'mpeg4', 'mpeg1video']);
 
 interface PacketProbe {
+  format?: { start_time?: string };
   streams?: { codec_name?: string; field_order?: string; avg_frame_rate?: string; r_frame_rate?: string }[];
   packets?: { pts_time?: string; dts_time?: string; flags?: string }[];
 }
@@ -41,7 +43,7 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
     tools.ffprobe,
     [
       '-v', 'error', '-select_streams', 'v:0',
-      '-show_entries', 'stream=codec_name,field_order,avg_frame_rate,r_frame_rate:packet=pts_time,dts_time,flags',
+      '-show_entries', 'format=start_time:stream=codec_name,field_order,avg_frame_rate,r_frame_rate:packet=pts_time,dts_time,flags',
       '-of', 'json', file,
     ],
     { timeoutMs: 10 * 60_000 },
@@ -71,6 +73,15 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   if (stream.field_order && !['progressive', 'unknown'].includes(stream.field_order)) reasons.push('interlaced');
   if (maxKeyframeGap > chunkSeconds * 1.5) reasons.push('sparse_keyframes');
   const frameRate = usableRate(stream.avg_frame_rate) ?? usableRate(stream.r_frame_rate) ?? '30';
+  // Chunks restart at 0 and the audio is encoded from the file's start, so
+  // video that starts later than the file (audio first, or a B-frame delay
+  // kept in Matroska) would play early. The mezzanine's CFR output fills the
+  // gap with the first frame instead (measured: video 0.52 s late → 16 frames
+  // added, starting at 0).
+  const [rn, rd = 1] = frameRate.split('/').map(Number);
+  // A negative file start is audio encoder priming (AAC in Matroska: -0.021 s), not content: ignored.
+  const fileStart = Math.max(0, Number(parsed.format?.start_time) || 0);
+  if (times.length && times[0]! - fileStart > 1 / (rn! / rd) + 1e-3) reasons.push('start_offset');
   return { reasons, maxKeyframeGap, frameRate };
 }
 

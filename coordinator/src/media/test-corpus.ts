@@ -25,6 +25,8 @@ export interface CorpusCase {
   readonly sar?: [number, number];
   readonly ffmpegArgs: string[];
   readonly thenCopyWith?: string[];
+  /** Delay the video by this many seconds in the stream-copy step. */
+  readonly videoOffset?: number;
 }
 
 const SINE = ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'];
@@ -104,6 +106,14 @@ export function corpusCases(dir: string): CorpusCase[] {
       ffmpegArgs: [...src('320x180', '30', 4), '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '4', ...X264, '-g', '60', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-ac', '6', '-channel_layout', '5.1'],
     },
     {
+      // A recording whose picture starts 0.5 s after its sound.
+      name: 'video starts 0.5 s after audio',
+      file: f('late-video.mkv'), reasons: ['start_offset'], portrait: false, hasAudio: true, width: 320, height: 180,
+      ffmpegArgs: [...src('320x180', '30', 4), ...SINE, '-t', '4', ...X264, '-g', '60', '-pix_fmt', 'yuv420p', '-c:a', 'aac'],
+      thenCopyWith: ['-output_ts_offset', '0'],
+      videoOffset: 0.5,
+    },
+    {
       name: 'AV1 (no decoder in the wasm core)',
       file: f('av1.mkv'), reasons: ['codec'], portrait: false, hasAudio: false, width: 320, height: 180,
       ffmpegArgs: [...src('320x180', '30', 3), '-c:v', 'libsvtav1', '-preset', '12', '-g', '60', '-pix_fmt', 'yuv420p'],
@@ -118,7 +128,10 @@ export async function makeCorpusFile(c: CorpusCase): Promise<void> {
   }
   const first = `${c.file}.first${path.extname(c.file)}`;
   await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...c.ffmpegArgs, first]);
-  await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-i', first, '-map', '0', '-c', 'copy', ...c.thenCopyWith, c.file]);
+  const inputs = c.videoOffset
+    ? ['-itsoffset', String(c.videoOffset), '-i', first, '-i', first, '-map', '0:v', '-map', '1:a']
+    : ['-i', first, '-map', '0'];
+  await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...inputs, '-c', 'copy', ...c.thenCopyWith, c.file]);
   await rm(first, { force: true });
 }
 
