@@ -115,6 +115,7 @@ async function checkCase(c: CorpusCase, job: JobView): Promise<string> {
   const geometry = await probeSource(tools, c.file);
   const analysis = await analyzeSource(tools, c.file, CHUNK_SECONDS);
   expect(analysis.reasons, c.name).toEqual(c.reasons);
+  expect(job.source.normalized, `${c.name}: normalisation in the API`).toEqual(c.reasons);
   const facts = await probe(c.file);
   const [n, d = 1] = analysis.frameRate.split('/').map(Number);
   const fps = n! / d;

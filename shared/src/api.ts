@@ -20,6 +20,12 @@ export const sourceInfoSchema = z.object({
   height: z.number().int().nullable(),
   fps: z.number().nullable(),
   hasAudio: z.boolean().nullable(),
+  /**
+   * Why the source was re-encoded natively before the split (codec, vfr,
+   * interlaced, sparse_keyframes, start_offset); empty when it was split as
+   * is. Absent before probing and from older coordinators.
+   */
+  normalized: z.array(z.string()).optional(),
 });
 export type SourceInfo = z.infer<typeof sourceInfoSchema>;
 

@@ -25,6 +25,7 @@ export async function toJobView(job: JobRow, progress: { done: number; total: nu
       height: job.source?.height ?? null,
       fps: job.source?.fps ?? null,
       hasAudio: job.source?.hasAudio ?? null,
+      ...(job.source ? { normalized: job.source.normalized?.reasons ?? [] } : {}),
     },
     progress: progress ?? { done: 0, total: 0 },
     outputs,
