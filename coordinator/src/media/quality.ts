@@ -53,7 +53,7 @@ function inputArgs(input: string): string[] {
 /** Per-frame SSIM and MSE of `distorted` against `reference` (a file, or a concat list ending in .txt). */
 export async function frameScores(
   tools: MediaTools,
-  opts: { distorted: string; reference: string; params: Pick<EncodeParams, 'width' | 'height' | 'rotation'>; statsDir: string },
+  opts: { distorted: string; reference: string; params: Pick<EncodeParams, 'width' | 'height' | 'rotation'>; statsDir: string; frames?: number },
 ): Promise<FrameScores> {
   const ssimLog = `${opts.statsDir}/ssim.log`;
   const psnrLog = `${opts.statsDir}/psnr.log`;
@@ -63,7 +63,8 @@ export async function frameScores(
   // ~0.066 s; measured: pairing by pts compared shifted frames, ~22 dB).
   const byIndex = 'settb=1/1000,setpts=N*40';
   const graph = [
-    `[0:v]${byIndex},format=yuv420p,split[d1][d2]`,
+    // `frames`: the reference is a prefix of the chunks (quality-step.ts measures a window).
+    `[0:v]${opts.frames ? `trim=end_frame=${opts.frames},` : ''}${byIndex},format=yuv420p,split[d1][d2]`,
     `[1:v]${byIndex},${referenceFilter(opts.params)},split[r1][r2]`,
     `[d1][r1]ssim=stats_file=${ssimLog}`,
     `[d2][r2]psnr=stats_file=${psnrLog}`,
