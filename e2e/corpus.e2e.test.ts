@@ -220,6 +220,18 @@ describe('real-world sources', () => {
     await truncate(truncated, Math.floor((await stat(truncated)).size / 2));
     await refused(truncated, 422, /not a decodable video/);
 
+    // A Matroska file cut short still probes (its header says 6 s): accepted, then the job fails in words.
+    const whole = path.join(dir, 'whole.mkv');
+    await run('ffmpeg', ['-v', 'error', '-y', '-i', cases.find((x) => x.file.endsWith('ntsc-bframes.mp4'))!.file, '-c', 'copy', whole]);
+    const cut = path.join(dir, 'cut.mkv');
+    await copyFile(whole, cut);
+    await truncate(cut, Math.floor((await stat(cut)).size * 0.6));
+    const cutRes = await submitFile(coordinator.url, cut);
+    expect(cutRes.status).toBe(201);
+    const cutJob = await waitForJob(coordinator.url, ((await cutRes.json()) as { id: string }).id, { timeoutMs: 60_000 });
+    expect(cutJob.state).toBe('failed');
+    expect(cutJob.error).toMatch(/cut short or damaged/);
+
     const long = path.join(dir, 'long.mp4');
     await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=size=64x64:rate=5', '-t', String(MAX_DURATION_SECONDS + 5), '-c:v', 'libx264', '-preset', 'ultrafast', long]);
     await refused(long, 422, /over the limit of 30 s \(MAX_DURATION_SECONDS\)/);

@@ -3,7 +3,7 @@
  * the decision per source, frame counts adding up, a keyframe at every chunk
  * start, chunk counts ≈ duration / CHUNK_SECONDS, rotation and SAR kept.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,19 @@ describe('isVariableFrameRate', () => {
   });
 });
 
+describe('analyzeSource on a damaged file', () => {
+  it('names a Matroska file cut short (ffprobe reads its header fine) and no clean file', async () => {
+    const whole = path.join(dir, 'whole.mkv');
+    await runTool(tools.ffmpeg, ['-v', 'error', '-y', '-i', corpusCases(dir)[1]!.file, '-c', 'copy', whole]);
+    expect((await analyzeSource(tools, whole, CHUNK_SECONDS)).damaged).toBeNull();
+    const cut = path.join(dir, 'cut.mkv');
+    const bytes = await readFile(whole);
+    await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    expect((await probeSource(tools, cut)).duration).toBeGreaterThan(5);
+    expect((await analyzeSource(tools, cut, CHUNK_SECONDS)).damaged).toMatch(/ended prematurely/);
+  });
+});
+
 describe.each(cases)('corpus: %s', (name) => {
   it('is split into frame-exact, keyframe-led chunks', async () => {
     const c = corpusCases(dir).find((x) => x.name === name)!;
@@ -56,6 +69,7 @@ describe.each(cases)('corpus: %s', (name) => {
 
     const analysis = await analyzeSource(tools, c.file, CHUNK_SECONDS);
     expect(analysis.reasons).toEqual(c.reasons);
+    expect(analysis.damaged).toBeNull();
 
     const work = path.join(dir, `${path.basename(c.file)}.work`);
     await mkdir(work, { recursive: true });

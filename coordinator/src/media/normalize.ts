@@ -23,7 +23,12 @@ export interface SourceAnalysis {
   /** Largest gap between keyframes, seconds. */
   readonly maxKeyframeGap: number;
   readonly frameRate: string;
+  /** The demuxer's complaint when the file is cut short or damaged, else null. */
+  readonly damaged: string | null;
 }
+
+/** Demuxer messages that mean the file is cut short or damaged (a clean file prints none of these). */
+const DAMAGE = /ended prematurely|truncat|invalid data found|corrupt|incomplete/i;
 
 /** Decoders present in @ffmpeg/core 0.12 (FFmpeg 5.1 native decoders). */
 const WASM_DECODABLE = new Set(['h264', 'hevc', 'vp8', 'vp9', 'mpeg2video', 'mpeg4', 'mpeg1video']);
@@ -39,7 +44,7 @@ interface PacketProbe {
  * 30 fps video) gives keyframe spacing and timestamp regularity.
  */
 export async function analyzeSource(tools: MediaTools, file: string, chunkSeconds: number): Promise<SourceAnalysis> {
-  const { stdout } = await runTool(
+  const { stdout, stderr } = await runTool(
     tools.ffprobe,
     [
       '-v', 'error', '-select_streams', 'v:0',
@@ -82,7 +87,8 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   // A negative file start is audio encoder priming (AAC in Matroska: -0.021 s), not content: ignored.
   const fileStart = Math.max(0, Number(parsed.format?.start_time) || 0);
   if (times.length && times[0]! - fileStart > 1 / (rn! / rd) + 1e-3) reasons.push('start_offset');
-  return { reasons, maxKeyframeGap, frameRate };
+  const damaged = stderr.split('\n').find((l) => DAMAGE.test(l))?.replace(/^\[[^\]]*\]\s*/, '').trim() ?? null;
+  return { reasons, maxKeyframeGap, frameRate, damaged };
 }
 
 function usableRate(r: string | undefined): string | null {

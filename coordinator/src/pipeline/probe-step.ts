@@ -12,6 +12,9 @@ export async function runProbeStep(ctx: PipelineContext, job: JobRow): Promise<v
   const file = await localSource(ctx, job);
   const probed = await probeSource(ctx.tools, file);
   const analysis = await analyzeSource(ctx.tools, file, ctx.config.chunkSeconds);
+  if (analysis.damaged) {
+    throw new PermanentError('damaged_source', `the file is cut short or damaged (${analysis.damaged}); upload the complete file`);
+  }
   const source = { ...probed, normalized: analysis.reasons.length ? { reasons: analysis.reasons, frameRate: analysis.frameRate } : null };
   const ladder = planLadder(source, job.requestedRenditions);
   if (ladder.length === 0) throw new PermanentError('no_renditions', 'no rendition fits this source');
