@@ -155,7 +155,7 @@ describe('HLS', () => {
               Events: Record<string, string>;
             };
             type HlsI = {
-              on(ev: string, cb: (ev: string, data: any) => void): void;
+              on(ev: string, cb: (ev: string, data: never) => void): void;
               loadSource(u: string): void;
               attachMedia(v: HTMLVideoElement): void;
               destroy(): void;
