@@ -61,7 +61,11 @@ export class WorkerConnection {
     this.send({ type: 'error', code, message, ...(replyTo ? { replyTo } : {}) });
   }
 
+  /** When this tab was last given work; the dispatcher serves the longest-waiting tab first. */
+  lastAssignedAt = 0;
+
   assign(a: Assignment): void {
+    this.lastAssignedAt = Date.now();
     this.lease = { leaseId: a.leaseId, token: a.token };
     this.send({ type: 'assign', ...a });
   }

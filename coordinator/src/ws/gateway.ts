@@ -56,7 +56,10 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     try {
       do {
         again = false;
-        for (const conn of connections) {
+        // Longest-waiting tab first: fair, and a tab whose lease was just revoked
+        // (it went silent) does not get the same task straight back ahead of the others.
+        const waiting = [...connections].filter((c) => c.idle).sort((a, b) => a.lastAssignedAt - b.lastAssignedAt);
+        for (const conn of waiting) {
           if (!conn.idle) continue;
           const assignment = await opts.scheduler.assign(conn.workerId!);
           // Nothing for this worker (no work, or it is quarantined): the next one may still get some.
