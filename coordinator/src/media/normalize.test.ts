@@ -88,8 +88,11 @@ describe.each(cases)('corpus: %s', (name) => {
       const fps = n! / d;
       const mezz = await countPackets(tools, splitFrom);
       // Constant rate at the source's rate for the source's whole duration.
-      expect(Math.abs(mezz.frames - Math.round(probed.duration * fps))).toBeLessThanOrEqual(1);
-      expect(Math.abs(mezz.duration - probed.duration)).toBeLessThanOrEqual(1.5 / fps);
+      // A VFR stream's last frame lasts whatever its muxer guessed (MP4: one nominal frame, here 0.1 s in
+      // the source): up to 3 frames of slack at the end against the file's (audio's) duration.
+      const slack = analysis.reasons.includes('vfr') ? 3 : 1;
+      expect(Math.abs(mezz.frames - Math.round(probed.duration * fps))).toBeLessThanOrEqual(slack);
+      expect(Math.abs(mezz.duration - probed.duration)).toBeLessThanOrEqual((slack + 0.5) / fps);
       // Coded picture kept (rotation is applied by the tab), SAR kept.
       const mp = await probeSource(tools, splitFrom);
       expect([mp.width, mp.height]).toEqual([c.width, c.height]);

@@ -77,7 +77,7 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   if (isVariableFrameRate(times)) reasons.push('vfr');
   if (stream.field_order && !['progressive', 'unknown'].includes(stream.field_order)) reasons.push('interlaced');
   if (maxKeyframeGap > chunkSeconds * 1.5) reasons.push('sparse_keyframes');
-  const frameRate = usableRate(stream.avg_frame_rate) ?? usableRate(stream.r_frame_rate) ?? '30';
+  const frameRate = targetRate(stream, reasons.includes('vfr'));
   // Chunks restart at 0 and the audio is encoded from the file's start, so
   // video that starts later than the file (audio first, or a B-frame delay
   // kept in Matroska) would play early. The mezzanine's CFR output fills the
@@ -89,6 +89,22 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   if (times.length && times[0]! - fileStart > 1 / (rn! / rd) + 1e-3) reasons.push('start_offset');
   const damaged = stderr.split('\n').find((l) => DAMAGE.test(l))?.replace(/^\[[^\]]*\]\s*/, '').trim() ?? null;
   return { reasons, maxKeyframeGap, frameRate, damaged };
+}
+
+/**
+ * The constant rate to normalise to. For VFR the average is the wrong
+ * choice: a phone clip with 2 s at 30 fps and 3 s at 10 fps averages 18 fps
+ * in MP4, and resampling to 18 would drop frames from the 30 fps part. The
+ * nominal rate (r_frame_rate: the lowest rate that represents every
+ * timestamp) keeps every frame and only duplicates in the gaps; it is used
+ * when it is at least the average and a plausible video rate (≤ 120).
+ */
+function targetRate(stream: { avg_frame_rate?: string; r_frame_rate?: string }, vfr: boolean): string {
+  const avg = usableRate(stream.avg_frame_rate);
+  const nominal = usableRate(stream.r_frame_rate);
+  const value = (r: string) => r.split('/').map(Number).reduce((n, d) => n / d);
+  if (vfr && nominal && value(nominal) <= 120 && (!avg || value(nominal) >= value(avg) - 1e-6)) return nominal;
+  return avg ?? nominal ?? '30';
 }
 
 function usableRate(r: string | undefined): string | null {
@@ -117,7 +133,7 @@ export function isVariableFrameRate(sortedTimes: readonly number[]): boolean {
  *   rotation from EncodeParams, so the ladder math stays as it is.
  * - bwdif in send_frame mode: one progressive frame per interlaced frame,
  *   the frame rate is unchanged.
- * - fps filter to the average rate: constant rate, frames dropped or
+ * - fps filter to the source's rate (targetRate): constant rate, frames dropped or
  *   duplicated to keep each on its timestamp, so sync with the original
  *   audio holds; the output starts at 0 like the stream-copied chunks.
  * - a forced keyframe every chunkSeconds and no scene-cut keyframes, so the

@@ -47,6 +47,13 @@ export function corpusCases(dir: string): CorpusCase[] {
       thenCopyWith: ['-metadata:s:v:0', 'rotate=90'],
     },
     {
+      // Phones record VFR: the mezzanine path must keep the coded picture and the rotation too.
+      name: 'portrait phone with variable frame rate',
+      file: f('portrait-vfr.mp4'), reasons: ['vfr'], portrait: true, hasAudio: true, width: 640, height: 360,
+      ffmpegArgs: [...src('640x360', '30', 5), ...SINE, '-t', '5', '-vf', "select='lt(t\\,2)+not(mod(n\\,3))'", '-fps_mode', 'vfr', ...X264, '-g', '60', '-pix_fmt', 'yuv420p', '-c:a', 'aac'],
+      thenCopyWith: ['-metadata:s:v:0', 'rotate=90'],
+    },
+    {
       name: '29.97 fps with B-frames',
       file: f('ntsc-bframes.mp4'), reasons: [], portrait: false, hasAudio: true, width: 320, height: 240,
       ffmpegArgs: [...src('320x240', '30000/1001', 6), ...SINE, '-t', '6', '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '3', '-g', '60', '-pix_fmt', 'yuv420p', '-c:a', 'aac'],
