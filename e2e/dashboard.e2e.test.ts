@@ -170,14 +170,40 @@ describe('dashboard', () => {
     expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
     await expect.poll(() => page.getByTestId('job-state').getAttribute('data-state'), { timeout: 60_000 }).toBe('done');
 
-    // Updates came over one EventSource per page; the only other API call was the upload.
-    const other = apiRequests.filter((r) => !(r.type === 'eventsource' && r.method === 'GET' && /\/api\/events\?/.test(r.url)));
+    // Updates came over one EventSource per page; the only other API calls were the upload and the adaptive player's playlists.
+    const other = apiRequests.filter(
+      (r) => !(r.type === 'eventsource' && r.method === 'GET' && /\/api\/events\?/.test(r.url)) && !/^\/api\/jobs\/[^/]+\/hls\//.test(new URL(r.url).pathname),
+    );
     expect(other.map((r) => `${r.method} ${new URL(r.url).pathname}`)).toEqual(['POST /api/jobs']);
     expect(apiRequests.filter((r) => r.type === 'eventsource').length).toBeLessThanOrEqual(3);
 
     // Both renditions play from their presigned URLs.
     await expect.poll(() => page.getByTestId('output').count()).toBe(2);
-    await page.waitForFunction(() => [...document.querySelectorAll('video')].every((v) => v.readyState >= 1), undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="output"] video')].every((v) => (v as HTMLVideoElement).readyState >= 1), undefined, {
+      timeout: 20_000,
+    });
+    // Every player shows the poster; the job's heading has it too.
+    await expect.poll(() => page.locator('video:not([poster])').count()).toBe(0);
+    expect(await page.locator('video[poster]').count()).toBe(3);
+    expect(await page.getByTestId('job-poster').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    // The adaptive player (hls.js, loaded on demand) lists the ladder and says which level plays.
+    await expect.poll(() => page.getByTestId('hls-player').getAttribute('data-engine'), { timeout: 10_000 }).toBe('hls.js');
+    await expect.poll(() => page.getByTestId('hls-level-picker').locator('option').allTextContents()).toEqual([
+      'Auto',
+      expect.stringMatching(/^360p · /),
+      expect.stringMatching(/^240p · /),
+    ]);
+    await page.getByTestId('hls-level-picker').selectOption({ label: (await page.getByTestId('hls-level-picker').locator('option').nth(2).textContent())! });
+    await page.getByTestId('hls-video').evaluate((v: HTMLVideoElement) => {
+      v.muted = true;
+      return v.play();
+    });
+    await expect.poll(() => page.getByTestId('hls-level').textContent(), { timeout: 20_000 }).toMatch(/Playing 240p · \d+×240/);
+    await page.getByTestId('hls-video').evaluate((v: HTMLVideoElement) => v.pause());
+    // The filmstrip: one tile per second of the 8 s clip.
+    expect(await page.getByTestId('thumbnails').locator('.tile').count()).toBe(8);
+    // Quality is measured some seconds after done: until then the page says so (the table itself is checked below, on a fresh load).
+    expect(await page.getByTestId('quality-pending').or(page.getByTestId('quality-table')).count()).toBe(1);
 
     // A cell's details by pointer, then by keyboard.
     await cells().first().hover();
@@ -225,6 +251,12 @@ describe('dashboard', () => {
   it('looks right at desktop and phone size', async () => {
     const [job] = (await (await fetch(`${coordinator.url}/api/jobs`)).json()) as { id: string }[];
     await waitForJob(coordinator.url, job!.id, { timeoutMs: 10_000 });
+    await expect
+      .poll(async () => ((await (await fetch(`${coordinator.url}/api/jobs/${job!.id}`)).json()) as { quality?: unknown }).quality ?? null, { timeout: 60_000 })
+      .not.toBeNull();
+    await page.goto(`${coordinator.url}/jobs/${job!.id}`);
+    await expect.poll(() => page.getByTestId('quality-row').count()).toBe(2);
+    expect(await page.locator('[data-testid="quality-row"][data-rendition="360p"] td[data-label="SSIM"]').textContent()).toMatch(/^0\.9\d{3}$/);
     for (const viewport of [DESKTOP, PHONE]) {
       await screenshot('jobs', '/', viewport);
       await screenshot('job', `/jobs/${job!.id}`, viewport);

@@ -1,30 +1,29 @@
 import type { JobView } from '@tabgrid/shared';
-import { useRef } from 'react';
+import { useCallback, useRef } from 'react';
 import { formatSource } from '../format';
-
-/** Presigned output URLs are valid for six hours; renew them (from a newer snapshot) well before. */
-const URL_KEEP_MS = 5 * 3600 * 1000;
+import { stableUrl } from '../stableUrl';
+import { HlsPlayer } from './HlsPlayer';
+import { Thumbnails } from './Thumbnails';
 
 /**
- * Output URLs differ in every snapshot (each is freshly presigned), and a new
- * src makes <video> reload and lose its place. Keep the first URL per
- * rendition until it gets old.
+ * The adaptive stream, a player, size and download link per rendition of a
+ * finished job, the thumbnails, and what the source was.
  */
-function useStableUrls(job: JobView): Map<string, string> {
-  const kept = useRef(new Map<string, { url: string; at: number }>());
-  const now = Date.now();
-  for (const o of job.outputs) {
-    const have = kept.current.get(o.rendition);
-    if (!have || now - have.at > URL_KEEP_MS) kept.current.set(o.rendition, { url: o.url, at: now });
-  }
-  return new Map([...kept.current].map(([k, v]) => [k, v.url]));
-}
-
-/** A player, size and download link per rendition of a finished job, with what the source was. */
 export function Outputs({ job }: { job: JobView }) {
-  const urls = useStableUrls(job);
   const base = job.name.replace(/\.[^.]+$/, '') || job.id;
   const source = formatSource(job.source, true);
+  const poster = job.poster ? stableUrl(`${job.id}/poster`, job.poster) : undefined;
+  const thumbsUrl = job.thumbnails ? stableUrl(`${job.id}/thumbnails`, job.thumbnails.url) : null;
+  const hlsVideo = useRef<HTMLVideoElement>(null);
+  const top = job.outputs.reduce<JobView['outputs'][number] | undefined>((a, o) => (a === undefined || o.height > a.height ? o : a), undefined);
+  const aspect = top ?? { width: job.source.width ?? 16, height: job.source.height ?? 9 };
+  const seek = useCallback((seconds: number) => {
+    const v = hlsVideo.current;
+    if (v === null) return;
+    v.currentTime = seconds;
+    v.scrollIntoView({ block: 'nearest' });
+    void v.play().catch(() => undefined);
+  }, []);
   return (
     <>
       {source !== null && (
@@ -33,20 +32,34 @@ export function Outputs({ job }: { job: JobView }) {
           {job.source.hasAudio !== null && (job.source.hasAudio ? ' · with audio' : ' · no audio')}
         </p>
       )}
+      {job.hls && (
+        <>
+          <h3 id="hls-heading">Adaptive (HLS)</h3>
+          <HlsPlayer job={job} hls={job.hls} poster={poster} width={aspect.width} height={aspect.height} videoRef={hlsVideo} />
+        </>
+      )}
+      {job.thumbnails && thumbsUrl !== null && job.thumbnails.count > 0 && (
+        <>
+          <h3>Thumbnails</h3>
+          <Thumbnails thumbs={job.thumbnails} url={thumbsUrl} onPick={job.hls ? seek : undefined} />
+        </>
+      )}
+      {job.hls && <h3>Renditions (MP4)</h3>}
       {job.outputs.length === 0 ? (
         <p className="muted">The job finished without outputs.</p>
       ) : (
         <ul className="outputs">
           {job.outputs.map((out) => {
-            const url = urls.get(out.rendition) ?? out.url;
+            const url = stableUrl(`${job.id}/${out.rendition}`, out.url);
             return (
               <li key={out.rendition} data-testid="output" data-rendition={out.rendition}>
                 <figure>
-                  {/* A poster image is a later issue: it goes in `poster` here, and the box keeps its size meanwhile. */}
                   <video
                     controls
+                    playsInline
                     preload="metadata"
                     src={url}
+                    poster={poster}
                     width={out.width}
                     height={out.height}
                     style={{ aspectRatio: `${out.width} / ${out.height}` }}

@@ -5,11 +5,13 @@ import { JobActions } from '../components/JobActions';
 import { JobStatsPanel } from '../components/JobStatsPanel';
 import { Outputs } from '../components/Outputs';
 import { PageHeading } from '../components/PageHeading';
+import { Quality } from '../components/Quality';
 import { StatusNote } from '../components/StatusNote';
 import { TaskDetails } from '../components/TaskDetails';
 import { formatAgo, formatDate, formatSource, JOB_STATE_DESCRIPTION, JOB_STATE_LABEL } from '../format';
 import { useNow } from '../hooks/useNow';
 import { Link, paths } from '../router';
+import { stableUrl } from '../stableUrl';
 import { jobStats } from '../stats';
 
 interface Props {
@@ -61,6 +63,7 @@ export function JobPage({ id, snapshot, status, clockOffsetMs }: Props) {
       <section className="panel job-head" aria-labelledby="job-heading">
         <BackLink />
         <div className="title-row">
+          {job.poster && <img className="head-poster" src={stableUrl(`${job.id}/poster`, job.poster)} alt="" width={160} height={90} data-testid="job-poster" />}
           <div id="job-heading" className="title-block">
             <PageHeading className="job-title">{job.name}</PageHeading>
             <span className={`badge job-${job.state}`} data-testid="job-state" data-state={job.state}>
@@ -122,6 +125,12 @@ export function JobPage({ id, snapshot, status, clockOffsetMs }: Props) {
         <section className="panel" aria-labelledby="outputs-heading">
           <h2 id="outputs-heading">Outputs</h2>
           <Outputs job={job} />
+        </section>
+      )}
+      {job.state === 'done' && job.quality !== undefined && (
+        <section className="panel" aria-labelledby="quality-heading">
+          <h2 id="quality-heading">Quality</h2>
+          <Quality job={job} />
         </section>
       )}
     </>
