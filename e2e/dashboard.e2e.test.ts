@@ -200,6 +200,10 @@ describe('dashboard', () => {
     });
     await expect.poll(() => page.getByTestId('hls-level').textContent(), { timeout: 20_000 }).toMatch(/Playing 240p · \d+×240/);
     await page.getByTestId('hls-video').evaluate((v: HTMLVideoElement) => v.pause());
+    // A thumbnail plays the adaptive stream from its second.
+    await page.getByRole('button', { name: 'Play from 0:05' }).click();
+    await expect.poll(() => page.getByTestId('hls-video').evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThanOrEqual(5);
+    await page.getByTestId('hls-video').evaluate((v: HTMLVideoElement) => v.pause());
     // The filmstrip: one tile per second of the 8 s clip.
     expect(await page.getByTestId('thumbnails').locator('.tile').count()).toBe(8);
     // Quality is measured some seconds after done: until then the page says so (the table itself is checked below, on a fresh load).

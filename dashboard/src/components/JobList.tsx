@@ -34,7 +34,7 @@ export function JobList({ jobs }: { jobs: JobView[] | null }) {
             {jobs.map((job) => (
               <tr key={job.id} data-testid="job-row" data-job-id={job.id} data-state={job.state}>
                 <th scope="row" className="name">
-                  {job.poster && <img className="list-poster" src={stableUrl(`${job.id}/poster`, job.poster)} alt="" width={64} height={36} loading="lazy" />}
+                  {job.poster && <img className="list-poster" src={stableUrl(`${job.id}/poster`, job.poster)} alt="" width={48} height={27} loading="lazy" />}
                   <Link href={paths.job(job.id)} title={job.name}>
                     {job.name}
                   </Link>

@@ -2,7 +2,11 @@ import type { JobView, RenditionQuality } from '@tabgrid/shared';
 
 const ssim = (v: number) => v.toFixed(4);
 const psnr = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '∞');
-const signed = (v: number, digits: number) => `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(v).toFixed(digits)}`;
+/** +0.0012, −0.15, ±0.00: the sign of the rounded figure, so a tiny difference never reads −0.00. */
+const signed = (v: number, digits: number) => {
+  const r = Number(v.toFixed(digits));
+  return `${r > 0 ? '+' : r < 0 ? '−' : '±'}${Math.abs(r).toFixed(digits)}`;
+};
 
 /** SSIM/PSNR of each rendition against its source frames, next to one native single-pass encode of the same. */
 export function Quality({ job }: { job: JobView }) {
