@@ -76,7 +76,8 @@ export async function runQualityStep(ctx: PipelineContext, job: JobRow): Promise
       if (grid.frames !== frames || ref.frames !== frames) throw new Error(`${o.rendition}: measured ${grid.frames}/${ref.frames} frames, expected ${frames}`);
       results.push({ rendition: o.rendition, ...grid, reference: { ssim: ref.ssim, psnr: ref.psnr }, elapsedMs: Date.now() - t0 });
     }
-    await ctx.db.update(jobs).set({ quality: results, updatedAt: new Date() }) // updated_at moves, so the dashboard's change markers push it.where(and(eq(jobs.id, job.id), eq(jobs.state, 'done')));
+    // updated_at moves too, so the dashboard's change markers push the figures to open pages.
+    await ctx.db.update(jobs).set({ quality: results, updatedAt: new Date() }).where(and(eq(jobs.id, job.id), eq(jobs.state, 'done')));
     ctx.logger.info({ jobId: job.id, quality: results, elapsedMs: Date.now() - started }, 'quality measured');
   } catch (err) {
     ctx.logger.warn({ jobId: job.id, err }, 'quality measurement failed; the job stays done without figures');
