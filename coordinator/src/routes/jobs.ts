@@ -22,6 +22,7 @@ import { downloadSource, findOnPath, parseSourceUrl } from './source-url.js';
 import { receiveUpload } from './upload.js';
 
 const jobIdSchema = z.string().uuid();
+const urlJobSchema = z.object({ url: z.string().min(1).max(4096), renditions: z.string().max(200).optional() }).strict();
 
 function parseJobId(raw: string): string {
   const parsed = jobIdSchema.safeParse(raw);
@@ -50,9 +51,12 @@ export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
     const tmpDir = path.join(ctx.config.dataDir, 'uploads');
     let upload;
     if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
-      const body = (await c.req.json().catch(() => null)) as { url?: unknown; renditions?: unknown } | null;
-      if (!body || typeof body.url !== 'string') throw new HTTPException(400, { message: 'send { "url": "https://…" } or a multipart upload' });
-      if (body.renditions !== undefined && typeof body.renditions !== 'string') throw new HTTPException(400, { message: 'renditions: a string like "720p,480p"' });
+      const parsed = urlJobSchema.safeParse(await c.req.json().catch(() => null));
+      if (!parsed.success) {
+        const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+        throw new HTTPException(400, { message: `send { "url": "https://…", "renditions"?: "720p,480p" } or a multipart upload (${why})` });
+      }
+      const body = parsed.data;
       const url = parseSourceUrl(body.url);
       upload = await downloadSource(url, { tmpDir, maxBytes: ctx.config.maxUploadBytes, ytDlp });
       if (body.renditions !== undefined) upload = { ...upload, fields: { renditions: body.renditions } };
