@@ -1,6 +1,8 @@
 /** Shared pieces of the failure scenarios that run real tabs. */
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
+import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
 import type { JobView } from '@tabgrid/shared';
 import { getJob, submitFile, waitForJob } from '../support/api.js';
 import { makeClip, probe, type StreamFacts } from '../support/media.js';
@@ -66,4 +68,30 @@ export async function finishAndVerify(
     opts.report.verified('no orphan objects in storage');
   }
   return job;
+}
+
+export interface FaultFixture {
+  /** Set once the suite's beforeAll has run. */
+  readonly coordinator: CoordinatorProcess;
+  readonly dir: string;
+}
+
+/**
+ * A coordinator on a fresh database of the real PostgreSQL, plus a scratch
+ * folder, for one describe block; stopped, dropped and removed afterwards.
+ */
+export function coordinatorOnFreshDatabase(name: string, env: Record<string, string>): FaultFixture {
+  const fixture = {} as { coordinator: CoordinatorProcess; dir: string; db: TestDatabase };
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase('tabgrid_faults');
+    fixture.coordinator = await startCoordinatorProcess({ name: `fault-${name}`, env: { DATABASE_URL: fixture.db.url, ...env } });
+    fixture.dir = await tempDir(name);
+  });
+  afterAll(async () => {
+    await fixture.coordinator?.stop();
+    await fixture.db?.drop();
+    await removeDir(fixture.coordinator?.dataDir);
+    await removeDir(fixture.dir);
+  });
+  return fixture;
 }

@@ -4,43 +4,24 @@
  * worker holds a lease. Scripted workers over real WebSockets, a real
  * coordinator on the real PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
+import { describe, expect, it } from 'vitest';
 import { getJob, getTasks } from '../support/api.js';
-import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
 import { storedKeys } from '../support/stored-objects.js';
-import { FAULT_EXPECTED, faultClip, finishAndVerify, submit, waitUntil } from './harness.js';
+import { FAULT_EXPECTED, coordinatorOnFreshDatabase, faultClip, finishAndVerify, submit, waitUntil } from './harness.js';
 
 describe('dead tasks, quarantine, retry and cancel', () => {
-  let db: TestDatabase;
-  let coordinator: CoordinatorProcess;
-  let dir: string;
-
-  beforeAll(async () => {
-    db = await createTestDatabase('tabgrid_faults');
-    coordinator = await startCoordinatorProcess({
-      name: 'fault-retry',
-      env: { DATABASE_URL: db.url, LEASE_TTL_SECONDS: '4', DISCONNECT_GRACE_SECONDS: '1', MAX_ATTEMPTS: '2', RENDITIONS: '360p,240p' },
-    });
-    dir = await tempDir('retry');
-  });
-  afterAll(async () => {
-    await coordinator?.stop();
-    await db?.drop();
-    await removeDir(coordinator?.dataDir);
-    await removeDir(dir);
-  });
+  const fx = coordinatorOnFreshDatabase('retry', { LEASE_TTL_SECONDS: '4', DISCONNECT_GRACE_SECONDS: '1', MAX_ATTEMPTS: '2', RENDITIONS: '360p,240p' });
 
   it('fails the job naming the chunk and the reasons, quarantines the bad worker, and a retry finishes it', async () => {
     const report = new ScenarioReport('a worker that fails everything, then POST /retry');
     // 4 s at 2 s GOPs and one rung: a single task, so every failure lands on it.
-    const { file, facts } = await faultClip(dir, 4);
-    const bad = new ProtocolClient(coordinator.url);
+    const { file, facts } = await faultClip(fx.dir, 4);
+    const bad = new ProtocolClient(fx.coordinator.url);
     await bad.connect();
     await bad.hello();
-    const id = await submit(coordinator.url, file, { renditions: '360p' });
+    const id = await submit(fx.coordinator.url, file, { renditions: '360p' });
     const failOnce = async () => {
       const assign = await bad.next('assign', () => true, 20_000);
       bad.send({ type: 'fail', leaseId: assign.leaseId, token: assign.token, reason: `encoder crashed on attempt ${assign.attempt}` });
@@ -49,14 +30,14 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await failOnce();
     const second = await failOnce(); // after a 2 s backoff
     expect(second.attempt).toBe(2);
-    const failed = await waitUntil(coordinator.url, id, (j) => j.state === 'failed', 20_000);
+    const failed = await waitUntil(fx.coordinator.url, id, (j) => j.state === 'failed', 20_000);
     report.injected('the only task failed twice by one worker (MAX_ATTEMPTS=2)');
     expect(failed.error).toBe(
       'chunk 0 (360p) failed 2 times; last reasons, newest first: worker failed: encoder crashed on attempt 2 | worker failed: encoder crashed on attempt 1',
     );
     report.observed(`failed: ${failed.error}`);
 
-    const retried = await fetch(`${coordinator.url}/api/jobs/${id}/retry`, { method: 'POST' });
+    const retried = await fetch(`${fx.coordinator.url}/api/jobs/${id}/retry`, { method: 'POST' });
     expect(retried.status).toBe(200);
     report.injected('POST /retry');
     const third = await failOnce();
@@ -64,16 +45,16 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     report.injected('the same worker fails the retried task: its third failure in a row');
 
     // Quarantined now: the task goes to a good worker, never back to the bad one.
-    const good = new ProtocolClient(coordinator.url);
+    const good = new ProtocolClient(fx.coordinator.url);
     await good.connect();
     await good.hello();
     let stop = false;
     const working = good.work(() => stop);
-    await finishAndVerify({ url: coordinator.url, id, source: facts, dir, dataDir: coordinator.dataDir, report, timeoutMs: 90_000, expected: [FAULT_EXPECTED[0]!] });
+    await finishAndVerify({ url: fx.coordinator.url, id, source: facts, dir: fx.dir, dataDir: fx.coordinator.dataDir, report, timeoutMs: 90_000, expected: [FAULT_EXPECTED[0]!] });
     stop = true;
     await working;
     expect(bad.received.filter((m) => m.type === 'assign')).toEqual([]);
-    const [task] = await getTasks(coordinator.url, id);
+    const [task] = await getTasks(fx.coordinator.url, id);
     expect(task!.history.map((h) => h.outcome)).toEqual(['failed', 'failed', 'failed', 'done']);
     report.observed(`the task's attempts: ${task!.history.map((h) => `${h.outcome} by ${h.worker === bad.workerId ? 'bad' : 'good'}`).join(' → ')}`);
     bad.close();
@@ -83,36 +64,36 @@ describe('dead tasks, quarantine, retry and cancel', () => {
 
   it('cancel revokes the lease, cleans chunks and segments; delete removes the rest', async () => {
     const report = new ScenarioReport('cancel mid-transcode, then delete');
-    const { file } = await faultClip(dir, 8);
-    const worker = new ProtocolClient(coordinator.url);
+    const { file } = await faultClip(fx.dir, 8);
+    const worker = new ProtocolClient(fx.coordinator.url);
     await worker.connect();
     await worker.hello();
-    const id = await submit(coordinator.url, file);
+    const id = await submit(fx.coordinator.url, file);
     const assign = await worker.next('assign', () => true, 30_000);
     worker.send({ type: 'heartbeat', leaseId: assign.leaseId, token: assign.token, progress: 0.3, stage: 'transcoding' });
     const seg = await worker.transcode(assign); // downloaded and encoded before the cancel lands
 
-    const res = await fetch(`${coordinator.url}/api/jobs/${id}/cancel`, { method: 'POST' });
+    const res = await fetch(`${fx.coordinator.url}/api/jobs/${id}/cancel`, { method: 'POST' });
     expect(res.status).toBe(200);
     report.injected('POST /cancel while a worker held a lease');
     const revoke = await worker.next('revoke', (r) => r.leaseId === assign.leaseId, 5_000);
     expect(revoke.reason).toMatch(/canceled/);
     report.observed(`worker told to stop: "${revoke.reason}"`);
-    expect((await getJob(coordinator.url, id)).state).toBe('canceled');
-    expect((await getTasks(coordinator.url, id)).every((t) => t.state === 'canceled')).toBe(true);
+    expect((await getJob(fx.coordinator.url, id)).state).toBe('canceled');
+    expect((await getTasks(fx.coordinator.url, id)).every((t) => t.state === 'canceled')).toBe(true);
     // A late upload and completion of the revoked lease: refused, and the upload swept.
     await worker.upload(assign, seg);
     expect((await worker.complete(assign, seg)).accepted).toBe(false);
-    expect((await fetch(`${coordinator.url}/api/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(409);
+    expect((await fetch(`${fx.coordinator.url}/api/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(409);
 
     await expect
-      .poll(async () => (await storedKeys(coordinator.dataDir)).filter((k) => k.includes(id)), { timeout: 15_000 })
+      .poll(async () => (await storedKeys(fx.coordinator.dataDir)).filter((k) => k.includes(id)), { timeout: 15_000 })
       .toEqual([`videos/${id}/manifests/source.json`, `videos/${id}/source/source.mp4`]);
     report.verified('chunks and segments (the late upload included) removed; source and manifest kept for a retry');
 
-    expect((await fetch(`${coordinator.url}/api/jobs/${id}`, { method: 'DELETE' })).status).toBe(204);
-    expect((await fetch(`${coordinator.url}/api/jobs/${id}`)).status).toBe(404);
-    expect((await storedKeys(coordinator.dataDir)).filter((k) => k.includes(id))).toEqual([]);
+    expect((await fetch(`${fx.coordinator.url}/api/jobs/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${fx.coordinator.url}/api/jobs/${id}`)).status).toBe(404);
+    expect((await storedKeys(fx.coordinator.dataDir)).filter((k) => k.includes(id))).toEqual([]);
     report.verified('DELETE removed the job and every object it had');
     worker.close();
     report.print();

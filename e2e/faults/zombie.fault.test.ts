@@ -8,43 +8,25 @@
  * - garbage and out-of-order messages: an error reply, never a crash.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
+import { describe, expect, it } from 'vitest';
 import { getTasks, submitFile, waitForJob } from '../support/api.js';
-import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
 import { makeClip, probe } from '../support/media.js';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
 import { expectedFinalKeys, storedKeys, withoutDeliverables } from '../support/stored-objects.js';
 import { verifyOutputs } from '../support/verify-output.js';
+import { coordinatorOnFreshDatabase } from './harness.js';
 
 describe('zombie and replayed completions', () => {
-  let db: TestDatabase;
-  let coordinator: CoordinatorProcess;
-  let dir: string;
-
-  beforeAll(async () => {
-    db = await createTestDatabase('tabgrid_faults');
-    coordinator = await startCoordinatorProcess({
-      name: 'fault-zombie',
-      env: { DATABASE_URL: db.url, LEASE_TTL_SECONDS: '2', DISCONNECT_GRACE_SECONDS: '1', RENDITIONS: '360p' },
-    });
-    dir = await tempDir('zombie');
-  });
-  afterAll(async () => {
-    await coordinator?.stop();
-    await db?.drop();
-    await removeDir(coordinator?.dataDir);
-    await removeDir(dir);
-  });
+  const fx = coordinatorOnFreshDatabase('zombie', { LEASE_TTL_SECONDS: '2', DISCONNECT_GRACE_SECONDS: '1', RENDITIONS: '360p' });
 
   it('refuses a zombie completion and a replay, keeps the accepted segment, and finishes frame-exact', async () => {
     const report = new ScenarioReport('zombie worker + replayed completion');
-    const clip = path.join(dir, 'clip.mp4');
+    const clip = path.join(fx.dir, 'clip.mp4');
     await makeClip(clip, { seconds: 8, width: 640, height: 360, fps: 30, audio: true, gop: 60 });
     const source = await probe(clip);
 
-    const zombie = new ProtocolClient(coordinator.url);
+    const zombie = new ProtocolClient(fx.coordinator.url);
     await zombie.connect();
     // Garbage first: each gets an error reply and the connection stays usable.
     zombie.send('{not json');
@@ -57,7 +39,7 @@ describe('zombie and replayed completions', () => {
     report.injected('garbage, un-introduced and malformed messages → error replies, connection kept');
     await zombie.hello();
 
-    const res = await submitFile(coordinator.url, clip);
+    const res = await submitFile(fx.coordinator.url, clip);
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     const zAssign = await zombie.next('assign', () => true, 60_000);
@@ -66,9 +48,9 @@ describe('zombie and replayed completions', () => {
     // No heartbeat: after the 2 s TTL the lease expires and the task is queued again,
     // first in line (oldest job, lowest chunk), so the good worker gets exactly it.
     await expect
-      .poll(async () => (await getTasks(coordinator.url, id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)?.state, { timeout: 20_000 })
+      .poll(async () => (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)?.state, { timeout: 20_000 })
       .toBe('queued');
-    const good = new ProtocolClient(coordinator.url);
+    const good = new ProtocolClient(fx.coordinator.url);
     await good.connect();
     await good.hello();
     const gAssign = await good.next('assign', (a) => a.leaseId === zAssign.leaseId, 30_000);
@@ -90,14 +72,14 @@ describe('zombie and replayed completions', () => {
     const gSeg = await good.transcode(gAssign);
     await good.upload(gAssign, gSeg);
     expect((await good.complete(gAssign, gSeg)).accepted).toBe(true);
-    const before = (await getTasks(coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
+    const before = (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
     expect(before.state).toBe('done');
 
     // Replays of the accepted completion change nothing: from the zombie it is refused; from the
     // good worker (whose answer might have been lost) it is acknowledged again, idempotently.
     expect((await zombie.complete(gAssign, zSeg)).accepted).toBe(false);
     expect((await good.complete(gAssign, gSeg)).accepted).toBe(true);
-    const after = (await getTasks(coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
+    const after = (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
     expect(after).toEqual(before);
     report.injected('replayed the accepted completion (zombie: refused; its own worker: acknowledged again), task unchanged');
     expect(before.history.map((h) => h.outcome)).toEqual([...Array(gAssign.attempt - 1).fill('expired'), 'done']);
@@ -106,18 +88,18 @@ describe('zombie and replayed completions', () => {
     // The good worker finishes the rest.
     let finished = false;
     const working = good.work(() => finished);
-    const job = await waitForJob(coordinator.url, id, { timeoutMs: 120_000 });
+    const job = await waitForJob(fx.coordinator.url, id, { timeoutMs: 120_000 });
     finished = true;
     await working;
     report.observed(`${job.state} with ${job.progress.done}/${job.progress.total} tasks`);
-    await verifyOutputs(job, { baseUrl: coordinator.url, source, expected: [{ rendition: '360p', width: 640, height: 360 }], dir });
+    await verifyOutputs(job, { baseUrl: fx.coordinator.url, source, expected: [{ rendition: '360p', width: 640, height: 360 }], dir: fx.dir });
     report.verified('360p: h264 640x360, frame count, duration, audio, clean decode');
     zombie.close();
     good.close();
 
     // No orphans: once cleanup has run only the source, manifest and output remain
     // (the zombie's upload to its own attempt's key included).
-    await expect.poll(async () => withoutDeliverables(await storedKeys(coordinator.dataDir), id), { timeout: 15_000 }).toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
+    await expect.poll(async () => withoutDeliverables(await storedKeys(fx.coordinator.dataDir), id), { timeout: 15_000 }).toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
     report.verified('no orphan objects: source, manifest and output only');
     report.print();
   });
