@@ -5,6 +5,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { QualitySummary } from '../media/quality.js';
+import type { ThumbnailGrid } from '../media/preview.js';
 import type { EncodeParams, JobState, PlannedRendition, RenditionName, TaskState } from '@tabgrid/shared';
 
 export interface SourceMetadata {
@@ -38,27 +40,12 @@ export interface JobOutput {
 export interface JobDeliverables {
   hls: { masterKey: string; playlists: string[] } | null;
   posterKey: string | null;
-  thumbnails: {
-    key: string;
-    columns: number;
-    rows: number;
-    count: number;
-    interval: number;
-    width: number;
-    height: number;
-  } | null;
+  thumbnails: (ThumbnailGrid & { key: string }) | null;
 }
 
 /** One rendition's quality figures (media/quality.ts); the reference is a single-pass native encode with the same settings. */
-export interface StoredRenditionQuality {
+export interface StoredRenditionQuality extends QualitySummary {
   rendition: RenditionName;
-  ssim: number;
-  psnr: number;
-  boundarySsim: number;
-  interiorSsim: number;
-  boundaryPsnr: number;
-  interiorPsnr: number;
-  frames: number;
   reference: { ssim: number; psnr: number } | null;
   /** Wall time of the measurement, ms (reference encode included). */
   elapsedMs: number;
