@@ -14,6 +14,7 @@
  *   ?stallSeconds=S  restart ffmpeg when an exec shows no new frame for S
  *                  seconds (default 60; tests use a tiny value to force it).
  */
+import '@tabgrid/shared/site.css';
 import './page.css';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
