@@ -6,7 +6,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['shared/src/**/*.test.ts', 'coordinator/src/**/*.test.ts', 'web-worker-client/src/**/*.test.ts', 'dashboard/src/**/*.test.ts'],
+          include: [
+            'shared/src/**/*.test.ts',
+            'coordinator/src/**/*.test.ts',
+            'web-worker-client/src/**/*.test.ts',
+            'dashboard/src/**/*.test.ts',
+          ],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           environment: 'node',
         },

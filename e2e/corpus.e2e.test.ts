@@ -91,8 +91,15 @@ async function streamStarts(file: string): Promise<{ video: number; audio: numbe
  * normalised video covers that span, late-starting video padded with its first frame.
  */
 async function videoSpan(file: string): Promise<number> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time', '-of', 'csv=p=0', file], { maxBuffer: 64 * 1024 * 1024 });
-  const packets = stdout.trim().split('\n').map((l) => l.split(',').map(Number) as [number, number]);
+  const { stdout } = await run(
+    'ffprobe',
+    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time', '-of', 'csv=p=0', file],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const packets = stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(',').map(Number) as [number, number]);
   const { stdout: fmt } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time', '-of', 'csv=p=0', file]);
   const start = Math.max(0, Number(fmt.trim()) || 0);
   return Math.max(...packets.map((p) => p[0] + (Number.isFinite(p[1]) ? p[1] : 0))) - start;
@@ -100,7 +107,17 @@ async function videoSpan(file: string): Promise<number> {
 
 /** Matroska keeps stream durations in a DURATION tag, not in the stream header. */
 async function audioDuration(file: string): Promise<number | null> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=duration:stream_tags=DURATION', '-of', 'json', file]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'a:0',
+    '-show_entries',
+    'stream=duration:stream_tags=DURATION',
+    '-of',
+    'json',
+    file,
+  ]);
   const s = (JSON.parse(stdout) as { streams: { duration?: string; tags?: { DURATION?: string } }[] }).streams[0];
   if (!s) return null;
   if (s.duration !== undefined && Number.isFinite(Number(s.duration))) return Number(s.duration);
@@ -125,12 +142,25 @@ async function checkCase(c: CorpusCase, job: JobView): Promise<string> {
   let frames = facts.frames;
   if (c.reasons.length) {
     const mezzanine = path.join(dir, `${path.basename(c.file)}.mezzanine.mkv`);
-    await makeMezzanine(tools, c.file, mezzanine, { frameRate: analysis.frameRate, chunkSeconds: CHUNK_SECONDS, interlaced: c.reasons.includes('interlaced'), oddSize: geometry.width % 2 === 1 || geometry.height % 2 === 1 });
+    await makeMezzanine(tools, c.file, mezzanine, {
+      frameRate: analysis.frameRate,
+      chunkSeconds: CHUNK_SECONDS,
+      interlaced: c.reasons.includes('interlaced'),
+      oddSize: geometry.width % 2 === 1 || geometry.height % 2 === 1,
+    });
     frames = (await countPackets(tools, mezzanine)).frames;
-    expect(Math.abs(frames - (await videoSpan(c.file)) * fps), `${c.name} normalised frames (the last frame's duration is ambiguous)`).toBeLessThanOrEqual(1.5);
+    expect(
+      Math.abs(frames - (await videoSpan(c.file)) * fps),
+      `${c.name} normalised frames (the last frame's duration is ambiguous)`,
+    ).toBeLessThanOrEqual(1.5);
   }
   const expected = planLadder(geometry, RENDITIONS).map((r) => ({ rendition: r.name, width: r.width, height: r.height }));
-  const out = await verifyOutputs(job, { baseUrl: coordinator.url, source: { ...facts, frames, duration: geometry.duration, audioDuration: await audioDuration(c.file) }, expected, dir });
+  const out = await verifyOutputs(job, {
+    baseUrl: coordinator.url,
+    source: { ...facts, frames, duration: geometry.duration, audioDuration: await audioDuration(c.file) },
+    expected,
+    dir,
+  });
   const displayAspect = (geometry.width * geometry.sarNum) / geometry.sarDen / geometry.height;
   const wantAspect = geometry.rotation % 180 === 90 ? 1 / displayAspect : displayAspect;
   for (const e of expected) {
@@ -138,7 +168,8 @@ async function checkCase(c: CorpusCase, job: JobView): Promise<string> {
     expect(o.height > o.width, `${c.name} ${e.rendition} orientation`).toBe(c.portrait || (!c.portrait && wantAspect < 1));
     expect(Math.abs(o.width / o.height / wantAspect - 1), `${c.name} ${e.rendition} aspect`).toBeLessThan(0.02);
     const starts = await streamStarts(path.join(dir, `${job.id}_${e.rendition}.mp4`));
-    if (starts.audio !== null) expect(Math.abs(starts.audio - starts.video), `${c.name} ${e.rendition} A/V start`).toBeLessThanOrEqual(1 / fps);
+    if (starts.audio !== null)
+      expect(Math.abs(starts.audio - starts.video), `${c.name} ${e.rendition} A/V start`).toBeLessThanOrEqual(1 / fps);
   }
   return `${c.name}: ${frames} frames${c.reasons.length ? ` (mezzanine: ${c.reasons.join(', ')})` : ''} → ${expected.map((e) => `${e.width}x${e.height}`).join(', ')}`;
 }
@@ -148,7 +179,9 @@ describe('real-world sources', () => {
     const ids = new Map<CorpusCase, string>();
     for (const c of cases) {
       // The WebM comes by URL, the rest as uploads.
-      const res = c.file.endsWith('.webm') ? await submitByUrl(c.file) : await submitFile(coordinator.url, c.file, { renditions: RENDITIONS.join(',') });
+      const res = c.file.endsWith('.webm')
+        ? await submitByUrl(c.file)
+        : await submitFile(coordinator.url, c.file, { renditions: RENDITIONS.join(',') });
       expect(res.status, `${c.name}: ${await res.clone().text()}`).toBe(201);
       ids.set(c, ((await res.json()) as { id: string }).id);
     }
@@ -163,10 +196,12 @@ describe('real-world sources', () => {
       for (const [c, id] of ids) {
         const job = await waitForJob(coordinator.url, id, { timeoutMs: 240_000 });
         // Check them all, then report every failure at once.
-        lines.push(await checkCase(c, job).catch((err: Error) => {
-          failures.push(`${c.name}: ${err.message}`);
-          return `${c.name}: FAILED`;
-        }));
+        lines.push(
+          await checkCase(c, job).catch((err: Error) => {
+            failures.push(`${c.name}: ${err.message}`);
+            return `${c.name}: FAILED`;
+          }),
+        );
       }
       expect(failures).toEqual([]);
     } finally {
@@ -233,12 +268,35 @@ describe('real-world sources', () => {
     expect(cutJob.error).toMatch(/cut short or damaged/);
 
     const long = path.join(dir, 'long.mp4');
-    await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=size=64x64:rate=5', '-t', String(MAX_DURATION_SECONDS + 5), '-c:v', 'libx264', '-preset', 'ultrafast', long]);
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=size=64x64:rate=5',
+      '-t',
+      String(MAX_DURATION_SECONDS + 5),
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      long,
+    ]);
     await refused(long, 422, /over the limit of 30 s \(MAX_DURATION_SECONDS\)/);
 
-    const byUrl = await fetch(`${coordinator.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: 'file:///etc/passwd' }) });
+    const byUrl = await fetch(`${coordinator.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'file:///etc/passwd' }),
+    });
     expect(byUrl.status).toBe(400);
-    const missing = await fetch(`${coordinator.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${filesUrl}/nothing.mp4` }) });
+    const missing = await fetch(`${coordinator.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${filesUrl}/nothing.mp4` }),
+    });
     expect(missing.status).toBe(422);
 
     // Still serving.

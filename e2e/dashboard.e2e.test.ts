@@ -37,15 +37,29 @@ const apiRequests: { method: string; url: string; type: string }[] = [];
 
 const cells = (state?: string) => page.locator(state ? `[data-testid="grid-cell"][data-state="${state}"]` : '[data-testid="grid-cell"]');
 
-async function screenshot(name: string, url: string, viewport: { width: number; height: number }, colorScheme: 'light' | 'dark' = 'light'): Promise<void> {
-  const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
+async function screenshot(
+  name: string,
+  url: string,
+  viewport: { width: number; height: number },
+  colorScheme: 'light' | 'dark' = 'light',
+): Promise<void> {
+  const context = await browser.newContext({
+    viewport,
+    colorScheme,
+    deviceScaleFactor: 1,
+    isMobile: viewport.width < 500,
+    hasTouch: viewport.width < 500,
+  });
   const p = await context.newPage();
   consoleErrors.push(...watchConsole(p));
   await p.goto(`${coordinator.url}${url}`);
   // Pushed data, not a spinner: wait until the page shows what it is for.
   await p.waitForFunction(() => !/Loading/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 10_000 });
   await p.waitForTimeout(300);
-  await p.screenshot({ path: path.join(SCREENSHOTS, `${name}${colorScheme === 'dark' ? '-dark' : ''}-${viewport === PHONE ? 'phone' : 'desktop'}.png`), fullPage: true });
+  await p.screenshot({
+    path: path.join(SCREENSHOTS, `${name}${colorScheme === 'dark' ? '-dark' : ''}-${viewport === PHONE ? 'phone' : 'desktop'}.png`),
+    fullPage: true,
+  });
   // Nothing may stick out sideways on a phone: the page scrolls only down.
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow, `${name} is wider than the ${viewport.width} px viewport`).toBeLessThanOrEqual(0);
@@ -172,28 +186,34 @@ describe('dashboard', () => {
 
     // Updates came over one EventSource per page; the only other API calls were the upload and the adaptive player's playlists.
     const other = apiRequests.filter(
-      (r) => !(r.type === 'eventsource' && r.method === 'GET' && /\/api\/events\?/.test(r.url)) && !/^\/api\/jobs\/[^/]+\/hls\//.test(new URL(r.url).pathname),
+      (r) =>
+        !(r.type === 'eventsource' && r.method === 'GET' && /\/api\/events\?/.test(r.url)) &&
+        !/^\/api\/jobs\/[^/]+\/hls\//.test(new URL(r.url).pathname),
     );
     expect(other.map((r) => `${r.method} ${new URL(r.url).pathname}`)).toEqual(['POST /api/jobs']);
     expect(apiRequests.filter((r) => r.type === 'eventsource').length).toBeLessThanOrEqual(3);
 
     // Both renditions play from their presigned URLs.
     await expect.poll(() => page.getByTestId('output').count()).toBe(2);
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="output"] video')].every((v) => (v as HTMLVideoElement).readyState >= 1), undefined, {
-      timeout: 20_000,
-    });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="output"] video')].every((v) => (v as HTMLVideoElement).readyState >= 1),
+      undefined,
+      {
+        timeout: 20_000,
+      },
+    );
     // Every player shows the poster; the job's heading has it too.
     await expect.poll(() => page.locator('video:not([poster])').count()).toBe(0);
     expect(await page.locator('video[poster]').count()).toBe(3);
     expect(await page.getByTestId('job-poster').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
     // The adaptive player (hls.js, loaded on demand) lists the ladder and says which level plays.
     await expect.poll(() => page.getByTestId('hls-player').getAttribute('data-engine'), { timeout: 10_000 }).toBe('hls.js');
-    await expect.poll(() => page.getByTestId('hls-level-picker').locator('option').allTextContents()).toEqual([
-      'Auto',
-      expect.stringMatching(/^360p · /),
-      expect.stringMatching(/^240p · /),
-    ]);
-    await page.getByTestId('hls-level-picker').selectOption({ label: (await page.getByTestId('hls-level-picker').locator('option').nth(2).textContent())! });
+    await expect
+      .poll(() => page.getByTestId('hls-level-picker').locator('option').allTextContents())
+      .toEqual(['Auto', expect.stringMatching(/^360p · /), expect.stringMatching(/^240p · /)]);
+    await page
+      .getByTestId('hls-level-picker')
+      .selectOption({ label: (await page.getByTestId('hls-level-picker').locator('option').nth(2).textContent())! });
     await page.getByTestId('hls-video').evaluate((v: HTMLVideoElement) => {
       v.muted = true;
       return v.play();
@@ -256,11 +276,15 @@ describe('dashboard', () => {
     const [job] = (await (await fetch(`${coordinator.url}/api/jobs`)).json()) as { id: string }[];
     await waitForJob(coordinator.url, job!.id, { timeoutMs: 10_000 });
     await expect
-      .poll(async () => ((await (await fetch(`${coordinator.url}/api/jobs/${job!.id}`)).json()) as { quality?: unknown }).quality ?? null, { timeout: 60_000 })
+      .poll(async () => ((await (await fetch(`${coordinator.url}/api/jobs/${job!.id}`)).json()) as { quality?: unknown }).quality ?? null, {
+        timeout: 60_000,
+      })
       .not.toBeNull();
     await page.goto(`${coordinator.url}/jobs/${job!.id}`);
     await expect.poll(() => page.getByTestId('quality-row').count()).toBe(2);
-    expect(await page.locator('[data-testid="quality-row"][data-rendition="360p"] td[data-label="SSIM"]').textContent()).toMatch(/^0\.9\d{3}$/);
+    expect(await page.locator('[data-testid="quality-row"][data-rendition="360p"] td[data-label="SSIM"]').textContent()).toMatch(
+      /^0\.9\d{3}$/,
+    );
     for (const viewport of [DESKTOP, PHONE]) {
       await screenshot('jobs', '/', viewport);
       await screenshot('job', `/jobs/${job!.id}`, viewport);

@@ -98,7 +98,10 @@ describe('HLS', () => {
     const sizes = { '720p': '1280x720', '360p': '640x360' } as const;
     const peaks: number[] = [];
     for (const [i, r] of RENDITIONS.entries()) {
-      const m = /^#EXT-X-STREAM-INF:BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+),RESOLUTION=(\d+x\d+),CODECS="(avc1\.[0-9A-F]{6}),mp4a\.40\.2",FRAME-RATE=30\.000,AUDIO="aud"$/.exec(variants[i * 2]!);
+      const m =
+        /^#EXT-X-STREAM-INF:BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+),RESOLUTION=(\d+x\d+),CODECS="(avc1\.[0-9A-F]{6}),mp4a\.40\.2",FRAME-RATE=30\.000,AUDIO="aud"$/.exec(
+          variants[i * 2]!,
+        );
       expect(m, variants[i * 2]).not.toBeNull();
       expect(variants[i * 2 + 1]).toBe(`${r}.m3u8`);
       const [, peak, avg, res, codec] = m!;
@@ -107,7 +110,17 @@ describe('HLS', () => {
       peaks.push(Number(peak));
       // CODECS agrees with the merged MP4's SPS as ffprobe reads it: High profile, its level.
       const mp4 = job.outputs.find((o) => o.rendition === r)!;
-      const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=profile,level', '-of', 'json', mp4.url]);
+      const { stdout } = await run('ffprobe', [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-show_entries',
+        'stream=profile,level',
+        '-of',
+        'json',
+        mp4.url,
+      ]);
       const sps = (JSON.parse(stdout) as { streams: { profile: string; level: number }[] }).streams[0]!;
       expect(sps.profile).toBe('High');
       expect(codec).toBe(`avc1.6400${sps.level.toString(16).toUpperCase().padStart(2, '0')}`);
@@ -134,7 +147,10 @@ describe('HLS', () => {
     await page.route(`${coordinator.url}/__hls_test/**`, (route) =>
       route.request().url().endsWith('/hls.js')
         ? route.fulfill({ contentType: 'text/javascript', body: hlsJs })
-        : route.fulfill({ contentType: 'text/html', body: '<!doctype html><video id="v" muted playsinline></video><script src="hls.js"></script>' }),
+        : route.fulfill({
+            contentType: 'text/html',
+            body: '<!doctype html><video id="v" muted playsinline></video><script src="hls.js"></script>',
+          }),
     );
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

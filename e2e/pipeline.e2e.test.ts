@@ -41,7 +41,10 @@ beforeAll(async () => {
 
 /** `pnpm tabgrid submit FILE --wait`, as a user would type it; returns the job id and the printed outputs. */
 async function submitWithCli(url: string, file: string): Promise<{ id: string; outputs: string[] }> {
-  const { stdout } = await run('pnpm', ['--silent', 'tabgrid', 'submit', file, '--wait', '--url', url], { cwd: REPO_ROOT, timeout: 240_000 });
+  const { stdout } = await run('pnpm', ['--silent', 'tabgrid', 'submit', file, '--wait', '--url', url], {
+    cwd: REPO_ROOT,
+    timeout: 240_000,
+  });
   const id = /^job (\S+)$/m.exec(stdout)?.[1];
   if (!id) throw new Error(`no job id in CLI output: ${stdout}`);
   return { id, outputs: stdout.split('\n').filter((l) => /^\d+p\t/.test(l)) };
@@ -86,7 +89,9 @@ function pipelineSuite(
       } else {
         const cli = await submitWithCli(coordinator.url, clip);
         id = cli.id;
-        expect(cli.outputs.map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual(EXPECTED.map((e) => `${e.rendition} ${e.width}x${e.height}`));
+        expect(cli.outputs.map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual(
+          EXPECTED.map((e) => `${e.rendition} ${e.width}x${e.height}`),
+        );
       }
       const job = await waitForJob(coordinator.url, id, { timeoutMs: 240_000 });
       const seconds = (Date.now() - started) / 1000;

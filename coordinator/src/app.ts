@@ -15,7 +15,14 @@ import { jobRoutes, type JobRouteHooks } from './routes/jobs.js';
 import { mountStaticSites } from './routes/static-sites.js';
 import { workerRoutes } from './routes/workers.js';
 
-const statusCodes: Record<number, string> = { 400: 'bad_request', 404: 'not_found', 409: 'conflict', 413: 'too_large', 415: 'unsupported_media_type', 422: 'unprocessable' };
+const statusCodes: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable',
+};
 
 export function createApp(ctx: PipelineContext, opts: JobRouteHooks & { storageGateway?: { path: string; app: Hono<never> } }) {
   const app = new Hono<{ Bindings: HttpBindings }>();

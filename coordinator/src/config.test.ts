@@ -4,7 +4,14 @@ import { ConfigError, loadConfig } from './config.js';
 describe('loadConfig', () => {
   it('has the documented defaults: embedded database and storage', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 8000, host: '127.0.0.1', databaseUrl: undefined, s3: undefined, leaseTtlSeconds: 30, renditions: ['720p', '480p', '360p'] });
+    expect(c).toMatchObject({
+      port: 8000,
+      host: '127.0.0.1',
+      databaseUrl: undefined,
+      s3: undefined,
+      leaseTtlSeconds: 30,
+      renditions: ['720p', '480p', '360p'],
+    });
     expect(c.dataDir).toMatch(/\.tabgrid$/);
   });
 
@@ -21,8 +28,16 @@ describe('loadConfig', () => {
   });
 
   it('wants all four S3 settings or none', () => {
-    expect(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(/set all of S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET/);
-    const c = loadConfig({ S3_ENDPOINT: 'http://minio:9000', S3_PUBLIC_ENDPOINT: 'http://localhost:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b', S3_BUCKET: 'tabgrid' });
+    expect(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(
+      /set all of S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET/,
+    );
+    const c = loadConfig({
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_PUBLIC_ENDPOINT: 'http://localhost:9000',
+      S3_ACCESS_KEY: 'a',
+      S3_SECRET_KEY: 'b',
+      S3_BUCKET: 'tabgrid',
+    });
     expect(c.s3?.endpoint.host).toBe('minio:9000');
     expect(c.s3?.publicEndpoint.host).toBe('localhost:9000');
   });

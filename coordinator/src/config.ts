@@ -34,7 +34,10 @@ const envSchema = z
     MAX_ATTEMPTS: positiveInt.max(100).default(5),
     DISCONNECT_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(5),
     /** Fault injection for tests: "name=ms,name=ms" pauses at named points (see failpoints.ts). */
-    TABGRID_FAILPOINTS: z.string().regex(/^([a-z.-]+=\d+)(,[a-z.-]+=\d+)*$/, 'must look like "merge.before-upload=3000"').optional(),
+    TABGRID_FAILPOINTS: z
+      .string()
+      .regex(/^([a-z.-]+=\d+)(,[a-z.-]+=\d+)*$/, 'must look like "merge.before-upload=3000"')
+      .optional(),
     RENDITIONS: z.string().default('720p,480p,360p'),
     CHUNK_SECONDS: z.coerce.number().min(1).max(60).default(4),
     MAX_UPLOAD_BYTES: positiveInt.default(4 * 1024 ** 3),

@@ -86,14 +86,35 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     let storage;
     if (config.s3) {
       const s3 = config.s3;
-      storage = createS3Storage({ endpoint: s3.endpoint, publicEndpoint: () => s3.publicEndpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, bucket: s3.bucket, region: s3.region });
+      storage = createS3Storage({
+        endpoint: s3.endpoint,
+        publicEndpoint: () => s3.publicEndpoint,
+        accessKey: s3.accessKey,
+        secretKey: s3.secretKey,
+        bucket: s3.bucket,
+        region: s3.region,
+      });
     } else {
       const s3 = await startEmbeddedS3({ dataDir: config.dataDir, logger: log });
       cleanup.push(() => s3.close());
-      storage = createS3Storage({ endpoint: s3.endpoint, publicEndpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, bucket: s3.bucket, region: s3.region });
+      storage = createS3Storage({
+        endpoint: s3.endpoint,
+        publicEndpoint,
+        accessKey: s3.accessKey,
+        secretKey: s3.secretKey,
+        bucket: s3.bucket,
+        region: s3.region,
+      });
       storageGateway = {
         path: `/${s3.bucket}`,
-        app: createStorageGateway({ bucket: s3.bucket, upstream: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, logger: log }),
+        app: createStorageGateway({
+          bucket: s3.bucket,
+          upstream: s3.endpoint,
+          accessKey: s3.accessKey,
+          secretKey: s3.secretKey,
+          region: s3.region,
+          logger: log,
+        }),
       };
     }
     await storage.ensureBucket();
@@ -117,11 +138,20 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     cleanup.push(() => server.closeAllConnections());
     const { port } = server.address() as AddressInfo;
-    const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+    const hostForUrl =
+      config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
     publicUrl = new URL(config.publicUrl ?? `http://${hostForUrl}:${port}`);
 
     const policy = { ttlSeconds: config.leaseTtlSeconds, maxAttempts: config.maxAttempts };
-    const scheduler = new TaskScheduler({ db: database.db, storage, tools, config, logger: log, policy, onJobChanged: () => runner?.poke() });
+    const scheduler = new TaskScheduler({
+      db: database.db,
+      storage,
+      tools,
+      config,
+      logger: log,
+      policy,
+      onJobChanged: () => runner?.poke(),
+    });
     runner = startPipelineRunner(ctx, id, { onJobChanged: () => gateway?.notifyWork() });
     cleanup.push(() => runner!.stop());
     gateway = attachWsGateway(server, {
@@ -139,32 +169,38 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     // before anything expires (otherwise every lease out would expire at once).
     let databaseDown = false;
     let graceUntil = 0;
-    const reaper = setInterval(() => {
-      if (databaseDown) {
-        database.db
-          .execute(sql`select 1`)
-          .then(() => {
-            databaseDown = false;
-            graceUntil = Date.now() + config.leaseTtlSeconds * 1000;
-            log.info({ graceSeconds: config.leaseTtlSeconds }, 'database reachable again; expiring no lease until tabs could renew theirs');
+    const reaper = setInterval(
+      () => {
+        if (databaseDown) {
+          database.db
+            .execute(sql`select 1`)
+            .then(() => {
+              databaseDown = false;
+              graceUntil = Date.now() + config.leaseTtlSeconds * 1000;
+              log.info(
+                { graceSeconds: config.leaseTtlSeconds },
+                'database reachable again; expiring no lease until tabs could renew theirs',
+              );
+            })
+            .catch(() => undefined);
+          return;
+        }
+        if (Date.now() < graceUntil) return;
+        scheduler
+          .reap()
+          .then((ended) => {
+            if (ended.length === 0) return;
+            // Tell the tabs still holding them (here) to stop, so they take new work.
+            gateway!.revoke(new Set(ended.map((e) => e.task_id)), 'the lease expired: no heartbeat in time');
+            gateway!.notifyWork();
           })
-          .catch(() => undefined);
-        return;
-      }
-      if (Date.now() < graceUntil) return;
-      scheduler
-        .reap()
-        .then((ended) => {
-          if (ended.length === 0) return;
-          // Tell the tabs still holding them (here) to stop, so they take new work.
-          gateway!.revoke(new Set(ended.map((e) => e.task_id)), 'the lease expired: no heartbeat in time');
-          gateway!.notifyWork();
-        })
-        .catch((err: unknown) => {
-          databaseDown = true;
-          log.warn({ err: (err as Error).message }, 'reaper failed (database unavailable?); will retry');
-        });
-    }, Math.max(1000, (config.leaseTtlSeconds * 1000) / 6));
+          .catch((err: unknown) => {
+            databaseDown = true;
+            log.warn({ err: (err as Error).message }, 'reaper failed (database unavailable?); will retry');
+          });
+      },
+      Math.max(1000, (config.leaseTtlSeconds * 1000) / 6),
+    );
     cleanup.push(() => clearInterval(reaper));
 
     const url = publicUrl.toString().replace(/\/$/, '');

@@ -18,7 +18,8 @@ function sources(dir: string): string[] {
   });
 }
 
-const forbidden = /from\s+['"](node:[^'"]+|fs|path|os|child_process|postgres|drizzle-orm[^'"]*|@electric-sql\/[^'"]+|minio|ws|pino|hono[^'"]*|@tabgrid\/coordinator[^'"]*)['"]/g;
+const forbidden =
+  /from\s+['"](node:[^'"]+|fs|path|os|child_process|postgres|drizzle-orm[^'"]*|@electric-sql\/[^'"]+|minio|ws|pino|hono[^'"]*|@tabgrid\/coordinator[^'"]*)['"]/g;
 
 describe('runtime boundaries', () => {
   for (const pkg of ['shared/src', 'web-worker-client/src', 'dashboard/src']) {

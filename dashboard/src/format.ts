@@ -91,8 +91,16 @@ export function formatRate(value: number): string {
 export function formatBrowser(userAgent: string | undefined): string | null {
   if (!userAgent) return null;
   const browser =
-    /(Edg|OPR|Firefox|SamsungBrowser)\/(\d+)/.exec(userAgent) ?? /(HeadlessChrome|Chrome|CriOS)\/(\d+)/.exec(userAgent) ?? /Version\/(\d+).*(Safari)/.exec(userAgent);
-  const names: Record<string, string> = { Edg: 'Edge', OPR: 'Opera', CriOS: 'Chrome', HeadlessChrome: 'Headless Chrome', SamsungBrowser: 'Samsung Internet' };
+    /(Edg|OPR|Firefox|SamsungBrowser)\/(\d+)/.exec(userAgent) ??
+    /(HeadlessChrome|Chrome|CriOS)\/(\d+)/.exec(userAgent) ??
+    /Version\/(\d+).*(Safari)/.exec(userAgent);
+  const names: Record<string, string> = {
+    Edg: 'Edge',
+    OPR: 'Opera',
+    CriOS: 'Chrome',
+    HeadlessChrome: 'Headless Chrome',
+    SamsungBrowser: 'Samsung Internet',
+  };
   let name: string | null = null;
   if (browser) name = browser[2] === 'Safari' ? `Safari ${browser[1]}` : `${names[browser[1]!] ?? browser[1]} ${browser[2]}`;
   const os = /Android|iPhone|iPad|Windows|Mac OS X|CrOS|Linux/.exec(userAgent)?.[0];

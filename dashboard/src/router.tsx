@@ -6,7 +6,11 @@
  */
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
-export type Route = { readonly page: 'jobs' } | { readonly page: 'job'; readonly id: string } | { readonly page: 'workers' } | { readonly page: 'missing'; readonly path: string };
+export type Route =
+  | { readonly page: 'jobs' }
+  | { readonly page: 'job'; readonly id: string }
+  | { readonly page: 'workers' }
+  | { readonly page: 'missing'; readonly path: string };
 
 export const paths = {
   jobs: () => '/',

@@ -21,16 +21,51 @@ import { makeClip } from '../support/media.js';
 
 const run = promisify(execFile);
 const CLIP = { seconds: 12, width: 1280, height: 720, fps: 30, audio: true, gop: 60 };
-const PARAMS: EncodeParams = { rendition: '480p', codec: 'h264', width: 854, height: 480, rotation: 0, crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120 };
+const PARAMS: EncodeParams = {
+  rendition: '480p',
+  codec: 'h264',
+  width: 854,
+  height: 480,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 1500,
+  bufsizeKbps: 3000,
+  preset: 'veryfast',
+  frames: 120,
+};
 
 async function nativePerChunk(dir: string, clip: string): Promise<number[]> {
   const chunks = path.join(dir, 'chunks');
   await mkdir(chunks, { recursive: true });
-  await run('ffmpeg', ['-v', 'error', '-i', clip, '-map', '0:v:0', '-c', 'copy', '-f', 'segment', '-segment_time', '4', '-reset_timestamps', '1', '-segment_format', 'matroska', path.join(chunks, 'c%03d.mkv')]);
+  await run('ffmpeg', [
+    '-v',
+    'error',
+    '-i',
+    clip,
+    '-map',
+    '0:v:0',
+    '-c',
+    'copy',
+    '-f',
+    'segment',
+    '-segment_time',
+    '4',
+    '-reset_timestamps',
+    '1',
+    '-segment_format',
+    'matroska',
+    path.join(chunks, 'c%03d.mkv'),
+  ]);
   const times: number[] = [];
   for (const name of (await readdir(chunks)).sort()) {
     const started = performance.now();
-    await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...x264Args(PARAMS, { input: path.join(chunks, name), output: path.join(dir, `${name}.mp4`), threads: 1 })]);
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-nostdin',
+      '-y',
+      ...x264Args(PARAMS, { input: path.join(chunks, name), output: path.join(dir, `${name}.mp4`), threads: 1 }),
+    ]);
     times.push((performance.now() - started) / 1000);
   }
   return times;
@@ -50,7 +85,9 @@ async function gridRun(clip: string, tabs: number): Promise<{ wallSeconds: numbe
     if (job.state !== 'done') throw new Error(`bench job ended ${job.state}: ${job.error}`);
     const wallSeconds = (performance.now() - started) / 1000;
     const tasks = await getTasks(coordinator.url, id);
-    const taskSeconds = tasks.flatMap((t) => t.history.filter((h) => h.outcome === 'done' && h.endedAt).map((h) => (Date.parse(h.endedAt!) - Date.parse(h.startedAt)) / 1000));
+    const taskSeconds = tasks.flatMap((t) =>
+      t.history.filter((h) => h.outcome === 'done' && h.endedAt).map((h) => (Date.parse(h.endedAt!) - Date.parse(h.startedAt)) / 1000),
+    );
     return { wallSeconds, taskSeconds };
   } finally {
     await browser.close();
@@ -83,7 +120,9 @@ async function main(): Promise<void> {
     };
     await mkdir(ARTIFACTS, { recursive: true });
     await writeFile(path.join(ARTIFACTS, 'bench.json'), JSON.stringify(result, null, 2));
-    console.log(`tabgrid bench (${new Date().toISOString()}), ${CLIP.seconds} s ${CLIP.width}x${CLIP.height} ${CLIP.fps} fps → ${result.rendition}`);
+    console.log(
+      `tabgrid bench (${new Date().toISOString()}), ${CLIP.seconds} s ${CLIP.width}x${CLIP.height} ${CLIP.fps} fps → ${result.rendition}`,
+    );
     console.table({
       'native x264, 1 thread, per 4 s chunk (s)': result.nativeChunkSeconds.toFixed(2),
       'ffmpeg.wasm in a tab, per task incl. download/upload (s)': result.wasmTaskSeconds.toFixed(2),

@@ -45,7 +45,9 @@ describe('coordinator killed with SIGKILL', () => {
     report.injected(`SIGKILL at ${before.progress.done}/${before.progress.total} tasks done`);
     const down = Date.now();
     coordinator = await start();
-    report.observed(`coordinator back after ${((Date.now() - down) / 1000).toFixed(1)} s (stale DATA_DIR lock taken over, PGlite recovered)`);
+    report.observed(
+      `coordinator back after ${((Date.now() - down) / 1000).toFixed(1)} s (stale DATA_DIR lock taken over, PGlite recovered)`,
+    );
     await finishAndVerify({ url: coordinator.url, id, source: facts, dir, dataDir, report });
     const tasks = await getTasks(coordinator.url, id);
     expect(tasks.every((t) => t.history.filter((h) => h.outcome === 'done').length === 1)).toBe(true);

@@ -44,27 +44,40 @@ export async function waitUntil(url: string, id: string, pred: (j: JobView) => b
 }
 
 /** Waits for the job to finish and checks its outputs and the storage like every scenario must. */
-export async function finishAndVerify(
-  opts: {
-    url: string;
-    id: string;
-    source: StreamFacts;
-    dir: string;
-    dataDir?: string;
-    report: ScenarioReport;
-    timeoutMs?: number;
-    expected?: typeof FAULT_EXPECTED;
-  },
-): Promise<JobView> {
+export async function finishAndVerify(opts: {
+  url: string;
+  id: string;
+  source: StreamFacts;
+  dir: string;
+  dataDir?: string;
+  report: ScenarioReport;
+  timeoutMs?: number;
+  expected?: typeof FAULT_EXPECTED;
+}): Promise<JobView> {
   const expected = opts.expected ?? FAULT_EXPECTED;
   const job = await waitForJob(opts.url, opts.id, { timeoutMs: opts.timeoutMs ?? 180_000 });
   opts.report.observed(`${job.state}${job.error ? ` (${job.error})` : ''}, ${job.progress.done}/${job.progress.total} tasks`);
   await verifyOutputs(job, { baseUrl: opts.url, source: opts.source, expected, dir: opts.dir });
-  opts.report.verified(`${expected.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`);
+  opts.report.verified(
+    `${expected.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`,
+  );
   if (opts.dataDir) {
     await expect
-      .poll(async () => withoutDeliverables((await storedKeys(opts.dataDir!)).filter((k) => k.includes(opts.id)), opts.id), { timeout: 20_000 })
-      .toEqual(expectedFinalKeys(opts.id, 'mp4', expected.map((e) => e.rendition)));
+      .poll(
+        async () =>
+          withoutDeliverables(
+            (await storedKeys(opts.dataDir!)).filter((k) => k.includes(opts.id)),
+            opts.id,
+          ),
+        { timeout: 20_000 },
+      )
+      .toEqual(
+        expectedFinalKeys(
+          opts.id,
+          'mp4',
+          expected.map((e) => e.rendition),
+        ),
+      );
     opts.report.verified('no orphan objects in storage');
   }
   return job;

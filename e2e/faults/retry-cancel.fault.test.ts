@@ -12,7 +12,12 @@ import { storedKeys } from '../support/stored-objects.js';
 import { FAULT_EXPECTED, coordinatorOnFreshDatabase, faultClip, finishAndVerify, submit, waitUntil } from './harness.js';
 
 describe('dead tasks, quarantine, retry and cancel', () => {
-  const fx = coordinatorOnFreshDatabase('retry', { LEASE_TTL_SECONDS: '4', DISCONNECT_GRACE_SECONDS: '1', MAX_ATTEMPTS: '2', RENDITIONS: '360p,240p' });
+  const fx = coordinatorOnFreshDatabase('retry', {
+    LEASE_TTL_SECONDS: '4',
+    DISCONNECT_GRACE_SECONDS: '1',
+    MAX_ATTEMPTS: '2',
+    RENDITIONS: '360p,240p',
+  });
 
   it('fails the job naming the chunk and the reasons, quarantines the bad worker, and a retry finishes it', async () => {
     const report = new ScenarioReport('a worker that fails everything, then POST /retry');
@@ -50,13 +55,24 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await good.hello();
     let stop = false;
     const working = good.work(() => stop);
-    await finishAndVerify({ url: fx.coordinator.url, id, source: facts, dir: fx.dir, dataDir: fx.coordinator.dataDir, report, timeoutMs: 90_000, expected: [FAULT_EXPECTED[0]!] });
+    await finishAndVerify({
+      url: fx.coordinator.url,
+      id,
+      source: facts,
+      dir: fx.dir,
+      dataDir: fx.coordinator.dataDir,
+      report,
+      timeoutMs: 90_000,
+      expected: [FAULT_EXPECTED[0]!],
+    });
     stop = true;
     await working;
     expect(bad.received.filter((m) => m.type === 'assign')).toEqual([]);
     const [task] = await getTasks(fx.coordinator.url, id);
     expect(task!.history.map((h) => h.outcome)).toEqual(['failed', 'failed', 'failed', 'done']);
-    report.observed(`the task's attempts: ${task!.history.map((h) => `${h.outcome} by ${h.worker === bad.workerId ? 'bad' : 'good'}`).join(' → ')}`);
+    report.observed(
+      `the task's attempts: ${task!.history.map((h) => `${h.outcome} by ${h.worker === bad.workerId ? 'bad' : 'good'}`).join(' → ')}`,
+    );
     bad.close();
     good.close();
     report.print();

@@ -69,7 +69,9 @@ describe('tabs closed mid-task', () => {
     const interrupted = tasks.flatMap((t) => t.history).filter((h) => h.outcome !== 'done');
     expect(interrupted.length).toBeGreaterThanOrEqual(1);
     expect(tasks.every((t) => t.history.filter((h) => h.outcome === 'done').length === 1)).toBe(true);
-    report.observed(`${interrupted.length} attempts ended by closed tabs (${interrupted.map((h) => `${h.outcome}: ${h.reason}`).join('; ')}); each task accepted exactly once`);
+    report.observed(
+      `${interrupted.length} attempts ended by closed tabs (${interrupted.map((h) => `${h.outcome}: ${h.reason}`).join('; ')}); each task accepted exactly once`,
+    );
     report.print();
     console.log(`wall time: baseline ${baselineSeconds.toFixed(1)} s, with 4 closed tabs ${report.elapsedSeconds().toFixed(1)} s`);
   });

@@ -48,7 +48,12 @@ describe('zombie and replayed completions', () => {
     // No heartbeat: after the 2 s TTL the lease expires and the task is queued again,
     // first in line (oldest job, lowest chunk), so the good worker gets exactly it.
     await expect
-      .poll(async () => (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)?.state, { timeout: 20_000 })
+      .poll(
+        async () =>
+          (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)
+            ?.state,
+        { timeout: 20_000 },
+      )
       .toBe('queued');
     const good = new ProtocolClient(fx.coordinator.url);
     await good.connect();
@@ -92,14 +97,21 @@ describe('zombie and replayed completions', () => {
     finished = true;
     await working;
     report.observed(`${job.state} with ${job.progress.done}/${job.progress.total} tasks`);
-    await verifyOutputs(job, { baseUrl: fx.coordinator.url, source, expected: [{ rendition: '360p', width: 640, height: 360 }], dir: fx.dir });
+    await verifyOutputs(job, {
+      baseUrl: fx.coordinator.url,
+      source,
+      expected: [{ rendition: '360p', width: 640, height: 360 }],
+      dir: fx.dir,
+    });
     report.verified('360p: h264 640x360, frame count, duration, audio, clean decode');
     zombie.close();
     good.close();
 
     // No orphans: once cleanup has run only the source, manifest and output remain
     // (the zombie's upload to its own attempt's key included).
-    await expect.poll(async () => withoutDeliverables(await storedKeys(fx.coordinator.dataDir), id), { timeout: 15_000 }).toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
+    await expect
+      .poll(async () => withoutDeliverables(await storedKeys(fx.coordinator.dataDir), id), { timeout: 15_000 })
+      .toEqual(expectedFinalKeys(id, 'mp4', ['360p']));
     report.verified('no orphan objects: source, manifest and output only');
     report.print();
   });

@@ -40,7 +40,8 @@ export async function waitForJob(
     } catch {
       // the coordinator may be restarting in failure tests
     }
-    if (Date.now() > deadline) throw new Error(`job ${id} did not reach ${states.join('|')} within ${opts.timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`job ${id} did not reach ${states.join('|')} within ${opts.timeoutMs} ms; last: ${JSON.stringify(last)}`);
     await sleep(500);
   }
 }

@@ -46,7 +46,9 @@ export async function removeDir(dir: string | undefined): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
 }
 
-export async function startCoordinatorProcess(opts: { env?: Record<string, string>; dataDir?: string; port?: number; name?: string } = {}): Promise<CoordinatorProcess> {
+export async function startCoordinatorProcess(
+  opts: { env?: Record<string, string>; dataDir?: string; port?: number; name?: string } = {},
+): Promise<CoordinatorProcess> {
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? (await tempDir('data'));
   await mkdir(ARTIFACTS, { recursive: true });
@@ -65,7 +67,10 @@ export async function startCoordinatorProcess(opts: { env?: Record<string, strin
   for (;;) {
     const early = await Promise.race([exited, sleep(250).then(() => 'running' as const)]);
     if (early !== 'running') throw new Error(`coordinator exited with ${early} during start; see ${logFile}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

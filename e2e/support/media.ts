@@ -40,11 +40,20 @@ export interface StreamFacts {
 
 /** Codec, size, decoded frame count and durations of a file (or URL). */
 export async function probe(file: string): Promise<StreamFacts> {
-  const { stdout } = await run('ffprobe', [
-    '-v', 'error', '-count_frames',
-    '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames,duration:format=duration',
-    '-of', 'json', file,
-  ], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-count_frames',
+      '-show_entries',
+      'stream=codec_type,codec_name,width,height,nb_read_frames,duration:format=duration',
+      '-of',
+      'json',
+      file,
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
   const j = JSON.parse(stdout) as { streams: Record<string, string | number>[]; format: { duration: string } };
   const v = j.streams.find((s) => s.codec_type === 'video');
   const a = j.streams.find((s) => s.codec_type === 'audio');

@@ -66,7 +66,11 @@ export class ProtocolClient {
   }
 
   /** The next message (already received or future) matching `match`, or a timeout error. */
-  next<T extends ServerMessage['type']>(type: T, match: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true, timeoutMs = 30_000): Promise<Extract<ServerMessage, { type: T }>> {
+  next<T extends ServerMessage['type']>(
+    type: T,
+    match: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+    timeoutMs = 30_000,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
     const test = (m: ServerMessage) => m.type === type && match(m as Extract<ServerMessage, { type: T }>);
     const seen = this.received.find(test);
     if (seen) {
@@ -84,7 +88,9 @@ export class ProtocolClient {
       };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`${this.workerId}: no ${type} within ${timeoutMs} ms; received ${JSON.stringify(this.received.map((m) => m.type))}`));
+        reject(
+          new Error(`${this.workerId}: no ${type} within ${timeoutMs} ms; received ${JSON.stringify(this.received.map((m) => m.type))}`),
+        );
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -120,13 +126,23 @@ export class ProtocolClient {
   }
 
   async upload(assign: AssignMessage, segment: Segment): Promise<number> {
-    const res = await fetch(assign.output.url, { method: 'PUT', body: new Uint8Array(segment.bytes), headers: { 'Content-Type': 'video/mp4' } });
+    const res = await fetch(assign.output.url, {
+      method: 'PUT',
+      body: new Uint8Array(segment.bytes),
+      headers: { 'Content-Type': 'video/mp4' },
+    });
     return res.status;
   }
 
   /** Sends complete and waits for the coordinator's verdict. */
   async complete(assign: Pick<AssignMessage, 'leaseId' | 'token'>, segment: Segment) {
-    const id = this.send({ type: 'complete', leaseId: assign.leaseId, token: assign.token, size: segment.bytes.length, sha256: segment.sha256 });
+    const id = this.send({
+      type: 'complete',
+      leaseId: assign.leaseId,
+      token: assign.token,
+      size: segment.bytes.length,
+      sha256: segment.sha256,
+    });
     return this.next('result', (r) => r.replyTo === id, 60_000);
   }
 

@@ -26,6 +26,8 @@ export class ScenarioReport {
   }
 
   print(): void {
-    console.log([`── fault scenario: ${this.name} (wall ${this.elapsedSeconds().toFixed(1)} s)`, ...this.lines.map((l) => `   ${l}`)].join('\n'));
+    console.log(
+      [`── fault scenario: ${this.name} (wall ${this.elapsedSeconds().toFixed(1)} s)`, ...this.lines.map((l) => `   ${l}`)].join('\n'),
+    );
   }
 }

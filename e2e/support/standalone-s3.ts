@@ -29,7 +29,11 @@ export async function standaloneS3(bucket = 'tabgrid'): Promise<StandaloneS3> {
   await writeFile(cors, CORS);
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const up = async () => fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+  const up = async () =>
+    fetch(`http://127.0.0.1:${port}/`).then(
+      () => true,
+      () => false,
+    );
   return {
     dir,
     env: {
@@ -39,7 +43,11 @@ export async function standaloneS3(bucket = 'tabgrid'): Promise<StandaloneS3> {
       S3_BUCKET: bucket,
     },
     async start() {
-      child = spawn(process.execPath, [bin, '-d', path.join(dir, 'data'), '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', bucket, cors], { stdio: 'ignore' });
+      child = spawn(
+        process.execPath,
+        [bin, '-d', path.join(dir, 'data'), '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', bucket, cors],
+        { stdio: 'ignore' },
+      );
       for (let i = 0; i < 100 && !(await up()); i++) await sleep(100);
     },
     async stop() {

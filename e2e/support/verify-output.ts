@@ -30,10 +30,15 @@ export async function verifyOutputs(
     expect(f.codec, `${want.rendition} codec`).toBe('h264');
     expect([f.width, f.height], `${want.rendition} size`).toEqual([want.width, want.height]);
     expect(f.frames, `${want.rendition} frame count`).toBe(opts.source.frames);
-    expect(Math.abs(f.duration - opts.source.duration), `${want.rendition} duration ${f.duration} vs ${opts.source.duration}`).toBeLessThanOrEqual(frameSeconds + 1e-6);
+    expect(
+      Math.abs(f.duration - opts.source.duration),
+      `${want.rendition} duration ${f.duration} vs ${opts.source.duration}`,
+    ).toBeLessThanOrEqual(frameSeconds + 1e-6);
     if (opts.source.audioDuration !== null) {
       expect(f.audioCodec, `${want.rendition} audio`).toBe('aac');
-      expect(Math.abs(f.audioDuration! - opts.source.audioDuration), `${want.rendition} audio duration`).toBeLessThanOrEqual(frameSeconds + 1e-6);
+      expect(Math.abs(f.audioDuration! - opts.source.audioDuration), `${want.rendition} audio duration`).toBeLessThanOrEqual(
+        frameSeconds + 1e-6,
+      );
     }
     expect(await decodeErrors(file), `${want.rendition} decodes cleanly`).toBe('');
   }

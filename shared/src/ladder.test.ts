@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { displaySize, parseRenditionList, planLadder, type SourceGeometry } from './ladder.js';
 
 const landscape720: SourceGeometry = { width: 1280, height: 720, sarNum: 1, sarDen: 1, rotation: 0 };
-const sizes = (g: SourceGeometry, names = parseRenditionList('720p,480p,360p')) => planLadder(g, names).map((r) => `${r.name}:${r.width}x${r.height}`);
+const sizes = (g: SourceGeometry, names = parseRenditionList('720p,480p,360p')) =>
+  planLadder(g, names).map((r) => `${r.name}:${r.width}x${r.height}`);
 
 describe('planLadder', () => {
   it('keeps the display aspect ratio and rounds the long side to even', () => {
@@ -37,7 +38,10 @@ describe('planLadder', () => {
   });
 
   it('gives even dimensions for odd sources', () => {
-    for (const r of planLadder({ width: 1917, height: 1079, sarNum: 1, sarDen: 1, rotation: 0 }, parseRenditionList('1080p,720p,480p,360p,240p'))) {
+    for (const r of planLadder(
+      { width: 1917, height: 1079, sarNum: 1, sarDen: 1, rotation: 0 },
+      parseRenditionList('1080p,720p,480p,360p,240p'),
+    )) {
       expect(r.width % 2).toBe(0);
       expect(r.height % 2).toBe(0);
       expect(r.bufsizeKbps).toBe(2 * r.maxrateKbps);

@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { manifestSchema } from './manifest.js';
 
-const chunk = (index: number, frames: number) => ({ index, key: `videos/j/chunks/source/chunk_${index}.mkv`, size: 1000, frames, duration: frames / 30 });
-const manifest = { version: 1, jobId: 'j', container: 'mkv', targetChunkSeconds: 4, totalFrames: 300, chunks: [chunk(0, 120), chunk(1, 120), chunk(2, 60)] };
+const chunk = (index: number, frames: number) => ({
+  index,
+  key: `videos/j/chunks/source/chunk_${index}.mkv`,
+  size: 1000,
+  frames,
+  duration: frames / 30,
+});
+const manifest = {
+  version: 1,
+  jobId: 'j',
+  container: 'mkv',
+  targetChunkSeconds: 4,
+  totalFrames: 300,
+  chunks: [chunk(0, 120), chunk(1, 120), chunk(2, 60)],
+};
 
 describe('manifestSchema', () => {
   it('accepts chunks numbered in order whose frames add up', () => {

@@ -28,7 +28,8 @@ export const manifestSchema = z
   })
   .superRefine((m, ctx) => {
     m.chunks.forEach((c, i) => {
-      if (c.index !== i) ctx.addIssue({ code: 'custom', message: `chunk ${i} has index ${c.index}; chunks must be numbered 0..n-1 in order` });
+      if (c.index !== i)
+        ctx.addIssue({ code: 'custom', message: `chunk ${i} has index ${c.index}; chunks must be numbered 0..n-1 in order` });
     });
     const sum = m.chunks.reduce((s, c) => s + c.frames, 0);
     if (sum !== m.totalFrames) ctx.addIssue({ code: 'custom', message: `chunk frames add up to ${sum}, not totalFrames ${m.totalFrames}` });

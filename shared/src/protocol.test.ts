@@ -8,7 +8,18 @@ const hello = {
   workerId: 'tab_abcdefgh',
   capabilities: { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false },
 };
-const params = { rendition: '480p', codec: 'h264', width: 854, height: 480, rotation: 0, crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120 };
+const params = {
+  rendition: '480p',
+  codec: 'h264',
+  width: 854,
+  height: 480,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 1500,
+  bufsizeKbps: 3000,
+  preset: 'veryfast',
+  frames: 120,
+};
 
 describe('client messages', () => {
   it('accepts well-formed messages', () => {
@@ -20,7 +31,10 @@ describe('client messages', () => {
   it('never throws on garbage and says what is wrong', () => {
     expect(parseMessage(clientMessageSchema, 'not json')).toEqual({ ok: false, error: 'message is not valid JSON' });
     expect(parseMessage(clientMessageSchema, '[]')).toMatchObject({ ok: false });
-    const r = parseMessage(clientMessageSchema, JSON.stringify({ type: 'complete', id: 'c3', leaseId: 't1', token: 'tok', size: -1, sha256: 'xyz' }));
+    const r = parseMessage(
+      clientMessageSchema,
+      JSON.stringify({ type: 'complete', id: 'c3', leaseId: 't1', token: 'tok', size: -1, sha256: 'xyz' }),
+    );
     expect(r).toMatchObject({ ok: false, id: 'c3' });
     expect(r.ok === false && r.error).toMatch(/size/);
     expect(r.ok === false && r.error).toMatch(/sha256/);
@@ -29,7 +43,9 @@ describe('client messages', () => {
   it('rejects unknown message types and malformed worker ids', () => {
     expect(parseMessage(clientMessageSchema, JSON.stringify({ type: 'steal', id: 'x' })).ok).toBe(false);
     expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, workerId: '../../etc' })).ok).toBe(false);
-    expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, capabilities: { ...hello.capabilities, threads: 0 } })).ok).toBe(false);
+    expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, capabilities: { ...hello.capabilities, threads: 0 } })).ok).toBe(
+      false,
+    );
   });
 
   it('bounds progress to 0..1', () => {
@@ -42,7 +58,13 @@ describe('client messages', () => {
 describe('server messages', () => {
   it('validates an assignment, including odd sizes and unknown renditions', () => {
     const assign = {
-      type: 'assign', id: 's1', leaseId: 't1', token: 'tok', attempt: 1, jobId: 'j', chunk: 0,
+      type: 'assign',
+      id: 's1',
+      leaseId: 't1',
+      token: 'tok',
+      attempt: 1,
+      jobId: 'j',
+      chunk: 0,
       input: { url: 'http://127.0.0.1:8000/storage/a?X-Amz-Signature=1', size: 100 },
       output: { url: 'http://127.0.0.1:8000/storage/b?X-Amz-Signature=2', contentType: 'video/mp4' },
       params,

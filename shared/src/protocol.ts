@@ -172,13 +172,7 @@ export const errorSchema = z.object({
   message: z.string(),
 });
 
-export const serverMessageSchema = z.discriminatedUnion('type', [
-  welcomeSchema,
-  assignSchema,
-  resultSchema,
-  revokeSchema,
-  errorSchema,
-]);
+export const serverMessageSchema = z.discriminatedUnion('type', [welcomeSchema, assignSchema, resultSchema, revokeSchema, errorSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type WelcomeMessage = z.infer<typeof welcomeSchema>;
 export type AssignMessage = z.infer<typeof assignSchema>;

@@ -43,15 +43,45 @@ const run = (cmd, args) => spawnSync(cmd, args, { encoding: 'utf8' });
 
 // ---- media --------------------------------------------------------------
 const chunkPath = path.join(tmp, 'chunk.mkv');
-run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '4', '-c:v', 'libx264', '-g', '60', chunkPath]);
+run('ffmpeg', [
+  '-v',
+  'error',
+  '-y',
+  '-f',
+  'lavfi',
+  '-i',
+  'testsrc2=size=1280x720:rate=30',
+  '-t',
+  '4',
+  '-c:v',
+  'libx264',
+  '-g',
+  '60',
+  chunkPath,
+]);
 const chunk = fs.readFileSync(chunkPath);
 
 function probe(file) {
-  const r = run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries',
-    'stream=codec_name,profile,width,height,nb_read_frames,pix_fmt,sample_aspect_ratio:format=start_time,duration', '-of', 'json', file]);
+  const r = run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-count_frames',
+    '-show_entries',
+    'stream=codec_name,profile,width,height,nb_read_frames,pix_fmt,sample_aspect_ratio:format=start_time,duration',
+    '-of',
+    'json',
+    file,
+  ]);
   const j = JSON.parse(r.stdout);
   const decode = run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
-  return { ...j.streams[0], start_time: Number(j.format.start_time), duration: Number(j.format.duration), decodeErrors: decode.stderr.trim() };
+  return {
+    ...j.streams[0],
+    start_time: Number(j.format.start_time),
+    duration: Number(j.format.duration),
+    decodeErrors: decode.stderr.trim(),
+  };
 }
 
 // ---- server + fake coordinator -----------------------------------------
@@ -66,7 +96,11 @@ function startServer({ coi }) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     const headers = coi
-      ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cross-origin-resource-policy': 'same-origin' }
+      ? {
+          'cross-origin-opener-policy': 'same-origin',
+          'cross-origin-embedder-policy': 'require-corp',
+          'cross-origin-resource-policy': 'same-origin',
+        }
       : {};
     if (req.method === 'PUT' && url.pathname.startsWith('/storage/')) {
       const parts = [];
@@ -77,7 +111,8 @@ function startServer({ coi }) {
       });
       return;
     }
-    if (url.pathname === '/storage/chunk.mkv') return void res.writeHead(200, { ...headers, 'content-type': 'video/x-matroska' }).end(chunk);
+    if (url.pathname === '/storage/chunk.mkv')
+      return void res.writeHead(200, { ...headers, 'content-type': 'video/x-matroska' }).end(chunk);
     if (!url.pathname.startsWith('/contribute/')) return void res.writeHead(404, headers).end();
     let file = path.join(dist, url.pathname.slice('/contribute/'.length));
     if (!file.startsWith(dist) || !fs.existsSync(file)) return void res.writeHead(404, headers).end();
@@ -95,7 +130,16 @@ function startServer({ coi }) {
         const msg = JSON.parse(String(data));
         msg.at = Date.now();
         fromTab.push(msg);
-        if (msg.type === 'hello') send({ type: 'welcome', id: `w${fromTab.length}`, replyTo: msg.id, protocol: 1, workerId: msg.workerId, leaseTtlSeconds: 30, heartbeatIntervalSeconds: 1 });
+        if (msg.type === 'hello')
+          send({
+            type: 'welcome',
+            id: `w${fromTab.length}`,
+            replyTo: msg.id,
+            protocol: 1,
+            workerId: msg.workerId,
+            leaseTtlSeconds: 30,
+            heartbeatIntervalSeconds: 1,
+          });
         for (const w of waiters) w();
       });
     });
@@ -120,17 +164,44 @@ function startServer({ coi }) {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
       const origin = `http://127.0.0.1:${server.address().port}`;
-      resolve({ origin, uploads, fromTab, closes, send, waitFor, dropSocket: () => socket.terminate(), close: () => (wss.close(), server.close()) });
+      resolve({
+        origin,
+        uploads,
+        fromTab,
+        closes,
+        send,
+        waitFor,
+        dropSocket: () => socket.terminate(),
+        close: () => (wss.close(), server.close()),
+      });
     }),
   );
 }
 
-const params = (over = {}) => ({ rendition: '480p', codec: 'h264', width: 854, height: 480, rotation: 0, crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120, ...over });
+const params = (over = {}) => ({
+  rendition: '480p',
+  codec: 'h264',
+  width: 854,
+  height: 480,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 1500,
+  bufsizeKbps: 3000,
+  preset: 'veryfast',
+  frames: 120,
+  ...over,
+});
 let leaseSeq = 0;
 function assign(srv, p = params()) {
   const n = ++leaseSeq;
   const msg = {
-    type: 'assign', id: `a${n}`, leaseId: `lease-${n}`, token: `token-${n}`, attempt: 1, jobId: `job${String(n).padStart(5, '0')}-abcdef`, chunk: n,
+    type: 'assign',
+    id: `a${n}`,
+    leaseId: `lease-${n}`,
+    token: `token-${n}`,
+    attempt: 1,
+    jobId: `job${String(n).padStart(5, '0')}-abcdef`,
+    chunk: n,
     input: { url: `${srv.origin}/storage/chunk.mkv`, size: chunk.length },
     output: { url: `${srv.origin}/storage/seg-${n}.mp4?X-Amz-Signature=fake`, contentType: 'video/mp4' },
     params: p,
@@ -148,19 +219,43 @@ async function completeAndVerify(srv, a, label) {
   fs.writeFileSync(file, up.body);
   const pr = probe(file);
   const sha = createHash('sha256').update(up.body).digest('hex');
-  check(up.contentType === 'video/mp4' && up.body.length === c.size && sha === c.sha256, `${label}: PUT video/mp4, size and sha256 match complete`);
-  const ok = pr.codec_name === 'h264' && pr.width === a.params.width && pr.height === a.params.height && Number(pr.nb_read_frames) === 120 && pr.start_time === 0 && pr.decodeErrors === '';
-  check(ok, `${label}: ffprobe h264 ${pr.profile} ${pr.width}x${pr.height} ${pr.nb_read_frames} frames start ${pr.start_time} decode ${pr.decodeErrors || 'clean'}`);
+  check(
+    up.contentType === 'video/mp4' && up.body.length === c.size && sha === c.sha256,
+    `${label}: PUT video/mp4, size and sha256 match complete`,
+  );
+  const ok =
+    pr.codec_name === 'h264' &&
+    pr.width === a.params.width &&
+    pr.height === a.params.height &&
+    Number(pr.nb_read_frames) === 120 &&
+    pr.start_time === 0 &&
+    pr.decodeErrors === '';
+  check(
+    ok,
+    `${label}: ffprobe h264 ${pr.profile} ${pr.width}x${pr.height} ${pr.nb_read_frames} frames start ${pr.start_time} decode ${pr.decodeErrors || 'clean'}`,
+  );
   const beats = srv.fromTab.filter((m) => m.type === 'heartbeat' && m.leaseId === a.leaseId);
   const progress = beats.map((b) => b.progress);
-  check(beats.length > 0 && beats[0].stage === 'downloading' && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `${label}: ${beats.length} heartbeats, first 'downloading', progress monotonic`);
+  check(
+    beats.length > 0 && beats[0].stage === 'downloading' && progress.every((p, i) => i === 0 || p >= progress[i - 1]),
+    `${label}: ${beats.length} heartbeats, first 'downloading', progress monotonic`,
+  );
   srv.send({ type: 'result', id: `r${a.chunk}`, replyTo: c.id, leaseId: a.leaseId, accepted: true });
   return { encodeMs: c.encodeMs, wallMs: c.at - a.sentAt };
 }
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 
 async function openPage(srv, query = '') {
@@ -181,7 +276,10 @@ try {
   const srv = await startServer({ coi: false });
   const { page, errors, hello, readyMs } = await openPage(srv);
   summary.loadToConnectedMs = readyMs;
-  check(hello.protocol === 1 && /^[A-Za-z0-9_-]{8,64}$/.test(hello.workerId) && hello.capabilities.threads === 1, `hello: protocol 1, workerId ${hello.workerId}, ${JSON.stringify(hello.capabilities.encoders)}`);
+  check(
+    hello.protocol === 1 && /^[A-Za-z0-9_-]{8,64}$/.test(hello.workerId) && hello.capabilities.threads === 1,
+    `hello: protocol 1, workerId ${hello.workerId}, ${JSON.stringify(hello.capabilities.encoders)}`,
+  );
   const timings = [];
   for (let i = 0; i < TASKS; i++) timings.push(await completeAndVerify(srv, assign(srv), `task ${i + 1}`));
   summary.singleThread = timings;
@@ -194,11 +292,18 @@ try {
   await completeAndVerify(srv, a, 'task kept while busy');
 
   const r = assign(srv);
-  await srv.waitFor((m) => m.type === 'heartbeat' && m.leaseId === r.leaseId && m.stage === 'transcoding' && (m.frames ?? 0) >= 10, 30_000, 'transcoding heartbeat');
+  await srv.waitFor(
+    (m) => m.type === 'heartbeat' && m.leaseId === r.leaseId && m.stage === 'transcoding' && (m.frames ?? 0) >= 10,
+    30_000,
+    'transcoding heartbeat',
+  );
   srv.send({ type: 'revoke', id: 'rv1', leaseId: r.leaseId, reason: 'test revoke' });
   await new Promise((res) => setTimeout(res, 3000));
   const after = srv.fromTab.filter((m) => m.leaseId === r.leaseId && m.at > Date.now() - 2500);
-  check(after.length === 0 && !srv.uploads.has(`/storage/seg-${r.chunk}.mp4`), 'revoke mid-transcode: no more heartbeats, no upload, no complete/fail');
+  check(
+    after.length === 0 && !srv.uploads.has(`/storage/seg-${r.chunk}.mp4`),
+    'revoke mid-transcode: no more heartbeats, no upload, no complete/fail',
+  );
   summary.afterRevoke = await completeAndVerify(srv, assign(srv), 'task after revoke (reloaded ffmpeg)');
 
   srv.dropSocket();
@@ -208,34 +313,80 @@ try {
 
   // ---- resilience: drop mid-task → hello with resume; result retry → same complete again -----
   const d = assign(srv);
-  await srv.waitFor((m) => m.type === 'heartbeat' && m.leaseId === d.leaseId && m.stage === 'transcoding', 30_000, 'transcoding before the drop');
+  await srv.waitFor(
+    (m) => m.type === 'heartbeat' && m.leaseId === d.leaseId && m.stage === 'transcoding',
+    30_000,
+    'transcoding before the drop',
+  );
   const hellosBefore = srv.fromTab.filter((m) => m.type === 'hello').length;
   srv.dropSocket();
-  const hello3 = await srv.waitFor((m) => m.type === 'hello' && srv.fromTab.filter((x) => x.type === 'hello').indexOf(m) >= hellosBefore, 30_000, 'hello after a mid-task drop');
-  check(hello3.resume?.leaseId === d.leaseId && hello3.resume?.token === d.token, `hello after a mid-task drop carries resume ${JSON.stringify(hello3.resume)}`);
-  const dc = await srv.waitFor((m) => (m.type === 'complete' || m.type === 'fail') && m.leaseId === d.leaseId, 60_000, 'complete after the drop');
+  const hello3 = await srv.waitFor(
+    (m) => m.type === 'hello' && srv.fromTab.filter((x) => x.type === 'hello').indexOf(m) >= hellosBefore,
+    30_000,
+    'hello after a mid-task drop',
+  );
+  check(
+    hello3.resume?.leaseId === d.leaseId && hello3.resume?.token === d.token,
+    `hello after a mid-task drop carries resume ${JSON.stringify(hello3.resume)}`,
+  );
+  const dc = await srv.waitFor(
+    (m) => (m.type === 'complete' || m.type === 'fail') && m.leaseId === d.leaseId,
+    60_000,
+    'complete after the drop',
+  );
   check(dc.type === 'complete', `the task went on through the drop and completed (${dc.type})`);
-  srv.send({ type: 'result', id: 'retry1', replyTo: dc.id, leaseId: d.leaseId, accepted: false, retry: true, reason: 'storage down (test)' });
-  const again = await srv.waitFor((m) => m.type === 'complete' && m.leaseId === d.leaseId && m.id !== dc.id, 10_000, 'the same complete again');
-  check(again.size === dc.size && again.sha256 === dc.sha256 && again.token === dc.token && again.at - dc.at >= 2000,
-    `result retry → the same complete again after ${again.at - dc.at} ms`);
+  srv.send({
+    type: 'result',
+    id: 'retry1',
+    replyTo: dc.id,
+    leaseId: d.leaseId,
+    accepted: false,
+    retry: true,
+    reason: 'storage down (test)',
+  });
+  const again = await srv.waitFor(
+    (m) => m.type === 'complete' && m.leaseId === d.leaseId && m.id !== dc.id,
+    10_000,
+    'the same complete again',
+  );
+  check(
+    again.size === dc.size && again.sha256 === dc.sha256 && again.token === dc.token && again.at - dc.at >= 2000,
+    `result retry → the same complete again after ${again.at - dc.at} ms`,
+  );
   srv.send({ type: 'result', id: 'retry2', replyTo: again.id, leaseId: d.leaseId, accepted: true });
   await page.waitForFunction(() => window.__tabgrid.status().currentLease === null);
 
   const status = await page.evaluate(() => window.__tabgrid.status());
-  const dom = await page.evaluate(() => Object.fromEntries(['connection-state', 'tasks-done', 'failures', 'current-task'].map((t) => [t, document.querySelector(`[data-testid="${t}"]`).textContent.trim().replace(/\s+/g, ' ')])));
+  const dom = await page.evaluate(() =>
+    Object.fromEntries(
+      ['connection-state', 'tasks-done', 'failures', 'current-task'].map((t) => [
+        t,
+        document.querySelector(`[data-testid="${t}"]`).textContent.trim().replace(/\s+/g, ' '),
+      ]),
+    ),
+  );
   const expectedDone = TASKS + 4; // + rotation, the task kept while busy, the task after revoke, the task through the drop
-  check(status.tasksDone === expectedDone && status.failures === 0 && status.currentLease === null && status.encoder.state === 'loaded', `status(): ${JSON.stringify(status)}`);
+  check(
+    status.tasksDone === expectedDone && status.failures === 0 && status.currentLease === null && status.encoder.state === 'loaded',
+    `status(): ${JSON.stringify(status)}`,
+  );
   check(dom['tasks-done'] === String(expectedDone) && dom['connection-state'] === 'connected', `DOM: ${JSON.stringify(dom)}`);
   check(errors.length === 0, `no console errors in normal operation (${errors.length}: ${errors.join(' | ')})`);
 
   // ---- closing the tab mid-task: no fail; the browser closes the socket with 1001 ----
   const c = assign(srv);
-  await srv.waitFor((m) => m.type === 'heartbeat' && m.leaseId === c.leaseId && m.stage === 'transcoding', 30_000, 'transcoding before close');
+  await srv.waitFor(
+    (m) => m.type === 'heartbeat' && m.leaseId === c.leaseId && m.stage === 'transcoding',
+    30_000,
+    'transcoding before close',
+  );
   await page.close();
   await new Promise((res) => setTimeout(res, 1000));
   const closeCode = srv.closes.at(-1)?.code;
-  check(closeCode === 1001 && !srv.fromTab.some((m) => m.type === 'fail' && m.leaseId === c.leaseId), `closed tab: socket closed with ${closeCode}, no fail sent`);
+  check(
+    closeCode === 1001 && !srv.fromTab.some((m) => m.type === 'fail' && m.leaseId === c.leaseId),
+    `closed tab: socket closed with ${closeCode}, no fail sent`,
+  );
 
   // ---- stall watchdog ----------------------------------------------------
   const st = await openPage(srv, '?stallSeconds=0.2');

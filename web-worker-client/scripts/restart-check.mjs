@@ -48,27 +48,75 @@ const port = await new Promise((resolve) => {
 const url = `http://127.0.0.1:${port}`;
 
 const clip = path.join(tmp, 'clip.mp4');
-spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-f', 'lavfi', '-i', 'sine', '-t', '12',
-  '-c:v', 'libx264', '-g', '60', '-c:a', 'aac', '-shortest', clip]);
+spawnSync('ffmpeg', [
+  '-v',
+  'error',
+  '-y',
+  '-f',
+  'lavfi',
+  '-i',
+  'testsrc2=size=1280x720:rate=30',
+  '-f',
+  'lavfi',
+  '-i',
+  'sine',
+  '-t',
+  '12',
+  '-c:v',
+  'libx264',
+  '-g',
+  '60',
+  '-c:a',
+  'aac',
+  '-shortest',
+  clip,
+]);
 
 let coordinator;
 async function startCoordinator() {
   const out = fs.openSync(logFile, 'a');
   coordinator = spawn(process.execPath, ['--import', 'tsx', 'coordinator/src/main.ts'], {
-    cwd: repo, env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' }, stdio: ['ignore', out, out],
+    cwd: repo,
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' },
+    stdio: ['ignore', out, out],
   });
   const t0 = Date.now();
-  while (!(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (Date.now() - t0 > 60_000) throw new Error(`coordinator did not start; see ${logFile}`);
     await sleep(100);
   }
   return Date.now() - t0;
 }
-const logLines = () => fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { msg: l }; } });
+const logLines = () =>
+  fs
+    .readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { msg: l };
+      }
+    });
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 const summary = {};
 try {
@@ -105,14 +153,20 @@ try {
   await page.waitForFunction(() => window.__tabgrid.status().connection === 'reconnecting', null, { timeout: 10_000 });
   await sleep(2500);
   const down = await status();
-  check(down.currentLease?.leaseId === victim.leaseId, `while the coordinator is down the tab keeps lease ${victim.leaseId} (now ${down.currentLease?.stage}, ${Math.round((down.currentLease?.progress ?? 0) * 100)} %)`);
+  check(
+    down.currentLease?.leaseId === victim.leaseId,
+    `while the coordinator is down the tab keeps lease ${victim.leaseId} (now ${down.currentLease?.stage}, ${Math.round((down.currentLease?.progress ?? 0) * 100)} %)`,
+  );
   if (shots) await page.screenshot({ path: path.join(shots, 'desktop-coordinator-down.png'), fullPage: true });
   summary.restartMs = await startCoordinator();
   await page.waitForFunction(() => window.__tabgrid.status().connection === 'connected', null, { timeout: 60_000 });
   summary.killToReconnectedMs = Date.now() - killedAt;
   await sleep(500);
   const resumed = logLines().filter((l) => l.msg === 'worker reconnected and resumed its lease');
-  check(resumed.some((l) => l.leaseId === victim.leaseId), `coordinator log: "worker reconnected and resumed its lease" ${JSON.stringify(resumed.map((l) => l.leaseId))}`);
+  check(
+    resumed.some((l) => l.leaseId === victim.leaseId),
+    `coordinator log: "worker reconnected and resumed its lease" ${JSON.stringify(resumed.map((l) => l.leaseId))}`,
+  );
 
   // `submit --wait` polls the API: see whether it outlived the restart, and follow the job ourselves either way.
   let job;
@@ -120,21 +174,34 @@ try {
     job = await fetch(`${url}/api/jobs/${jobId}`).then((r) => r.json());
     if (['done', 'failed', 'canceled'].includes(job.state)) break;
   }
-  check(job.state === 'done', `job ${jobId.slice(0, 8)}: ${job.state}, ${job.progress.done}/${job.progress.total} tasks, outputs ${job.outputs.map((o) => o.rendition).join(',')}`);
+  check(
+    job.state === 'done',
+    `job ${jobId.slice(0, 8)}: ${job.state}, ${job.progress.done}/${job.progress.total} tasks, outputs ${job.outputs.map((o) => o.rendition).join(',')}`,
+  );
   const tasks = await fetch(`${url}/api/jobs/${jobId}/tasks`).then((r) => r.json());
   const onceEach = tasks.every((t) => t.history.filter((h) => h.outcome === 'done').length === 1);
-  const interrupted = tasks.find((t) => t.history.some((h) => h.startedAt && h.worker) && `${t.chunk}` === `${victim.chunk}` && t.rendition === victim.rendition);
+  const interrupted = tasks.find(
+    (t) => t.history.some((h) => h.startedAt && h.worker) && `${t.chunk}` === `${victim.chunk}` && t.rendition === victim.rendition,
+  );
   check(onceEach, 'every task accepted exactly once');
-  check(interrupted?.attempts === 1 && interrupted.history.length === 1 && interrupted.history[0].outcome === 'done',
-    `the interrupted task (chunk ${victim.chunk} ${victim.rendition}) finished in its first attempt: ${JSON.stringify(interrupted?.history.map((h) => h.outcome))}`);
+  check(
+    interrupted?.attempts === 1 && interrupted.history.length === 1 && interrupted.history[0].outcome === 'done',
+    `the interrupted task (chunk ${victim.chunk} ${victim.rendition}) finished in its first attempt: ${JSON.stringify(interrupted?.history.map((h) => h.outcome))}`,
+  );
   const final = await status();
-  check(final.failures === 0 && final.currentLease === null, `tab: ${final.tasksDone} done, ${final.failures} failures, speed ${JSON.stringify(final.speed)}`);
+  check(
+    final.failures === 0 && final.currentLease === null,
+    `tab: ${final.tasksDone} done, ${final.failures} failures, speed ${JSON.stringify(final.speed)}`,
+  );
   summary.tab = { tasksDone: final.tasksDone, failures: final.failures, encodeMsTotal: final.encodeMsTotal, speed: final.speed };
   const submitCode = await Promise.race([submitExit, sleep(5000).then(() => 'still running')]);
   summary.submitWait = { exit: submitCode, lastLines: submitOut.trim().split('\n').slice(-3) };
   if (submitCode === 'still running') submit.kill();
   const unexpected = errors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(e));
-  check(unexpected.length === 0, `no console errors besides the browser's own connection-refused lines while the coordinator was down (${errors.length} of those; others: ${unexpected.join(' | ')})`);
+  check(
+    unexpected.length === 0,
+    `no console errors besides the browser's own connection-refused lines while the coordinator was down (${errors.length} of those; others: ${unexpected.join(' | ')})`,
+  );
   if (shots) {
     await page.screenshot({ path: path.join(shots, 'desktop-done.png'), fullPage: true });
     await page.setViewportSize({ width: 360, height: 740 });

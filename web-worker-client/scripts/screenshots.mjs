@@ -26,7 +26,16 @@ fs.mkdirSync(out, { recursive: true });
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 const errors = [];
 async function open(viewport, colorScheme, query = '?autostart=0') {
@@ -39,10 +48,14 @@ async function open(viewport, colorScheme, query = '?autostart=0') {
   return page;
 }
 const shot = (page, name) => page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
-const working = (page) => page.waitForFunction(() => window.__tabgrid.status().currentLease?.stage === 'transcoding', null, { timeout: 120_000 });
+const working = (page) =>
+  page.waitForFunction(() => window.__tabgrid.status().currentLease?.stage === 'transcoding', null, { timeout: 120_000 });
 
 try {
-  for (const [label, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]]) {
+  for (const [label, viewport] of [
+    ['desktop', { width: 1280, height: 800 }],
+    ['phone', { width: 360, height: 740 }],
+  ]) {
     for (const scheme of ['light', 'dark']) {
       const page = await open(viewport, scheme);
       await shot(page, `${label}-${scheme}-not-started`);
@@ -52,11 +65,13 @@ try {
         const stops = [];
         for (let i = 0; i < 8; i++) {
           await page.keyboard.press('Tab');
-          stops.push(await page.evaluate(() => {
-            const el = document.activeElement;
-            const cs = getComputedStyle(el);
-            return `${el.tagName.toLowerCase()}${el.dataset.testid ? `[${el.dataset.testid}]` : ''} "${(el.textContent || el.getAttribute('aria-label') || '').trim().slice(0, 24)}" outline ${cs.outlineStyle} ${cs.outlineWidth}`;
-          }));
+          stops.push(
+            await page.evaluate(() => {
+              const el = document.activeElement;
+              const cs = getComputedStyle(el);
+              return `${el.tagName.toLowerCase()}${el.dataset.testid ? `[${el.dataset.testid}]` : ''} "${(el.textContent || el.getAttribute('aria-label') || '').trim().slice(0, 24)}" outline ${cs.outlineStyle} ${cs.outlineWidth}`;
+            }),
+          );
         }
         console.log(`tab order:\n  ${stops.join('\n  ')}`);
         await page.keyboard.press('Shift+Tab');

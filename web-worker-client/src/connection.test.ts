@@ -5,7 +5,13 @@ import { FakeSocket } from './testing/fake-socket.js';
 
 const caps: Capabilities = { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false };
 const welcome = (replyTo: string) => ({
-  type: 'welcome', id: 'w1', replyTo, protocol: PROTOCOL_VERSION, workerId: 'worker-abcdef', leaseTtlSeconds: 30, heartbeatIntervalSeconds: 5,
+  type: 'welcome',
+  id: 'w1',
+  replyTo,
+  protocol: PROTOCOL_VERSION,
+  workerId: 'worker-abcdef',
+  leaseTtlSeconds: 30,
+  heartbeatIntervalSeconds: 5,
 });
 const last = () => FakeSocket.all.at(-1)!;
 

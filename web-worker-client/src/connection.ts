@@ -178,7 +178,12 @@ export class Connection {
     socket.onopen = () => {
       if (this.#socket !== socket) return;
       opened = true;
-      const hello: HelloMessage = { ...this.#opts.hello(), type: 'hello', id: `${this.#idPrefix}-${++this.#seq}`, protocol: PROTOCOL_VERSION };
+      const hello: HelloMessage = {
+        ...this.#opts.hello(),
+        type: 'hello',
+        id: `${this.#idPrefix}-${++this.#seq}`,
+        protocol: PROTOCOL_VERSION,
+      };
       this.#helloId = hello.id;
       socket.send(JSON.stringify(hello));
       this.#welcomeTimer = setTimeout(() => {

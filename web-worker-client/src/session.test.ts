@@ -15,7 +15,15 @@ function welcome(): FakeSocket {
   const s = last();
   s.open();
   const hello = s.sent[0]!;
-  s.receive({ type: 'welcome', id: `w${FakeSocket.all.length}`, replyTo: hello.id, protocol: PROTOCOL_VERSION, workerId: hello.workerId, leaseTtlSeconds: 30, heartbeatIntervalSeconds: 10 });
+  s.receive({
+    type: 'welcome',
+    id: `w${FakeSocket.all.length}`,
+    replyTo: hello.id,
+    protocol: PROTOCOL_VERSION,
+    workerId: hello.workerId,
+    leaseTtlSeconds: 30,
+    heartbeatIntervalSeconds: 10,
+  });
   return s;
 }
 

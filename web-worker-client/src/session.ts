@@ -129,7 +129,10 @@ export class Session {
     }
     this.#pausedBy = by;
     this.#run = 'pausing';
-    this.#deps.log('info', by === 'user' ? 'pausing: finishing the current task, then taking no more' : 'tab hidden: pausing after the current task');
+    this.#deps.log(
+      'info',
+      by === 'user' ? 'pausing: finishing the current task, then taking no more' : 'tab hidden: pausing after the current task',
+    );
     this.#afterRunnerChange();
   }
 
@@ -208,7 +211,10 @@ export class Session {
         await t.load();
         if (t !== this.#transcoder) return;
         this.#encoderState = 'loaded';
-        this.#deps.log('info', `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.multiThread ? `multi-thread, ${t.threads} threads` : 'single-thread'})`);
+        this.#deps.log(
+          'info',
+          `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.multiThread ? `multi-thread, ${t.threads} threads` : 'single-thread'})`,
+        );
         this.#maybeConnect();
         this.#changed();
         return;
@@ -216,7 +222,10 @@ export class Session {
         if (t !== this.#transcoder) return;
         this.#encoderState = 'failed';
         const delay = backoffDelay(attempt, { initialMs: 5000, maxMs: 120_000 });
-        this.#deps.log('error', `encoder failed to load: ${e instanceof Error ? e.message : String(e)}; retrying in ${Math.round(delay / 1000)} s`);
+        this.#deps.log(
+          'error',
+          `encoder failed to load: ${e instanceof Error ? e.message : String(e)}; retrying in ${Math.round(delay / 1000)} s`,
+        );
         this.#changed();
         await sleep(delay);
       }

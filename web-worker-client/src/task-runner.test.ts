@@ -1,7 +1,23 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { completeRetryDelay, sha256Hex } from './task-runner.js';
 import { TranscodeError } from './transcoder/types.js';
-import { SHA_ABC, assign, chunk, fetches, flush, ofType, params, runToComplete, runner, segment, setConnected, setResponses, setup, transcoder, until } from './testing/runner-fixture.js';
+import {
+  SHA_ABC,
+  assign,
+  chunk,
+  fetches,
+  flush,
+  ofType,
+  params,
+  runToComplete,
+  runner,
+  segment,
+  setConnected,
+  setResponses,
+  setup,
+  transcoder,
+  until,
+} from './testing/runner-fixture.js';
 
 beforeEach(setup);
 afterEach(() => {
@@ -18,7 +34,12 @@ describe('TaskRunner', () => {
     expect(runner.status().current).toMatchObject({ leaseId: 'lease-1', stage: 'transcoding', jobId: 'job-0123456789', rendition: '480p' });
     transcoder.finish(segment.slice());
     await runner.idle();
-    expect(fetches[1]).toMatchObject({ url: 'https://storage.test/seg-1.mp4?sig=x', method: 'PUT', contentType: 'video/mp4', body: segment });
+    expect(fetches[1]).toMatchObject({
+      url: 'https://storage.test/seg-1.mp4?sig=x',
+      method: 'PUT',
+      contentType: 'video/mp4',
+      body: segment,
+    });
     const [complete] = ofType('complete');
     expect(complete).toMatchObject({ leaseId: 'lease-1', token: 'tok-1', size: 3, sha256: SHA_ABC });
     expect(complete?.encodeMs).toBeGreaterThanOrEqual(0);
@@ -34,7 +55,9 @@ describe('TaskRunner', () => {
 
   it('heartbeats from the moment of assignment, every interval, with stage, progress and frames, until complete', async () => {
     runner.handleAssign(assign());
-    expect(ofType('heartbeat')).toEqual([expect.objectContaining({ leaseId: 'lease-1', token: 'tok-1', stage: 'downloading', progress: 0 })]);
+    expect(ofType('heartbeat')).toEqual([
+      expect.objectContaining({ leaseId: 'lease-1', token: 'tok-1', stage: 'downloading', progress: 0 }),
+    ]);
     await flush();
     transcoder.calls[0]?.opts.onProgress?.({ frames: 60, ratio: 0.5 });
     await vi.advanceTimersByTimeAsync(5000);
@@ -90,9 +113,17 @@ describe('TaskRunner', () => {
   });
 
   it.each([
-    ['a refused download', { get: () => new Response('<Error><Code>AccessDenied</Code></Error>', { status: 403 }) }, /^downloading: GET chunk: HTTP 403 <Error><Code>AccessDenied/],
+    [
+      'a refused download',
+      { get: () => new Response('<Error><Code>AccessDenied</Code></Error>', { status: 403 }) },
+      /^downloading: GET chunk: HTTP 403 <Error><Code>AccessDenied/,
+    ],
     ['a short download', { get: () => new Response(chunk.slice(0, 5)) }, /^downloading: GET chunk: got 5 bytes, expected 8/],
-    ['a refused upload', { put: () => new Response('SignatureDoesNotMatch', { status: 403 }) }, /^uploading: PUT segment: HTTP 403 SignatureDoesNotMatch/],
+    [
+      'a refused upload',
+      { put: () => new Response('SignatureDoesNotMatch', { status: 403 }) },
+      /^uploading: PUT segment: HTTP 403 SignatureDoesNotMatch/,
+    ],
   ])('sends fail with a clear reason on %s', async (_name, r, reason) => {
     setResponses(r);
     runner.handleAssign(assign());
@@ -116,13 +147,23 @@ describe('TaskRunner', () => {
   });
 
   it('counts accepted results as done and rejected ones as failures, and ignores results it is not waiting on', async () => {
-    for (const [n, accepted] of [[1, true], [2, false]] as const) {
+    for (const [n, accepted] of [
+      [1, true],
+      [2, false],
+    ] as const) {
       runner.handleAssign(assign(n));
       await flush();
       transcoder.finish(segment.slice());
       await runner.idle();
       const complete = ofType('complete').at(-1)!;
-      runner.handleResult({ type: 'result', id: `x${n}`, replyTo: complete.id, leaseId: `lease-${n}`, accepted, ...(accepted ? {} : { reason: 'wrong frame count' }) });
+      runner.handleResult({
+        type: 'result',
+        id: `x${n}`,
+        replyTo: complete.id,
+        leaseId: `lease-${n}`,
+        accepted,
+        ...(accepted ? {} : { reason: 'wrong frame count' }),
+      });
     }
     runner.handleResult({ type: 'result', id: 'x3', replyTo: 'zz', leaseId: 'lease-1', accepted: true });
     expect(runner.status()).toMatchObject({ done: 1, failures: 1, lastError: 'segment rejected: wrong frame count', current: null });
@@ -161,8 +202,15 @@ describe('TaskRunner when the coordinator or the network fails', () => {
   });
 
   it.each([
-    ['result retry: true', (replyTo: string) => runner.handleResult({ type: 'result', id: 'x', replyTo, leaseId: 'lease-1', accepted: false, retry: true, reason: 'storage down' })],
-    ['error unavailable', (replyTo: string) => runner.handleError({ type: 'error', id: 'x', replyTo, code: 'unavailable', message: 'database down' })],
+    [
+      'result retry: true',
+      (replyTo: string) =>
+        runner.handleResult({ type: 'result', id: 'x', replyTo, leaseId: 'lease-1', accepted: false, retry: true, reason: 'storage down' }),
+    ],
+    [
+      'error unavailable',
+      (replyTo: string) => runner.handleError({ type: 'error', id: 'x', replyTo, code: 'unavailable', message: 'database down' }),
+    ],
   ])('on %s keeps lease and result, sends the same complete after 2 s, 4 s, …, and takes no new work', async (_name, answer) => {
     const first = await runToComplete();
     const same = { leaseId: 'lease-1', token: 'tok-1', size: first.size, sha256: first.sha256, encodeMs: first.encodeMs };

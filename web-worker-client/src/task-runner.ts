@@ -18,7 +18,15 @@
  */
 import type { AssignMessage, CompleteMessage, ErrorMessage, FailMessage, ResultMessage, RevokeMessage } from '@tabgrid/shared';
 import type { OutgoingMessage } from './connection.js';
-import { completeRetryDelay, sha256Hex, type CurrentTask, type RunnerDeps, type RunnerStatus, type Stage, type TranscodeTiming } from './task-model.js';
+import {
+  completeRetryDelay,
+  sha256Hex,
+  type CurrentTask,
+  type RunnerDeps,
+  type RunnerStatus,
+  type Stage,
+  type TranscodeTiming,
+} from './task-model.js';
 import { TaskFailure, download, upload } from './transfer.js';
 import { isTranscodeError } from './transcoder/types.js';
 
@@ -58,8 +66,27 @@ export class TaskRunner {
 
   status(): RunnerStatus {
     const c = this.#current;
-    const current = c && { leaseId: c.leaseId, jobId: c.jobId, chunk: c.chunk, rendition: c.rendition, attempt: c.attempt, stage: c.stage, progress: c.progress, frames: c.frames, totalFrames: c.totalFrames, startedAt: c.startedAt, retryAt: c.retryAt };
-    return { current, done: this.#done, failures: this.#failures, lastError: this.#lastError, recent: [...this.#recent], encodeMsTotal: this.#encodeMsTotal };
+    const current = c && {
+      leaseId: c.leaseId,
+      jobId: c.jobId,
+      chunk: c.chunk,
+      rendition: c.rendition,
+      attempt: c.attempt,
+      stage: c.stage,
+      progress: c.progress,
+      frames: c.frames,
+      totalFrames: c.totalFrames,
+      startedAt: c.startedAt,
+      retryAt: c.retryAt,
+    };
+    return {
+      current,
+      done: this.#done,
+      failures: this.#failures,
+      lastError: this.#lastError,
+      recent: [...this.#recent],
+      encodeMsTotal: this.#encodeMsTotal,
+    };
   }
 
   /** Holding a lease: working on it or waiting for its verdict. */
@@ -128,7 +155,10 @@ export class TaskRunner {
       this.#fails.delete(replyTo);
       if (msg.code === 'unavailable' && pendingFail.tries < FAIL_TRIES) {
         const delay = completeRetryDelay(pendingFail.tries, this.#deps.heartbeatIntervalMs(), this.#deps.random);
-        this.#log('warn', `the coordinator could not record the failure of lease ${pendingFail.msg.leaseId} now; again in ${Math.round(delay / 1000)} s`);
+        this.#log(
+          'warn',
+          `the coordinator could not record the failure of lease ${pendingFail.msg.leaseId} now; again in ${Math.round(delay / 1000)} s`,
+        );
         setTimeout(() => this.#sendFail(pendingFail.msg, pendingFail.tries + 1), delay);
       }
       return;
@@ -139,7 +169,8 @@ export class TaskRunner {
     }
     if (msg.code === 'lease_lost') this.#stop(`lease lost: ${msg.message}`);
     else if (msg.code === 'unavailable' && c.completion?.inFlight === replyTo) this.#retryComplete(c, msg.message);
-    else if (msg.code === 'unavailable') this.#log('warn', `the coordinator could not take a heartbeat now; the next one goes as usual (${msg.message})`);
+    else if (msg.code === 'unavailable')
+      this.#log('warn', `the coordinator could not take a heartbeat now; the next one goes as usual (${msg.message})`);
     else this.#log('error', `coordinator error ${msg.code}: ${msg.message}`);
   }
 
@@ -170,7 +201,14 @@ export class TaskRunner {
     const k = c.completion!;
     clearTimeout(k.timer);
     c.retryAt = undefined;
-    const id = this.#deps.send({ type: 'complete', leaseId: k.leaseId, token: k.token, size: k.size, sha256: k.sha256, encodeMs: k.encodeMs });
+    const id = this.#deps.send({
+      type: 'complete',
+      leaseId: k.leaseId,
+      token: k.token,
+      size: k.size,
+      sha256: k.sha256,
+      encodeMs: k.encodeMs,
+    });
     k.inFlight = id;
     if (id) c.sentIds.add(id);
     // Not connected: handleWelcome() sends it.
@@ -200,15 +238,32 @@ export class TaskRunner {
   async #run(msg: AssignMessage): Promise<void> {
     const controller = new AbortController();
     const task: ActiveTask = {
-      leaseId: msg.leaseId, token: msg.token, jobId: msg.jobId, chunk: msg.chunk, rendition: msg.params.rendition,
-      attempt: msg.attempt, stage: 'downloading', progress: 0, totalFrames: msg.params.frames, startedAt: Date.now(), controller, sentIds: new Set(),
+      leaseId: msg.leaseId,
+      token: msg.token,
+      jobId: msg.jobId,
+      chunk: msg.chunk,
+      rendition: msg.params.rendition,
+      attempt: msg.attempt,
+      stage: 'downloading',
+      progress: 0,
+      totalFrames: msg.params.frames,
+      startedAt: Date.now(),
+      controller,
+      sentIds: new Set(),
     };
     this.#current = task;
     this.#stopReason = null;
     let beat: ReturnType<typeof setTimeout> | undefined;
     const heartbeat = () => {
       if (task.stage === 'checking') return;
-      const id = this.#deps.send({ type: 'heartbeat', leaseId: task.leaseId, token: task.token, progress: task.progress, stage: task.stage, ...(task.frames === undefined ? {} : { frames: task.frames }) });
+      const id = this.#deps.send({
+        type: 'heartbeat',
+        leaseId: task.leaseId,
+        token: task.token,
+        progress: task.progress,
+        stage: task.stage,
+        ...(task.frames === undefined ? {} : { frames: task.frames }),
+      });
       if (id) task.sentIds.add(id);
       beat = setTimeout(heartbeat, this.#deps.heartbeatIntervalMs());
     };
@@ -223,7 +278,8 @@ export class TaskRunner {
       signal,
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
       ...(this.#deps.transferRetryDelaysMs ? { retryDelaysMs: this.#deps.transferRetryDelaysMs } : {}),
-      onRetry: (what: string, error: string, delay: number) => this.#log('warn', `lease ${task.leaseId}: ${error}; ${what} again in ${delay / 1000} s`),
+      onRetry: (what: string, error: string, delay: number) =>
+        this.#log('warn', `lease ${task.leaseId}: ${error}; ${what} again in ${delay / 1000} s`),
     };
     this.#changed();
     heartbeat();

@@ -27,7 +27,18 @@ export function pageStatus(s: SessionStatus, workerId: string | null): PageStatu
     encoder: s.encoder,
     tasksDone: r?.done ?? 0,
     failures: r?.failures ?? 0,
-    currentLease: c && { leaseId: c.leaseId, jobId: c.jobId, chunk: c.chunk, rendition: c.rendition, attempt: c.attempt, stage: c.stage, progress: c.progress, frames: c.frames, totalFrames: c.totalFrames, retryAt: c.retryAt },
+    currentLease: c && {
+      leaseId: c.leaseId,
+      jobId: c.jobId,
+      chunk: c.chunk,
+      rendition: c.rendition,
+      attempt: c.attempt,
+      stage: c.stage,
+      progress: c.progress,
+      frames: c.frames,
+      totalFrames: c.totalFrames,
+      retryAt: c.retryAt,
+    },
     lastError: r?.lastError ?? null,
     run: s.run,
     speed: speedOf(r?.recent ?? []),
@@ -36,7 +47,12 @@ export function pageStatus(s: SessionStatus, workerId: string | null): PageStatu
 }
 
 const LOG_MAX = 200;
-const ENCODER_TEXT: Record<EncoderState, string> = { 'not-loaded': 'not loaded', loading: 'loading…', loaded: 'loaded', failed: 'failed to load' };
+const ENCODER_TEXT: Record<EncoderState, string> = {
+  'not-loaded': 'not loaded',
+  loading: 'loading…',
+  loaded: 'loaded',
+  failed: 'failed to load',
+};
 
 function el<T extends HTMLElement = HTMLElement>(testid: string): T {
   const found = document.querySelector<T>(`[data-testid="${testid}"]`);
@@ -55,7 +71,8 @@ function summary(s: SessionStatus): string {
   if (s.run === 'pausing') return 'Pausing: finishing the current task, then taking no more.';
   if (s.encoder.state === 'failed') return 'The encoder failed to load; retrying.';
   if (s.encoder.state !== 'loaded' && s.connection !== 'connected') return 'Loading the encoder (about 30 MB, once)…';
-  if (s.connection === 'reconnecting') return s.runner?.current ? 'Connection lost. Reconnecting; the current task goes on.' : 'Connection lost. Reconnecting…';
+  if (s.connection === 'reconnecting')
+    return s.runner?.current ? 'Connection lost. Reconnecting; the current task goes on.' : 'Connection lost. Reconnecting…';
   if (s.connection === 'stopped') return 'Stopped. Reload the page to start again.';
   if (s.connection !== 'connected') return 'Connecting…';
   return s.runner?.current ? 'Connected and working.' : 'Connected. Waiting for work.';
@@ -114,7 +131,10 @@ export class PageView {
     const paused = s.run === 'paused';
     this.#connection.dataset.state = paused ? 'paused' : s.connection;
     setText(this.#connection, paused ? 'paused' : s.connection);
-    setText(this.#connectionDetail, paused ? 'disconnected until you resume' : s.connection === 'reconnecting' ? (s.connectionDetail ?? '') : '');
+    setText(
+      this.#connectionDetail,
+      paused ? 'disconnected until you resume' : s.connection === 'reconnecting' ? (s.connectionDetail ?? '') : '',
+    );
     this.#encoder.dataset.state = s.encoder.state;
     setText(this.#encoder, s.encoder.state === 'loaded' ? 'x264' : ENCODER_TEXT[s.encoder.state]);
     const threads = s.encoder.multiThread ? `${s.encoder.threads} threads` : '1 thread';
@@ -138,7 +158,10 @@ export class PageView {
     const t = p.currentLease;
     this.#task.dataset.leaseId = t?.leaseId ?? '';
     if (!t) {
-      setText(this.#taskLine, s.run === 'paused' ? 'None: paused.' : p.tasksDone + p.failures === 0 ? 'None yet.' : 'None: waiting for the next one.');
+      setText(
+        this.#taskLine,
+        s.run === 'paused' ? 'None: paused.' : p.tasksDone + p.failures === 0 ? 'None yet.' : 'None: waiting for the next one.',
+      );
       setText(this.#stage, '');
       this.#progress.value = 0;
       this.#progressRow.hidden = true;

@@ -37,7 +37,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'workers': {
       const count = Number(values.count);
-      if (!Number.isInteger(count) || count < 1 || count > 64) throw new Error(`--count must be a whole number from 1 to 64, got ${values.count}`);
+      if (!Number.isInteger(count) || count < 1 || count > 64)
+        throw new Error(`--count must be a whole number from 1 to 64, got ${values.count}`);
       return runWorkers({ url, count });
     }
     case 'submit': {

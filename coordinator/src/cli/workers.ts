@@ -55,10 +55,14 @@ export async function runWorkers(opts: { url: string; count: number }): Promise<
   });
   const report = setInterval(() => {
     void Promise.all(
-      pages.map((p) => p.evaluate(() => (globalThis as unknown as { __tabgrid?: { status(): TabStatus } }).__tabgrid?.status()).catch(() => undefined)),
+      pages.map((p) =>
+        p.evaluate(() => (globalThis as unknown as { __tabgrid?: { status(): TabStatus } }).__tabgrid?.status()).catch(() => undefined),
+      ),
     ).then((statuses) => {
       if (stopping) return;
-      const line = statuses.map((s, i) => (s ? `tab${i + 1}: ${s.connection}, ${s.tasksDone} done, ${s.failures} failed` : `tab${i + 1}: ?`)).join(' | ');
+      const line = statuses
+        .map((s, i) => (s ? `tab${i + 1}: ${s.connection}, ${s.tasksDone} done, ${s.failures} failed` : `tab${i + 1}: ?`))
+        .join(' | ');
       console.error(line);
     });
   }, 5000);

@@ -33,7 +33,10 @@ export function jobsMarker(db: Db): Promise<string> {
 
 export async function jobsSnapshot(db: Db, storage: Storage): Promise<JobsSnapshot> {
   const jobRows = await listJobs(db);
-  const progress = await taskProgress(db, jobRows.map((j) => j.id));
+  const progress = await taskProgress(
+    db,
+    jobRows.map((j) => j.id),
+  );
   return { jobs: await Promise.all(jobRows.map((j) => toJobView(j, progress.get(j.id), storage))) };
 }
 

@@ -37,8 +37,20 @@ export function createTopicFactory(deps: { db: Db; storage: Storage }): TopicFac
   };
 
   const builders: Record<EventTopic, () => Topic> = {
-    jobs: () => topic('jobs', 'jobs', () => jobsMarker(deps.db), () => jobsSnapshot(deps.db, deps.storage)),
-    workers: () => topic('workers', 'workers', () => workersMarker(deps.db), () => workersSnapshot(deps.db)),
+    jobs: () =>
+      topic(
+        'jobs',
+        'jobs',
+        () => jobsMarker(deps.db),
+        () => jobsSnapshot(deps.db, deps.storage),
+      ),
+    workers: () =>
+      topic(
+        'workers',
+        'workers',
+        () => workersMarker(deps.db),
+        () => workersSnapshot(deps.db),
+      ),
     // The status query is as cheap as any marker, so it is its own marker.
     status: () => {
       let last: unknown;
@@ -53,7 +65,14 @@ export function createTopicFactory(deps: { db: Db; storage: Storage }): TopicFac
   return ({ topics, jobId }) => {
     const list = [...new Set(topics)].map((t) => builders[t]());
     if (jobId !== undefined) {
-      list.push(topic('job', `job:${jobId}`, () => jobMarker(deps.db, jobId), () => jobSnapshot(deps.db, deps.storage, jobId)));
+      list.push(
+        topic(
+          'job',
+          `job:${jobId}`,
+          () => jobMarker(deps.db, jobId),
+          () => jobSnapshot(deps.db, deps.storage, jobId),
+        ),
+      );
     }
     return list;
   };

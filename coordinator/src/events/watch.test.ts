@@ -83,7 +83,11 @@ describe('watchTopics', () => {
     const { sink, log } = recordingSink();
     const errors: string[] = [];
     const stop = new AbortController();
-    const running = watchTopics([t.topic], sink, { signal: stop.signal, intervalMs: 10, onError: (e) => errors.push((e as Error).message) });
+    const running = watchTopics([t.topic], sink, {
+      signal: stop.signal,
+      intervalMs: 10,
+      onError: (e) => errors.push((e as Error).message),
+    });
     await tick(30);
     a.broken = true;
     await tick(50);

@@ -70,7 +70,9 @@ export async function watchTopics(topics: readonly Topic[], sink: EventSink, opt
       opts.onError?.(failure.err, failure.topic);
       // Forget what was sent, so recovery resends every topic and the client knows it is over.
       sent.clear();
-      await sink.event('unavailable', { message: `the coordinator cannot read its database now (${failure.err instanceof Error ? failure.err.message : String(failure.err)}); retrying` });
+      await sink.event('unavailable', {
+        message: `the coordinator cannot read its database now (${failure.err instanceof Error ? failure.err.message : String(failure.err)}); retrying`,
+      });
       lastWrite = Date.now();
     } else if (failure === undefined) {
       unavailable = false;

@@ -8,7 +8,14 @@
  * looking connected until they reconnect somewhere (and say hello again).
  */
 import { sql } from 'drizzle-orm';
-import { capabilitiesSchema, type RenditionName, type StatusSnapshot, type TaskState, type WorkerTask, type WorkersSnapshot } from '@tabgrid/shared';
+import {
+  capabilitiesSchema,
+  type RenditionName,
+  type StatusSnapshot,
+  type TaskState,
+  type WorkerTask,
+  type WorkersSnapshot,
+} from '@tabgrid/shared';
 import { rows, type Db } from '../db/client.js';
 
 /** Workers that left longer ago than this drop off the list (their totals stay). */

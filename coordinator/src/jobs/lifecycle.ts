@@ -64,7 +64,9 @@ export async function retryJob(db: Db, id: string): Promise<void> {
     }
     const next = job.source && job.ladder ? 'splitting' : 'queued';
     await transitionJob(tx, id, [job.state], next, { error: null });
-    await tx.execute(sql`UPDATE jobs SET needs_cleanup = false, step_attempts = 0, runner_id = NULL, runner_expires_at = NULL WHERE id = ${id}`);
+    await tx.execute(
+      sql`UPDATE jobs SET needs_cleanup = false, step_attempts = 0, runner_id = NULL, runner_expires_at = NULL WHERE id = ${id}`,
+    );
   });
 }
 

@@ -14,10 +14,7 @@ import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import type { LeasePolicy, TaskRow } from './types.js';
 
-export async function claimTasks(
-  q: Queryable,
-  opts: { workerId: string; limit: number; policy: LeasePolicy },
-): Promise<TaskRow[]> {
+export async function claimTasks(q: Queryable, opts: { workerId: string; limit: number; policy: LeasePolicy }): Promise<TaskRow[]> {
   return rows<TaskRow>(
     q,
     sql`

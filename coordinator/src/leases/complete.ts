@@ -27,10 +27,7 @@ import { rows, type Queryable } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
 import type { LeasePolicy, TaskRow } from './types.js';
 
-export async function beginVerification(
-  q: Queryable,
-  opts: { taskId: string; token: string; policy: LeasePolicy },
-): Promise<TaskRow> {
+export async function beginVerification(q: Queryable, opts: { taskId: string; token: string; policy: LeasePolicy }): Promise<TaskRow> {
   const [row] = await rows<TaskRow>(
     q,
     sql`

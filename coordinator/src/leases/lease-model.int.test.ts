@@ -38,32 +38,43 @@ const runs = Number(process.env.LEASE_MODEL_RUNS ?? 50);
 /** ~10 s for 50 runs on 2 cores; the rest of the budget is for shrinking a failure. */
 const timeLimitMs = Math.max(60_000, runs * 1000);
 
-it('random lease operations keep every invariant, and a drain leaves every task done or dead', async () => {
-  const seed = process.env.LEASE_MODEL_SEED;
-  const path = process.env.LEASE_MODEL_PATH;
-  await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 3, max: 5 }), fc.array(commandArb, { maxLength: 40, size: 'max' }), async (taskCount, commands) => {
-      const w = await seedWorld(taskCount);
-      try {
-        for (const [i, cmd] of commands.entries()) {
-          w.trace.push(`#${i} ${JSON.stringify(cmd)}`);
-          await step(w, cmd);
-          await checkInvariants(w);
-        }
-        await drain(w);
-        await checkAllTokensStale(w);
-      } catch (err) {
-        throw new Error(`${(err as Error).message}\n--- trace (what each step did; "model:" is what it expected) ---\n${w.trace.join('\n')}`, { cause: err });
-      }
-    }),
-    {
-      numRuns: runs,
-      ...(seed ? { seed: Number(seed) } : {}),
-      ...(path ? { path } : {}),
-      // Shrinking reruns whole sequences against the database; stop it in
-      // time for the report (seed, path, smallest sequence so far) to print
-      // before the test times out.
-      plugins: [fc.interruptAfterTimeLimit(timeLimitMs)],
-    },
-  );
-}, timeLimitMs + 30_000);
+it(
+  'random lease operations keep every invariant, and a drain leaves every task done or dead',
+  async () => {
+    const seed = process.env.LEASE_MODEL_SEED;
+    const path = process.env.LEASE_MODEL_PATH;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 3, max: 5 }),
+        fc.array(commandArb, { maxLength: 40, size: 'max' }),
+        async (taskCount, commands) => {
+          const w = await seedWorld(taskCount);
+          try {
+            for (const [i, cmd] of commands.entries()) {
+              w.trace.push(`#${i} ${JSON.stringify(cmd)}`);
+              await step(w, cmd);
+              await checkInvariants(w);
+            }
+            await drain(w);
+            await checkAllTokensStale(w);
+          } catch (err) {
+            throw new Error(
+              `${(err as Error).message}\n--- trace (what each step did; "model:" is what it expected) ---\n${w.trace.join('\n')}`,
+              { cause: err },
+            );
+          }
+        },
+      ),
+      {
+        numRuns: runs,
+        ...(seed ? { seed: Number(seed) } : {}),
+        ...(path ? { path } : {}),
+        // Shrinking reruns whole sequences against the database; stop it in
+        // time for the report (seed, path, smallest sequence so far) to print
+        // before the test times out.
+        plugins: [fc.interruptAfterTimeLimit(timeLimitMs)],
+      },
+    );
+  },
+  timeLimitMs + 30_000,
+);

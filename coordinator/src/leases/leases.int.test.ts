@@ -15,7 +15,18 @@ import { acceptSegment, beginVerification, claimTasks, failLease, reapExpiredLea
 import type { LeasePolicy } from './types.js';
 
 const policy: LeasePolicy = { ttlSeconds: 30, maxAttempts: 3 };
-const params = { rendition: '480p', codec: 'h264', width: 854, height: 480, rotation: 0, crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120 } as const;
+const params = {
+  rendition: '480p',
+  codec: 'h264',
+  width: 854,
+  height: 480,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 1500,
+  bufsizeKbps: 3000,
+  preset: 'veryfast',
+  frames: 120,
+} as const;
 
 let database: Database;
 let testDb: TestDatabase;
@@ -33,7 +44,9 @@ beforeEach(async () => {
 
 async function seed(db: Db, taskCount: number): Promise<string> {
   const jobId = randomUUID();
-  await db.insert(jobs).values({ id: jobId, name: 'seed.mp4', state: 'transcoding', requestedRenditions: ['480p'], sourceKey: 'k', sourceSize: 1 });
+  await db
+    .insert(jobs)
+    .values({ id: jobId, name: 'seed.mp4', state: 'transcoding', requestedRenditions: ['480p'], sourceKey: 'k', sourceSize: 1 });
   const values = Array.from({ length: taskCount }, (_, i) => ({
     id: randomUUID(),
     jobId,
@@ -143,7 +156,13 @@ describe('expiry and fencing', () => {
       await database.db.execute(sql`UPDATE tasks SET available_at = now()`);
       const [t] = await claimTasks(database.db, { workerId: 'w', limit: 1, policy });
       expect(t?.attempts).toBe(attempt);
-      const ended = await failLease(database.db, { taskId: t!.id, token: t!.lease_token!, outcome: 'failed', reason: `boom ${attempt}`, policy });
+      const ended = await failLease(database.db, {
+        taskId: t!.id,
+        token: t!.lease_token!,
+        outcome: 'failed',
+        reason: `boom ${attempt}`,
+        policy,
+      });
       expect(ended.state).toBe(attempt < policy.maxAttempts ? 'queued' : 'dead');
       // Backoff: not leasable right away.
       expect(await claimTasks(database.db, { workerId: 'w', limit: 1, policy })).toHaveLength(0);
@@ -165,6 +184,8 @@ describe('expiry and fencing', () => {
       policy,
     });
     expect(released.map((r) => r.task_id).sort()).toEqual(mine.map((t) => t.id).sort());
-    await expect(renewLease(database.db, { taskId: other!.id, token: other!.lease_token!, progress: 0.1, policy })).resolves.toBeUndefined();
+    await expect(
+      renewLease(database.db, { taskId: other!.id, token: other!.lease_token!, progress: 0.1, policy }),
+    ).resolves.toBeUndefined();
   });
 });

@@ -50,18 +50,19 @@ function endLeases(q: Queryable, where: SQL, outcome: AttemptOutcome, reason: st
 }
 
 export function reapExpiredLeases(q: Queryable, opts: { policy: LeasePolicy }): Promise<EndedLease[]> {
-  return endLeases(
-    q,
-    sql`lease_expires_at < now()`,
-    'expired',
-    `lease not renewed within ${opts.policy.ttlSeconds} s`,
-    opts.policy,
-  );
+  return endLeases(q, sql`lease_expires_at < now()`, 'expired', `lease not renewed within ${opts.policy.ttlSeconds} s`, opts.policy);
 }
 
 export function releaseLeases(
   q: Queryable,
-  opts: { workerId: string; tokens: readonly string[]; outcome: AttemptOutcome; reason: string; policy: LeasePolicy; onlyIfDisconnected?: boolean },
+  opts: {
+    workerId: string;
+    tokens: readonly string[];
+    outcome: AttemptOutcome;
+    reason: string;
+    policy: LeasePolicy;
+    onlyIfDisconnected?: boolean;
+  },
 ): Promise<EndedLease[]> {
   // Tokens are UUIDs we issued; anything else cannot match and must not reach the comma split below.
   const tokens = opts.tokens.filter((t) => /^[0-9a-f-]{36}$/i.test(t));

@@ -24,4 +24,3 @@ export interface LeasePolicy {
   /** After this many attempts a task is dead and its job fails. */
   readonly maxAttempts: number;
 }
-

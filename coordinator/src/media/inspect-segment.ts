@@ -15,7 +15,18 @@ export async function inspectSegment(tools: MediaTools, file: string, expected: 
   try {
     ({ stdout, stderr } = await runTool(
       tools.ffprobe,
-      ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries', 'stream=codec_name,width,height,pix_fmt,nb_read_frames', '-of', 'json', file],
+      [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-count_frames',
+        '-show_entries',
+        'stream=codec_name,width,height,pix_fmt,nb_read_frames',
+        '-of',
+        'json',
+        file,
+      ],
       { timeoutMs: 120_000 },
     ));
   } catch (err) {

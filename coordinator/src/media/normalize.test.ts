@@ -19,12 +19,34 @@ let dir: string;
 const cases = corpusCases('/nonexistent').map((c) => c.name);
 
 async function firstPacketIsKey(file: string): Promise<boolean> {
-  const { stdout } = await runTool(tools.ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1', '-show_entries', 'packet=flags', '-of', 'csv=p=0', file]);
+  const { stdout } = await runTool(tools.ffprobe, [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-read_intervals',
+    '%+#1',
+    '-show_entries',
+    'packet=flags',
+    '-of',
+    'csv=p=0',
+    file,
+  ]);
   return stdout.trim().split('\n')[0]!.startsWith('K');
 }
 
 async function sampleAspect(file: string): Promise<string> {
-  const { stdout } = await runTool(tools.ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=sample_aspect_ratio', '-of', 'csv=p=0', file]);
+  const { stdout } = await runTool(tools.ffprobe, [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=sample_aspect_ratio',
+    '-of',
+    'csv=p=0',
+    file,
+  ]);
   return stdout.trim();
 }
 
@@ -98,7 +120,9 @@ describe.each(cases)('corpus: %s', (name) => {
       expect([mp.width, mp.height]).toEqual([c.width, c.height]);
       if (c.sar) expect([mp.sarNum, mp.sarDen]).toEqual(c.sar);
       expect((await analyzeSource(tools, splitFrom, CHUNK_SECONDS)).reasons).toEqual([]);
-      console.info(`mezzanine ${name}: ${Math.round(ms)} ms for ${probed.duration.toFixed(1)} s (${(ms / 1000 / probed.duration).toFixed(3)} s per source second, ${c.width}x${c.height})`);
+      console.info(
+        `mezzanine ${name}: ${Math.round(ms)} ms for ${probed.duration.toFixed(1)} s (${(ms / 1000 / probed.duration).toFixed(3)} s per source second, ${c.width}x${c.height})`,
+      );
     }
 
     const expected = await countPackets(tools, splitFrom);

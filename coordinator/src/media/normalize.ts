@@ -47,9 +47,15 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   const { stdout, stderr } = await runTool(
     tools.ffprobe,
     [
-      '-v', 'error', '-select_streams', 'v:0',
-      '-show_entries', 'format=start_time:stream=codec_name,field_order,avg_frame_rate,r_frame_rate:packet=pts_time,dts_time,flags',
-      '-of', 'json', file,
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'format=start_time:stream=codec_name,field_order,avg_frame_rate,r_frame_rate:packet=pts_time,dts_time,flags',
+      '-of',
+      'json',
+      file,
     ],
     { timeoutMs: 10 * 60_000 },
   );
@@ -87,7 +93,12 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   // A negative file start is audio encoder priming (AAC in Matroska: -0.021 s), not content: ignored.
   const fileStart = Math.max(0, Number(parsed.format?.start_time) || 0);
   if (times.length && times[0]! - fileStart > 1 / (rn! / rd) + 1e-3) reasons.push('start_offset');
-  const damaged = stderr.split('\n').find((l) => DAMAGE.test(l))?.replace(/^\[[^\]]*\]\s*/, '').trim() ?? null;
+  const damaged =
+    stderr
+      .split('\n')
+      .find((l) => DAMAGE.test(l))
+      ?.replace(/^\[[^\]]*\]\s*/, '')
+      .trim() ?? null;
   return { reasons, maxKeyframeGap, frameRate, damaged };
 }
 
@@ -102,7 +113,11 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
 function targetRate(stream: { avg_frame_rate?: string; r_frame_rate?: string }, vfr: boolean): string {
   const avg = usableRate(stream.avg_frame_rate);
   const nominal = usableRate(stream.r_frame_rate);
-  const value = (r: string) => r.split('/').map(Number).reduce((n, d) => n / d);
+  const value = (r: string) =>
+    r
+      .split('/')
+      .map(Number)
+      .reduce((n, d) => n / d);
   if (vfr && nominal && value(nominal) <= 120 && (!avg || value(nominal) >= value(avg) - 1e-6)) return nominal;
   return avg ?? nominal ?? '30';
 }
@@ -155,15 +170,35 @@ export async function makeMezzanine(
   await runTool(
     tools.ffmpeg,
     [
-      '-v', 'error', '-nostdin', '-y', '-noautorotate',
-      '-i', source,
-      '-map', '0:v:0', '-an', '-sn', '-dn',
-      '-vf', filters.join(','),
-      '-fps_mode', 'cfr',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '14',
-      '-force_key_frames', `expr:gte(t,n_forced*${opts.chunkSeconds})`,
-      '-sc_threshold', '0',
-      '-f', 'matroska', out,
+      '-v',
+      'error',
+      '-nostdin',
+      '-y',
+      '-noautorotate',
+      '-i',
+      source,
+      '-map',
+      '0:v:0',
+      '-an',
+      '-sn',
+      '-dn',
+      '-vf',
+      filters.join(','),
+      '-fps_mode',
+      'cfr',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '14',
+      '-force_key_frames',
+      `expr:gte(t,n_forced*${opts.chunkSeconds})`,
+      '-sc_threshold',
+      '0',
+      '-f',
+      'matroska',
+      out,
     ],
     { timeoutMs: 6 * 60 * 60_000 },
   );

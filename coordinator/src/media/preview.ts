@@ -44,9 +44,7 @@ export function thumbnailGrid(duration: number, width: number, height: number): 
 
 export async function extractThumbnailSprite(tools: MediaTools, input: string, grid: ThumbnailGrid, out: string): Promise<void> {
   const vf = `fps=1/${grid.interval.toFixed(6)}:round=down,scale=${grid.width}:${grid.height},tile=${grid.columns}x${grid.rows}`;
-  await runTool(
-    tools.ffmpeg,
-    ['-v', 'error', '-nostdin', '-y', '-i', input, '-an', '-vf', vf, '-frames:v', '1', '-q:v', '5', out],
-    { timeoutMs: 15 * 60_000 },
-  );
+  await runTool(tools.ffmpeg, ['-v', 'error', '-nostdin', '-y', '-i', input, '-an', '-vf', vf, '-frames:v', '1', '-q:v', '5', out], {
+    timeoutMs: 15 * 60_000,
+  });
 }

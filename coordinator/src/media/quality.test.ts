@@ -17,7 +17,16 @@ import { runTool } from './tools.js';
 
 const tools = { ffmpeg: process.env.FFMPEG_PATH ?? 'ffmpeg', ffprobe: process.env.FFPROBE_PATH ?? 'ffprobe' };
 const params: EncodeParams = {
-  rendition: '360p', codec: 'h264', width: 480, height: 270, rotation: 0, crf: 23, maxrateKbps: 800, bufsizeKbps: 1600, preset: 'veryfast', frames: 120,
+  rendition: '360p',
+  codec: 'h264',
+  width: 480,
+  height: 270,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 800,
+  bufsizeKbps: 1600,
+  preset: 'veryfast',
+  frames: 120,
 };
 
 describe('boundaryFrames', () => {
@@ -35,23 +44,85 @@ describe('quality of a mini grid (native ffmpeg)', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'quality-test-'));
     // Camera-like motion and detail: a moving, zooming picture with noise, 2 s GOP.
     await runTool(tools.ffmpeg, [
-      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=30:d=12,noise=alls=4:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16',
-      '-g', '60', '-sc_threshold', '0', '-pix_fmt', 'yuv420p', path.join(dir, 'src.mp4'),
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=s=640x360:r=30:d=12,noise=alls=4:allf=t',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '16',
+      '-g',
+      '60',
+      '-sc_threshold',
+      '0',
+      '-pix_fmt',
+      'yuv420p',
+      path.join(dir, 'src.mp4'),
     ]);
     await runTool(tools.ffmpeg, [
-      '-v', 'error', '-i', path.join(dir, 'src.mp4'), '-map', '0:v:0', '-c', 'copy', '-f', 'segment', '-segment_time', '4', '-reset_timestamps', '1',
+      '-v',
+      'error',
+      '-i',
+      path.join(dir, 'src.mp4'),
+      '-map',
+      '0:v:0',
+      '-c',
+      'copy',
+      '-f',
+      'segment',
+      '-segment_time',
+      '4',
+      '-reset_timestamps',
+      '1',
       path.join(dir, 'chunk_%04d.mkv'),
     ]);
-    chunks = (await readdir(dir)).filter((f) => f.startsWith('chunk_')).sort().map((f) => path.join(dir, f));
+    chunks = (await readdir(dir))
+      .filter((f) => f.startsWith('chunk_'))
+      .sort()
+      .map((f) => path.join(dir, f));
     chunkFrames = [];
     for (const c of chunks) chunkFrames.push((await countPackets(tools, c)).frames);
     const segments: string[] = [];
     for (const c of chunks) {
       const seg = c.replace('.mkv', '.mp4');
       await runTool(tools.ffmpeg, [
-        '-v', 'error', '-y', '-noautorotate', '-threads', '1', '-i', c, '-map', '0:v:0', '-an', '-vf', `scale=${params.width}:${params.height},setsar=1,format=yuv420p`,
-        '-fps_mode', 'passthrough', '-c:v', 'libx264', '-preset', params.preset, '-crf', String(params.crf), '-maxrate', `${params.maxrateKbps}k`,
-        '-bufsize', `${params.bufsizeKbps}k`, '-profile:v', 'high', '-threads', '1', '-f', 'mp4', seg,
+        '-v',
+        'error',
+        '-y',
+        '-noautorotate',
+        '-threads',
+        '1',
+        '-i',
+        c,
+        '-map',
+        '0:v:0',
+        '-an',
+        '-vf',
+        `scale=${params.width}:${params.height},setsar=1,format=yuv420p`,
+        '-fps_mode',
+        'passthrough',
+        '-c:v',
+        'libx264',
+        '-preset',
+        params.preset,
+        '-crf',
+        String(params.crf),
+        '-maxrate',
+        `${params.maxrateKbps}k`,
+        '-bufsize',
+        `${params.bufsizeKbps}k`,
+        '-profile:v',
+        'high',
+        '-threads',
+        '1',
+        '-f',
+        'mp4',
+        seg,
       ]);
       segments.push(seg);
     }
@@ -85,7 +156,10 @@ describe('quality of a mini grid (native ffmpeg)', () => {
   it('measures a window: the first chunks against the start of the merged output', async () => {
     const list = path.join(dir, 'window.txt');
     await writeConcatList(list, chunks.slice(0, 2));
-    const w = summarise(await frameScores(tools, { distorted: merged, reference: list, params, statsDir: dir, frames: 240 }), chunkFrames.slice(0, 2));
+    const w = summarise(
+      await frameScores(tools, { distorted: merged, reference: list, params, statsDir: dir, frames: 240 }),
+      chunkFrames.slice(0, 2),
+    );
     expect(w.frames).toBe(240);
     expect(w.ssim).toBeGreaterThan(0.95);
   }, 60_000);

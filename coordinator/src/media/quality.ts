@@ -53,7 +53,13 @@ function inputArgs(input: string): string[] {
 /** Per-frame SSIM and MSE of `distorted` against `reference` (a file, or a concat list ending in .txt). */
 export async function frameScores(
   tools: MediaTools,
-  opts: { distorted: string; reference: string; params: Pick<EncodeParams, 'width' | 'height' | 'rotation'>; statsDir: string; frames?: number },
+  opts: {
+    distorted: string;
+    reference: string;
+    params: Pick<EncodeParams, 'width' | 'height' | 'rotation'>;
+    statsDir: string;
+    frames?: number;
+  },
 ): Promise<FrameScores> {
   const ssimLog = `${opts.statsDir}/ssim.log`;
   const psnrLog = `${opts.statsDir}/psnr.log`;
@@ -71,7 +77,23 @@ export async function frameScores(
   ].join(';');
   await runTool(
     tools.ffmpeg,
-    ['-v', 'error', '-nostdin', '-noautorotate', '-i', opts.distorted, '-noautorotate', ...inputArgs(opts.reference), '-lavfi', graph, '-fps_mode', 'passthrough', '-f', 'null', '-'],
+    [
+      '-v',
+      'error',
+      '-nostdin',
+      '-noautorotate',
+      '-i',
+      opts.distorted,
+      '-noautorotate',
+      ...inputArgs(opts.reference),
+      '-lavfi',
+      graph,
+      '-fps_mode',
+      'passthrough',
+      '-f',
+      'null',
+      '-',
+    ],
     { timeoutMs: 60 * 60_000 },
   );
   const ssim = (await readFile(ssimLog, 'utf8'))
@@ -123,10 +145,36 @@ export async function encodeReference(tools: MediaTools, opts: { input: string; 
   await runTool(
     tools.ffmpeg,
     [
-      '-v', 'error', '-nostdin', '-y', '-noautorotate', ...inputArgs(opts.input), '-map', '0:v:0', '-an', '-sn', '-dn',
-      '-vf', referenceFilter(p), '-fps_mode', 'passthrough',
-      '-c:v', 'libx264', '-preset', p.preset, '-crf', String(p.crf), '-maxrate', `${p.maxrateKbps}k`, '-bufsize', `${p.bufsizeKbps}k`,
-      '-profile:v', 'high', '-f', 'mp4', opts.out,
+      '-v',
+      'error',
+      '-nostdin',
+      '-y',
+      '-noautorotate',
+      ...inputArgs(opts.input),
+      '-map',
+      '0:v:0',
+      '-an',
+      '-sn',
+      '-dn',
+      '-vf',
+      referenceFilter(p),
+      '-fps_mode',
+      'passthrough',
+      '-c:v',
+      'libx264',
+      '-preset',
+      p.preset,
+      '-crf',
+      String(p.crf),
+      '-maxrate',
+      `${p.maxrateKbps}k`,
+      '-bufsize',
+      `${p.bufsizeKbps}k`,
+      '-profile:v',
+      'high',
+      '-f',
+      'mp4',
+      opts.out,
     ],
     { timeoutMs: 60 * 60_000 },
   );

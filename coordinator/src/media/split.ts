@@ -19,23 +19,32 @@ export interface ChunkFile {
 
 export const CHUNK_CONTAINER = 'mkv';
 
-export async function splitIntoChunks(
-  tools: MediaTools,
-  source: string,
-  outDir: string,
-  chunkSeconds: number,
-): Promise<ChunkFile[]> {
+export async function splitIntoChunks(tools: MediaTools, source: string, outDir: string, chunkSeconds: number): Promise<ChunkFile[]> {
   await runTool(
     tools.ffmpeg,
     [
-      '-v', 'error', '-nostdin', '-y',
-      '-i', source,
-      '-map', '0:v:0', '-c', 'copy', '-an', '-sn', '-dn',
-      '-f', 'segment',
-      '-segment_time', String(chunkSeconds),
-      '-reset_timestamps', '1',
+      '-v',
+      'error',
+      '-nostdin',
+      '-y',
+      '-i',
+      source,
+      '-map',
+      '0:v:0',
+      '-c',
+      'copy',
+      '-an',
+      '-sn',
+      '-dn',
+      '-f',
+      'segment',
+      '-segment_time',
+      String(chunkSeconds),
+      '-reset_timestamps',
+      '1',
       // Matroska carries any codec ffmpeg can copy (H.264, HEVC, VP9, AV1, …).
-      '-segment_format', 'matroska',
+      '-segment_format',
+      'matroska',
       path.join(outDir, `chunk_%04d.${CHUNK_CONTAINER}`),
     ],
     { timeoutMs: 30 * 60_000 },
@@ -54,7 +63,18 @@ export async function splitIntoChunks(
 export async function countPackets(tools: MediaTools, file: string): Promise<{ frames: number; duration: number }> {
   const { stdout } = await runTool(
     tools.ffprobe,
-    ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=nb_read_packets:format=duration', '-of', 'json', file],
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-count_packets',
+      '-show_entries',
+      'stream=nb_read_packets:format=duration',
+      '-of',
+      'json',
+      file,
+    ],
     { timeoutMs: 120_000 },
   );
   const parsed = JSON.parse(stdout) as { streams?: { nb_read_packets?: string }[]; format?: { duration?: string } };

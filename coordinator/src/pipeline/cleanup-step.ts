@@ -24,7 +24,12 @@ export async function runCleanupStep(ctx: PipelineContext, job: JobRow): Promise
   removed += await ctx.storage.removePrefix(storageKeys.audioPrefix(job.id));
   if (job.state === 'failed') {
     const accepted = new Set(
-      (await ctx.db.select({ key: tasks.segmentKey }).from(tasks).where(and(eq(tasks.jobId, job.id), eq(tasks.state, 'done')))).map((t) => t.key),
+      (
+        await ctx.db
+          .select({ key: tasks.segmentKey })
+          .from(tasks)
+          .where(and(eq(tasks.jobId, job.id), eq(tasks.state, 'done')))
+      ).map((t) => t.key),
     );
     for (const key of await ctx.storage.list(storageKeys.segmentsPrefix(job.id))) {
       if (!accepted.has(key)) {
@@ -37,6 +42,9 @@ export async function runCleanupStep(ctx: PipelineContext, job: JobRow): Promise
   }
   await rm(workDir(ctx, job.id), { recursive: true, force: true });
   // Only if the job is still in the state we cleaned for (a retry may have restarted it meanwhile).
-  await ctx.db.update(jobs).set({ needsCleanup: false }).where(and(eq(jobs.id, job.id), eq(jobs.state, job.state)));
+  await ctx.db
+    .update(jobs)
+    .set({ needsCleanup: false })
+    .where(and(eq(jobs.id, job.id), eq(jobs.state, job.state)));
   ctx.logger.info({ jobId: job.id, state: job.state, removedObjects: removed }, 'cleaned up intermediate objects');
 }

@@ -49,7 +49,9 @@ export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<v
   if (audio) {
     const aDir = path.join(hlsDir, 'audio');
     await mkdir(aDir, { recursive: true });
-    audioGroup = { playlist: await packageHls(ctx.tools, { input: audio, stream: 'audio', dir: aDir, segmentSeconds: ctx.config.chunkSeconds }) };
+    audioGroup = {
+      playlist: await packageHls(ctx.tools, { input: audio, stream: 'audio', dir: aDir, segmentSeconds: ctx.config.chunkSeconds }),
+    };
     await uploadPlaylist('audio', audioGroup.playlist);
   }
   const frameRate = job.source.fps;
@@ -89,7 +91,10 @@ export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<v
     const packaged = await packageHls(ctx.tools, { input: out, stream: 'video', dir: vDir, segmentSeconds: ctx.config.chunkSeconds });
     if (packaged.segments.length !== manifest.chunks.length) {
       // Still valid HLS, only not one segment per chunk (an x264 scene-cut keyframe near a cut point).
-      ctx.logger.warn({ jobId: job.id, rendition: rung.name, segments: packaged.segments.length, chunks: manifest.chunks.length }, 'HLS segments not aligned with chunks');
+      ctx.logger.warn(
+        { jobId: job.id, rendition: rung.name, segments: packaged.segments.length, chunks: manifest.chunks.length },
+        'HLS segments not aligned with chunks',
+      );
     }
     await uploadPlaylist(rung.name, packaged);
     variants.push({

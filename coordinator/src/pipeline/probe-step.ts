@@ -19,7 +19,19 @@ export async function runProbeStep(ctx: PipelineContext, job: JobRow): Promise<v
   const ladder = planLadder(source, job.requestedRenditions);
   if (ladder.length === 0) throw new PermanentError('no_renditions', 'no rendition fits this source');
   ctx.logger.info(
-    { jobId: job.id, source: { w: source.width, h: source.height, fps: source.fps, duration: source.duration, rotation: source.rotation, normalized: source.normalized?.reasons ?? [], maxKeyframeGap: analysis.maxKeyframeGap }, ladder: ladder.map((r) => `${r.name}=${r.width}x${r.height}`) },
+    {
+      jobId: job.id,
+      source: {
+        w: source.width,
+        h: source.height,
+        fps: source.fps,
+        duration: source.duration,
+        rotation: source.rotation,
+        normalized: source.normalized?.reasons ?? [],
+        maxKeyframeGap: analysis.maxKeyframeGap,
+      },
+      ladder: ladder.map((r) => `${r.name}=${r.width}x${r.height}`),
+    },
     'probed source',
   );
   await transitionJob(ctx.db, job.id, ['probing'], 'splitting', { source, ladder });

@@ -69,15 +69,25 @@ export async function runQualityStep(ctx: PipelineContext, job: JobRow): Promise
       }
       const statsDir = path.join(dir, o.rendition);
       await mkdir(statsDir, { recursive: true });
-      const grid = summarise(await frameScores(ctx.tools, { distorted: merged, reference: list, params: task.params, statsDir, frames }), chunkFrames);
+      const grid = summarise(
+        await frameScores(ctx.tools, { distorted: merged, reference: list, params: task.params, statsDir, frames }),
+        chunkFrames,
+      );
       const refFile = path.join(dir, `${o.rendition}.reference.mp4`);
       await encodeReference(ctx.tools, { input: list, params: task.params, out: refFile });
-      const ref = summarise(await frameScores(ctx.tools, { distorted: refFile, reference: list, params: task.params, statsDir }), chunkFrames);
-      if (grid.frames !== frames || ref.frames !== frames) throw new Error(`${o.rendition}: measured ${grid.frames}/${ref.frames} frames, expected ${frames}`);
+      const ref = summarise(
+        await frameScores(ctx.tools, { distorted: refFile, reference: list, params: task.params, statsDir }),
+        chunkFrames,
+      );
+      if (grid.frames !== frames || ref.frames !== frames)
+        throw new Error(`${o.rendition}: measured ${grid.frames}/${ref.frames} frames, expected ${frames}`);
       results.push({ rendition: o.rendition, ...grid, reference: { ssim: ref.ssim, psnr: ref.psnr }, elapsedMs: Date.now() - t0 });
     }
     // updated_at moves too, so the dashboard's change markers push the figures to open pages.
-    await ctx.db.update(jobs).set({ quality: results, updatedAt: new Date() }).where(and(eq(jobs.id, job.id), eq(jobs.state, 'done')));
+    await ctx.db
+      .update(jobs)
+      .set({ quality: results, updatedAt: new Date() })
+      .where(and(eq(jobs.id, job.id), eq(jobs.state, 'done')));
     ctx.logger.info({ jobId: job.id, quality: results, elapsedMs: Date.now() - started }, 'quality measured');
   } catch (err) {
     ctx.logger.warn({ jobId: job.id, err }, 'quality measurement failed; the job stays done without figures');

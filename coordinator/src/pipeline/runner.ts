@@ -28,7 +28,11 @@ export interface PipelineRunner {
   stop(): Promise<void>;
 }
 
-export function startPipelineRunner(ctx: PipelineContext, runnerId: string, opts: { pollMs?: number; onJobChanged?: (jobId: string) => void } = {}): PipelineRunner {
+export function startPipelineRunner(
+  ctx: PipelineContext,
+  runnerId: string,
+  opts: { pollMs?: number; onJobChanged?: (jobId: string) => void } = {},
+): PipelineRunner {
   const pollMs = opts.pollMs ?? 1000;
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -39,11 +43,14 @@ export function startPipelineRunner(ctx: PipelineContext, runnerId: string, opts
     if (!jobId) return false;
     const job = await getJob(ctx.db, jobId);
     if (!job) return true;
-    const renew = setInterval(() => {
-      renewJobStep(ctx.db, { jobId, runnerId, ttlSeconds: STEP_TTL_SECONDS }).catch((err: unknown) =>
-        log.warn({ jobId, err }, 'could not renew step lease'),
-      );
-    }, (STEP_TTL_SECONDS * 1000) / 3);
+    const renew = setInterval(
+      () => {
+        renewJobStep(ctx.db, { jobId, runnerId, ttlSeconds: STEP_TTL_SECONDS }).catch((err: unknown) =>
+          log.warn({ jobId, err }, 'could not renew step lease'),
+        );
+      },
+      (STEP_TTL_SECONDS * 1000) / 3,
+    );
     try {
       await runStep(job);
       await releaseJobStep(ctx.db, { jobId, runnerId, retryInSeconds: 0, resetAttempts: true });
@@ -93,7 +100,10 @@ export function startPipelineRunner(ctx: PipelineContext, runnerId: string, opts
     }
     // Cleanup of an ended job is retried for as long as it takes (storage may be down for a while).
     const retryIn = Math.min(60, 2 ** Math.min(job.stepAttempts, 6));
-    log.warn({ jobId: job.id, step: job.state, attempt: job.stepAttempts, retryInSeconds: retryIn, err: message }, 'step failed; will retry');
+    log.warn(
+      { jobId: job.id, step: job.state, attempt: job.stepAttempts, retryInSeconds: retryIn, err: message },
+      'step failed; will retry',
+    );
     await releaseJobStep(ctx.db, { jobId: job.id, runnerId, retryInSeconds: retryIn, resetAttempts: false });
   }
 

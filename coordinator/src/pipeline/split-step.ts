@@ -47,7 +47,13 @@ export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<v
     container: CHUNK_CONTAINER,
     targetChunkSeconds: ctx.config.chunkSeconds,
     totalFrames: chunks.reduce((s, c) => s + c.frames, 0),
-    chunks: chunks.map((c) => ({ index: c.index, key: storageKeys.chunk(job.id, c.index, CHUNK_CONTAINER), size: c.size, frames: c.frames, duration: c.duration })),
+    chunks: chunks.map((c) => ({
+      index: c.index,
+      key: storageKeys.chunk(job.id, c.index, CHUNK_CONTAINER),
+      size: c.size,
+      frames: c.frames,
+      duration: c.duration,
+    })),
   });
   for (const [i, c] of chunks.entries()) {
     await ctx.storage.putFile(manifest.chunks[i]!.key, c.path, 'video/x-matroska');
@@ -76,7 +82,10 @@ export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<v
   );
   await ctx.db.transaction(async (tx) => {
     for (let i = 0; i < values.length; i += 500) {
-      await tx.insert(tasks).values(values.slice(i, i + 500)).onConflictDoNothing();
+      await tx
+        .insert(tasks)
+        .values(values.slice(i, i + 500))
+        .onConflictDoNothing();
     }
     await transitionJob(tx, job.id, ['splitting'], 'transcoding', { totalChunks: chunks.length });
   });

@@ -19,7 +19,18 @@ import { createLogger } from '../logger.js';
 import type { Storage } from '../storage/storage.js';
 
 const policy = { ttlSeconds: 30, maxAttempts: 3 };
-const params: EncodeParams = { rendition: '360p', codec: 'h264', width: 640, height: 360, rotation: 0, crf: 23, maxrateKbps: 800, bufsizeKbps: 1600, preset: 'veryfast', frames: 48 };
+const params: EncodeParams = {
+  rendition: '360p',
+  codec: 'h264',
+  width: 640,
+  height: 360,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 800,
+  bufsizeKbps: 1600,
+  preset: 'veryfast',
+  frames: 48,
+};
 const storage = { presignGet: async (key: string) => `http://storage.test/${key}` } as unknown as Storage;
 
 let database: Database;
@@ -73,7 +84,11 @@ async function openStream(query: string) {
         const frame = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         const event = /^event: (.*)$/m.exec(frame)?.[1];
-        const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        const data = frame
+          .split('\n')
+          .filter((l) => l.startsWith('data: '))
+          .map((l) => l.slice(6))
+          .join('\n');
         if (event === undefined) continue; // retry: and heartbeat comments
         const schema = eventSchemas[event as EventName];
         return { event, data: schema.parse(JSON.parse(data)) };
@@ -111,9 +126,19 @@ async function openStream(query: string) {
 async function seedJob(name: string): Promise<string> {
   const id = randomUUID();
   await createJob(database.db, { id, name, renditions: ['360p'], sourceKey: `videos/${id}/source/source.mp4`, sourceSize: 1000 });
-  await database.db.insert(tasks).values(
-    [0, 1].map((chunk) => ({ id: randomUUID(), jobId: id, chunkIndex: chunk, rendition: '360p' as const, params, chunkKey: `k${chunk}`, chunkSize: 100 })),
-  );
+  await database.db
+    .insert(tasks)
+    .values(
+      [0, 1].map((chunk) => ({
+        id: randomUUID(),
+        jobId: id,
+        chunkIndex: chunk,
+        rendition: '360p' as const,
+        params,
+        chunkKey: `k${chunk}`,
+        chunkSize: 100,
+      })),
+    );
   await transitionJob(database.db, id, ['queued'], 'transcoding');
   return id;
 }
@@ -129,7 +154,11 @@ describe('GET /api/events', () => {
     const first = [await s.next(), await s.next(), await s.next(), await s.next()];
     await s.close();
     expect(first.map((e) => e.event).sort()).toEqual(['job', 'jobs', 'status', 'workers']);
-    const job = first.find((e) => e.event === 'job')!.data as { job: { name: string; progress: unknown }; tasks: { state: string }[]; chunkFrames: number[] };
+    const job = first.find((e) => e.event === 'job')!.data as {
+      job: { name: string; progress: unknown };
+      tasks: { state: string }[];
+      chunkFrames: number[];
+    };
     expect(job.job).toMatchObject({ name: 'first.mp4', progress: { done: 0, total: 2 } });
     expect(job.tasks.map((t) => t.state)).toEqual(['queued', 'queued']);
     expect(job.chunkFrames).toEqual([48, 48]);
@@ -139,15 +168,26 @@ describe('GET /api/events', () => {
   it('pushes a tab taking a task, its progress and the accepted segment, without being asked', async () => {
     const s = await openStream(`?topics=status,workers&job=${jobId}`);
     await s.until('job');
-    await database.db.execute(sql`INSERT INTO workers (id, name, capabilities) VALUES ('tab-one-0001', 'tab one', ${JSON.stringify({ encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false })}::jsonb)`);
+    await database.db.execute(
+      sql`INSERT INTO workers (id, name, capabilities) VALUES ('tab-one-0001', 'tab one', ${JSON.stringify({ encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false })}::jsonb)`,
+    );
     const [task] = await claimTasks(database.db, { workerId: 'tab-one-0001', limit: 1, policy });
-    const leased = (await s.until('job', (d: { tasks: { state: string; worker: string | null; history: unknown[] }[] }) => d.tasks[0]?.state === 'leased')) as {
+    const leased = (await s.until(
+      'job',
+      (d: { tasks: { state: string; worker: string | null; history: unknown[] }[] }) => d.tasks[0]?.state === 'leased',
+    )) as {
       tasks: { worker: string; history: { worker: string; outcome: string | null }[] }[];
     };
     expect(leased.tasks[0]).toMatchObject({ worker: 'tab-one-0001', history: [{ worker: 'tab-one-0001', outcome: null }] });
     await s.until('status', (d: { workersBusy: number }) => d.workersBusy === 1);
-    const workers = (await s.until('workers', (d: { workers: { current: unknown[] }[] }) => d.workers[0]?.current.length === 1)) as { workers: { id: string; capabilities: unknown; current: unknown[] }[] };
-    expect(workers.workers[0]).toMatchObject({ id: 'tab-one-0001', capabilities: { encoders: ['wasm-x264'] }, current: [{ chunk: 0, rendition: '360p', state: 'leased', attempt: 1 }] });
+    const workers = (await s.until('workers', (d: { workers: { current: unknown[] }[] }) => d.workers[0]?.current.length === 1)) as {
+      workers: { id: string; capabilities: unknown; current: unknown[] }[];
+    };
+    expect(workers.workers[0]).toMatchObject({
+      id: 'tab-one-0001',
+      capabilities: { encoders: ['wasm-x264'] },
+      current: [{ chunk: 0, rendition: '360p', state: 'leased', attempt: 1 }],
+    });
 
     // A heartbeat's progress is a change too.
     await database.db.execute(sql`UPDATE tasks SET progress = 0.5, updated_at = now() WHERE id = ${task!.id}`);
@@ -155,7 +195,9 @@ describe('GET /api/events', () => {
 
     await beginVerification(database.db, { taskId: task!.id, token: task!.lease_token!, policy });
     await acceptSegment(database.db, { taskId: task!.id, token: task!.lease_token!, segment: { key: 's0', size: 1, sha256: 'x' } });
-    const done = (await s.until('job', (d: { tasks: { state: string }[] }) => d.tasks[0]?.state === 'done')) as { job: { progress: unknown } };
+    const done = (await s.until('job', (d: { tasks: { state: string }[] }) => d.tasks[0]?.state === 'done')) as {
+      job: { progress: unknown };
+    };
     expect(done.job.progress).toEqual({ done: 1, total: 2 });
     await s.close();
   });
@@ -203,7 +245,12 @@ describe('GET /api/workers', () => {
     expect(res.status).toBe(200);
     const body = workersSnapshotSchema.parse(await res.json());
     expect(body.workers).toHaveLength(1);
-    expect(body.workers[0]).toMatchObject({ id: 'tab-one-0001', name: 'tab one', connected: true, current: [{ jobName: 'second.mp4', chunk: 1, state: 'leased' }] });
+    expect(body.workers[0]).toMatchObject({
+      id: 'tab-one-0001',
+      name: 'tab one',
+      connected: true,
+      current: [{ jobName: 'second.mp4', chunk: 1, state: 'leased' }],
+    });
     expect(body.totals).toMatchObject({ known: 1, connected: 1, busy: 1 });
     expect(body.throughput.perMinute).toHaveLength(60);
     expect(body.throughput.perMinute.reduce((a, b) => a + b, 0)).toBe(1);

@@ -50,7 +50,9 @@ export function eventRoutes(deps: EventRouteDeps) {
   app.get('/', (c) => {
     const parsed = querySchema.safeParse({ topics: c.req.query('topics'), job: c.req.query('job') });
     if (!parsed.success) {
-      throw new HTTPException(400, { message: `topics must be a comma-separated list of ${eventTopicSchema.options.join(', ')}; job a job id` });
+      throw new HTTPException(400, {
+        message: `topics must be a comma-separated list of ${eventTopicSchema.options.join(', ')}; job a job id`,
+      });
     }
     const topics = topicsFor({ topics: parsed.data.topics, jobId: parsed.data.job });
     // Proxies such as nginx buffer responses unless told not to, which would hold every event back.

@@ -27,7 +27,8 @@ export function hlsRoutes(ctx: PipelineContext) {
     const file = /^([a-z0-9]+)\.m3u8$/.exec(c.req.param('file'));
     const job = id.success ? await getJob(ctx.db, id.data) : null;
     const hls = job?.deliverables?.hls;
-    if (!job || !hls || !file) throw new HTTPException(404, { message: `no HLS playlist ${c.req.param('file')} for job ${c.req.param('id')}` });
+    if (!job || !hls || !file)
+      throw new HTTPException(404, { message: `no HLS playlist ${c.req.param('file')} for job ${c.req.param('id')}` });
     const name = file[1]!;
     c.header('Content-Type', PLAYLIST_TYPE);
     c.header('Cache-Control', 'no-store'); // the presigned URLs inside expire

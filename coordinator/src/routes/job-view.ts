@@ -8,7 +8,12 @@ const OUTPUT_URL_SECONDS = 6 * 3600;
 
 export async function toJobView(job: JobRow, progress: { done: number; total: number } | undefined, storage: Storage): Promise<JobView> {
   const outputs = await Promise.all(
-    job.outputs.map(async (o) => ({ rendition: o.rendition, width: o.width, height: o.height, url: await storage.presignGet(o.key, OUTPUT_URL_SECONDS) })),
+    job.outputs.map(async (o) => ({
+      rendition: o.rendition,
+      width: o.width,
+      height: o.height,
+      url: await storage.presignGet(o.key, OUTPUT_URL_SECONDS),
+    })),
   );
   const d = job.deliverables;
   return {

@@ -104,7 +104,10 @@ export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
 
   app.get('/', async (c) => {
     const rows = await listJobs(ctx.db);
-    const progress = await taskProgress(ctx.db, rows.map((j) => j.id));
+    const progress = await taskProgress(
+      ctx.db,
+      rows.map((j) => j.id),
+    );
     return c.json(await Promise.all(rows.map((j) => toJobView(j, progress.get(j.id), ctx.storage))));
   });
 

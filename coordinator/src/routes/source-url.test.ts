@@ -35,7 +35,10 @@ afterAll(async () => {
 });
 
 async function status(p: Promise<unknown>): Promise<number> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HTTPException);
   return (err as HTTPException).status;
 }
@@ -59,8 +62,12 @@ describe('downloadSource', () => {
     expect(() => parseSourceUrl('file:///etc/passwd')).toThrow(/only http and https/);
     expect(() => parseSourceUrl('not a url')).toThrow(/not a valid URL/);
     expect(await status(downloadSource(parseSourceUrl(`${base}/missing.mp4`), { tmpDir, maxBytes: 1e6 }))).toBe(422);
-    await expect(downloadSource(parseSourceUrl(`${base}/page`), { tmpDir, maxBytes: 1e6, ytDlp: null })).rejects.toThrow(/web page, not a video file/);
-    await expect(downloadSource(parseSourceUrl(`${base}/slow.mp4`), { tmpDir, maxBytes: 1e6, timeoutMs: 300 })).rejects.toThrow(/timed out/);
+    await expect(downloadSource(parseSourceUrl(`${base}/page`), { tmpDir, maxBytes: 1e6, ytDlp: null })).rejects.toThrow(
+      /web page, not a video file/,
+    );
+    await expect(downloadSource(parseSourceUrl(`${base}/slow.mp4`), { tmpDir, maxBytes: 1e6, timeoutMs: 300 })).rejects.toThrow(
+      /timed out/,
+    );
     expect(await readdir(tmpDir)).toEqual([]);
   });
 });

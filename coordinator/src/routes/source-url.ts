@@ -47,13 +47,17 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
   await mkdir(opts.tmpDir, { recursive: true });
   const tmp = path.join(opts.tmpDir, `${randomUUID()}.download`);
   const signal = AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const tooLarge = () => new HTTPException(413, { message: `the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)` });
+  const tooLarge = () =>
+    new HTTPException(413, { message: `the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)` });
   try {
     let res: Response;
     try {
       res = await fetch(url, { signal, redirect: 'follow' });
     } catch (err) {
-      throw new HTTPException(422, { message: `could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`, cause: err });
+      throw new HTTPException(422, {
+        message: `could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`,
+        cause: err,
+      });
     }
     if (!res.ok || !res.body) {
       await res.body?.cancel();
@@ -62,7 +66,10 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
     const type = res.headers.get('content-type') ?? '';
     if (type.startsWith('text/html')) {
       await res.body.cancel();
-      if (!opts.ytDlp) throw new HTTPException(422, { message: `${url.href} is a web page, not a video file (yt-dlp is not installed to fetch the video from it)` });
+      if (!opts.ytDlp)
+        throw new HTTPException(422, {
+          message: `${url.href} is a web page, not a video file (yt-dlp is not installed to fetch the video from it)`,
+        });
       return await viaYtDlp(url, tmp, opts, signal);
     }
     const declared = Number(res.headers.get('content-length'));
@@ -82,7 +89,10 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
       await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), limit, createWriteStream(tmp), { signal });
     } catch (err) {
       if (err instanceof HTTPException) throw err;
-      throw new HTTPException(422, { message: `could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`, cause: err });
+      throw new HTTPException(422, {
+        message: `could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`,
+        cause: err,
+      });
     }
     return { path: tmp, filename: filenameOf(url), size, fields: {} };
   } catch (err) {
@@ -99,7 +109,17 @@ async function viaYtDlp(url: URL, tmp: string, opts: DownloadOptions, signal: Ab
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
         opts.ytDlp!,
-        ['--no-playlist', '--max-filesize', String(opts.maxBytes), '-f', 'bv*+ba/b', '-o', path.join(dir, 'source.%(ext)s'), '--', url.href],
+        [
+          '--no-playlist',
+          '--max-filesize',
+          String(opts.maxBytes),
+          '-f',
+          'bv*+ba/b',
+          '-o',
+          path.join(dir, 'source.%(ext)s'),
+          '--',
+          url.href,
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'], signal },
       );
       let stderr = '';

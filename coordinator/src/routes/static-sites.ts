@@ -35,7 +35,9 @@ export function mountStaticSites(app: Hono<never>): void {
     '/contribute/*',
     serveStatic({ root: CONTRIBUTE_DIST, rewriteRequestPath: (p) => p.replace(/^\/contribute/, ''), onFound: cacheHeaders }),
   );
-  app.get('/contribute/*', (c) => c.html(notBuilt('contributor page', '@tabgrid/web-worker-client'), existsSync(CONTRIBUTE_DIST) ? 404 : 503));
+  app.get('/contribute/*', (c) =>
+    c.html(notBuilt('contributor page', '@tabgrid/web-worker-client'), existsSync(CONTRIBUTE_DIST) ? 404 : 503),
+  );
   app.use('/*', serveStatic({ root: DASHBOARD_DIST, onFound: cacheHeaders }));
   // Client-side routes of the dashboard fall back to its index.html.
   app.get('/*', serveStatic({ root: DASHBOARD_DIST, rewriteRequestPath: () => '/index.html', onFound: cacheHeaders }));

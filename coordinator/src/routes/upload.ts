@@ -62,7 +62,8 @@ export async function receiveUpload(req: IncomingMessage, opts: { tmpDir: string
     await writing;
     if (!file) throw new HTTPException(400, { message: 'no file: send the video in the multipart field "file"' });
     const f = file as { filename: string; size: number; truncated: boolean };
-    if (f.truncated) throw new HTTPException(413, { message: `the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)` });
+    if (f.truncated)
+      throw new HTTPException(413, { message: `the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)` });
     if (f.size === 0) throw new HTTPException(422, { message: 'the file is empty (0 bytes); it is not a video' });
     return { path: tmp, filename: f.filename, size: f.size, fields };
   } catch (err) {

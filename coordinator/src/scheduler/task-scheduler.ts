@@ -74,7 +74,10 @@ export class TaskScheduler {
       this.deps.storage.presignGet(task.chunk_key, PRESIGN_SECONDS),
       this.deps.storage.presignPut(segmentKey, PRESIGN_SECONDS),
     ]);
-    this.log.info({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, attempt: task.attempts }, 'leased task');
+    this.log.info(
+      { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, attempt: task.attempts },
+      'leased task',
+    );
     return {
       leaseId: task.id,
       token: task.lease_token!,
@@ -135,26 +138,47 @@ export class TaskScheduler {
       );
     } catch (err) {
       const reason = `the coordinator could not check the segment now (${(err as Error).message}); keep it and send complete again`;
-      this.log.warn({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, err: (err as Error).message }, 'segment check could not run; the tab will retry');
+      this.log.warn(
+        { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, err: (err as Error).message },
+        'segment check could not run; the tab will retry',
+      );
       await undoVerification(this.deps.db, { taskId: task.id, token: msg.token, policy: this.deps.policy });
       return { accepted: false, retry: true, reason };
     }
     if (verdict.ok) {
       await acceptSegment(this.deps.db, { taskId: task.id, token: msg.token, segment: { key, size: msg.size, sha256: msg.sha256 } });
       await this.recordOutcome(workerId, 'success');
-      this.log.info({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, encodeMs: msg.encodeMs }, 'segment accepted');
+      this.log.info(
+        { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, encodeMs: msg.encodeMs },
+        'segment accepted',
+      );
       await this.settle(task.job_id);
       return { accepted: true };
     }
-    this.log.warn({ workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, reason: verdict.reason }, 'segment rejected');
-    const ended = await failLease(this.deps.db, { taskId: task.id, token: msg.token, outcome: 'rejected', reason: `segment rejected: ${verdict.reason}`, policy: this.deps.policy });
+    this.log.warn(
+      { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, reason: verdict.reason },
+      'segment rejected',
+    );
+    const ended = await failLease(this.deps.db, {
+      taskId: task.id,
+      token: msg.token,
+      outcome: 'rejected',
+      reason: `segment rejected: ${verdict.reason}`,
+      policy: this.deps.policy,
+    });
     await this.deps.storage.remove(key).catch(() => undefined);
     await this.afterEnded([ended], 'failure');
     return { accepted: false, reason: verdict.reason };
   }
 
   async fail(msg: FailMessage): Promise<void> {
-    const ended = await failLease(this.deps.db, { taskId: msg.leaseId, token: msg.token, outcome: 'failed', reason: `worker failed: ${msg.reason}`, policy: this.deps.policy });
+    const ended = await failLease(this.deps.db, {
+      taskId: msg.leaseId,
+      token: msg.token,
+      outcome: 'failed',
+      reason: `worker failed: ${msg.reason}`,
+      policy: this.deps.policy,
+    });
     await this.afterEnded([ended], 'failure');
   }
 
@@ -175,13 +199,19 @@ export class TaskScheduler {
    * one, or all but the accepted one once the task has settled.
    */
   private async sweepStaleSegments(taskId: string): Promise<void> {
-    const [task] = await rows<{ job_id: string; chunk_index: number; rendition: string; attempts: number; state: string; segment_key: string | null }>(
-      this.deps.db,
-      sql`SELECT job_id, chunk_index, rendition, attempts, state, segment_key FROM tasks WHERE id = ${taskId}`,
-    );
+    const [task] = await rows<{
+      job_id: string;
+      chunk_index: number;
+      rendition: string;
+      attempts: number;
+      state: string;
+      segment_key: string | null;
+    }>(this.deps.db, sql`SELECT job_id, chunk_index, rendition, attempts, state, segment_key FROM tasks WHERE id = ${taskId}`);
     if (!task) return;
     const settled = task.state === 'done' || task.state === 'dead' || task.state === 'canceled';
-    const stale = Array.from({ length: settled ? task.attempts : task.attempts - 1 }, (_, i) => storageKeys.segment(task.job_id, task.rendition, task.chunk_index, i + 1));
+    const stale = Array.from({ length: settled ? task.attempts : task.attempts - 1 }, (_, i) =>
+      storageKeys.segment(task.job_id, task.rendition, task.chunk_index, i + 1),
+    );
     for (const key of stale) if (key !== task.segment_key) await this.deps.storage.remove(key).catch(() => undefined);
   }
 
@@ -192,21 +222,34 @@ export class TaskScheduler {
 
   /** Leases of a worker that went away and did not come back (to any coordinator) in time. */
   async release(workerId: string, tokens: readonly string[], reason: string): Promise<void> {
-    const ended = await releaseLeases(this.deps.db, { workerId, tokens, outcome: 'disconnected', reason, policy: this.deps.policy, onlyIfDisconnected: true });
+    const ended = await releaseLeases(this.deps.db, {
+      workerId,
+      tokens,
+      outcome: 'disconnected',
+      reason,
+      policy: this.deps.policy,
+      onlyIfDisconnected: true,
+    });
     if (ended.length > 0) this.log.info({ workerId, released: ended.length }, 'released leases of a disconnected worker');
     await this.afterEnded(ended, 'neutral');
   }
 
   /** A tab that says hello holding nothing has lost whatever it was working on (a reload, a crash). */
   async releaseAll(workerId: string): Promise<void> {
-    const ended = await releaseAllLeases(this.deps.db, { workerId, outcome: 'disconnected', reason: 'the tab restarted and lost its work', policy: this.deps.policy });
+    const ended = await releaseAllLeases(this.deps.db, {
+      workerId,
+      outcome: 'disconnected',
+      reason: 'the tab restarted and lost its work',
+      policy: this.deps.policy,
+    });
     if (ended.length > 0) this.log.info({ workerId, released: ended.length }, 'released leases of a restarted tab');
     await this.afterEnded(ended, 'neutral');
   }
 
   async reap(): Promise<EndedLease[]> {
     const ended = await reapExpiredLeases(this.deps.db, { policy: this.deps.policy });
-    if (ended.length > 0) this.log.info({ expired: ended.map((e) => ({ task: e.task_id, worker: e.worker_id, state: e.state })) }, 'reaped expired leases');
+    if (ended.length > 0)
+      this.log.info({ expired: ended.map((e) => ({ task: e.task_id, worker: e.worker_id, state: e.state })) }, 'reaped expired leases');
     await this.afterEnded(ended, 'failure');
     return ended;
   }
@@ -250,7 +293,10 @@ export class TaskScheduler {
       RETURNING quarantined_until, consecutive_failures`,
     );
     if (row && row.consecutive_failures >= QUARANTINE_AFTER) {
-      this.log.warn({ workerId, failuresInARow: row.consecutive_failures, until: row.quarantined_until }, 'worker quarantined: it keeps failing');
+      this.log.warn(
+        { workerId, failuresInARow: row.consecutive_failures, until: row.quarantined_until },
+        'worker quarantined: it keeps failing',
+      );
     }
   }
 }

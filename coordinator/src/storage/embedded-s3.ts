@@ -67,7 +67,13 @@ export async function startEmbeddedS3(opts: { dataDir: string; logger: Logger })
     // and a signature is a bearer credential until it expires.
     res.on('finish', () =>
       log.debug(
-        { method: req.method, path: url.pathname, params: [...url.searchParams.keys()].filter((k) => !k.startsWith('X-Amz-')), status: res.statusCode, ms: Math.round(performance.now() - started) },
+        {
+          method: req.method,
+          path: url.pathname,
+          params: [...url.searchParams.keys()].filter((k) => !k.startsWith('X-Amz-')),
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
         's3rver request',
       ),
     );
@@ -225,9 +231,7 @@ function patchStore(store: S3rverStore, log: Logger): void {
 
 async function deleteWithoutPruning(store: S3rverStore, bucket: string, key: string): Promise<void> {
   await Promise.all(
-    ['object', 'object.md5', 'metadata.json'].map((resource) =>
-      rm(store.getResourcePath(bucket, key, resource), { force: true }),
-    ),
+    ['object', 'object.md5', 'metadata.json'].map((resource) => rm(store.getResourcePath(bucket, key, resource), { force: true })),
   );
 }
 

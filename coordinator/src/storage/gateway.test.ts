@@ -102,7 +102,9 @@ describe('storage gateway', () => {
     const head = await fetch(await rawSigner().presignedUrl('HEAD', s3.bucket, 't/head.txt', 60), { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe('5');
-    const url = await rawSigner().presignedGetObject(s3.bucket, 't/head.txt', 60, { 'response-content-type': 'text/x-tabgrid; charset=utf-8' });
+    const url = await rawSigner().presignedGetObject(s3.bucket, 't/head.txt', 60, {
+      'response-content-type': 'text/x-tabgrid; charset=utf-8',
+    });
     const got = await fetch(url);
     expect(got.status).toBe(200);
     expect(got.headers.get('content-type')).toBe('text/x-tabgrid; charset=utf-8');
@@ -201,10 +203,13 @@ describe('storage gateway', () => {
     const url = await rawSigner().presignedUrl('PUT', s3.bucket, 't/../escape.bin', 60);
     const rawPath = `/storage/t/%2E%2E/escape.bin${url.slice(url.indexOf('?'))}`;
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: publicUrl.port, method: 'PUT', path: rawPath, headers: { 'Content-Length': 3 } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: publicUrl.port, method: 'PUT', path: rawPath, headers: { 'Content-Length': 3 } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end('abc');
     });

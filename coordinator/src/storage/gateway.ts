@@ -29,8 +29,25 @@ export interface StorageGatewayOptions {
   readonly maxBodyBytes?: number;
 }
 
-const REQUEST_HEADERS = ['range', 'content-type', 'content-length', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'];
-const RESPONSE_HEADERS = ['etag', 'content-length', 'content-range', 'accept-ranges', 'content-type', 'last-modified', 'content-disposition', 'cache-control'];
+const REQUEST_HEADERS = [
+  'range',
+  'content-type',
+  'content-length',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+];
+const RESPONSE_HEADERS = [
+  'etag',
+  'content-length',
+  'content-range',
+  'accept-ranges',
+  'content-type',
+  'last-modified',
+  'content-disposition',
+  'cache-control',
+];
 
 export function createStorageGateway(opts: StorageGatewayOptions): Hono {
   const log = opts.logger.child({ component: 'storage-gateway' });
@@ -65,13 +82,21 @@ export function createStorageGateway(opts: StorageGatewayOptions): Hono {
 
   const refuse = (c: Context, status: 403 | 411 | 413 | 502, code: string, message: string, extra: object = {}) => {
     // Only names and reasons: the query (signature, credential) is never logged.
-    log.info({ status, code, method: c.req.method, path: pathOf(c.req.url), origin: c.req.header('origin'), ...extra, reason: message }, 'storage request refused');
+    log.info(
+      { status, code, method: c.req.method, path: pathOf(c.req.url), origin: c.req.header('origin'), ...extra, reason: message },
+      'storage request refused',
+    );
     return c.json({ error: { code, message } }, status);
   };
 
   app.on(['GET', 'HEAD', 'PUT'], '*', async (c) => {
     const { path, query } = splitUrl(c.req.url);
-    const verdict = await verify({ method: c.req.method, host: c.req.header('host') ?? new URL(c.req.url).host, rawPath: path, rawQuery: query });
+    const verdict = await verify({
+      method: c.req.method,
+      host: c.req.header('host') ?? new URL(c.req.url).host,
+      rawPath: path,
+      rawQuery: query,
+    });
     if (!verdict.ok) return refuse(c, 403, verdict.code, verdict.message, { key: verdict.key });
     // s3rver maps keys straight onto paths under its data dir (path.join), so
     // a `..` segment would leave it. Our keys never have one; a signed URL for
@@ -92,8 +117,10 @@ export function createStorageGateway(opts: StorageGatewayOptions): Hono {
       // HTTP parser then ends the body at that length, so checking the header
       // bounds the bytes that can reach s3rver.
       const length = Number(c.req.header('content-length') ?? NaN);
-      if (!Number.isSafeInteger(length) || length < 0) return refuse(c, 411, 'length_required', 'PUT needs a Content-Length', { key: verdict.key });
-      if (length > maxBodyBytes) return refuse(c, 413, 'too_large', `body of ${length} bytes exceeds the ${maxBodyBytes}-byte limit`, { key: verdict.key });
+      if (!Number.isSafeInteger(length) || length < 0)
+        return refuse(c, 411, 'length_required', 'PUT needs a Content-Length', { key: verdict.key });
+      if (length > maxBodyBytes)
+        return refuse(c, 413, 'too_large', `body of ${length} bytes exceeds the ${maxBodyBytes}-byte limit`, { key: verdict.key });
     }
 
     let upstream: http.IncomingMessage;
@@ -101,7 +128,13 @@ export function createStorageGateway(opts: StorageGatewayOptions): Hono {
       // The verified query goes along verbatim: s3rver applies response-*
       // overrides only to signed requests, and re-checks key and expiry itself.
       // Path as received too: a URL object would re-normalise it.
-      upstream = await forward(opts.upstream, `${path}${query ? `?${query}` : ''}`, c.req.method, headers, isPut ? requestBody(c) : undefined);
+      upstream = await forward(
+        opts.upstream,
+        `${path}${query ? `?${query}` : ''}`,
+        c.req.method,
+        headers,
+        isPut ? requestBody(c) : undefined,
+      );
     } catch (err) {
       if (c.req.raw.signal.aborted) {
         // The browser went away mid-upload; the embedded store drops the partial object.

@@ -10,7 +10,11 @@ const signedAt = new Date('2026-11-25T00:40:00Z');
 const now = signedAt.getTime() + 10_000;
 const verify = createPresignVerifier({ bucket, ...creds, now: () => now });
 
-async function presign(method: string, key: string, opts: { host?: string; expires?: number; params?: Record<string, string>; date?: Date } = {}) {
+async function presign(
+  method: string,
+  key: string,
+  opts: { host?: string; expires?: number; params?: Record<string, string>; date?: Date } = {},
+) {
   const base = new URL(`http://${opts.host ?? '127.0.0.1:8000'}`);
   const client = new Client(minioClientOptions(base, creds));
   return new URL(await client.presignedUrl(method, bucket, key, opts.expires ?? 60, opts.params ?? {}, opts.date ?? signedAt));
@@ -81,7 +85,14 @@ describe('createPresignVerifier', () => {
     }
     const dup = { ...asRequest(url, 'GET'), rawQuery: `${url.search.slice(1)}&X-Amz-Expires=60` };
     expect(await verify(dup)).toMatchObject({ code: 'presign_malformed' });
-    for (const [p, v] of [['X-Amz-Expires', '0'], ['X-Amz-Expires', '604801'], ['X-Amz-Expires', '1e3'], ['X-Amz-Date', '20261125T004000'], ['X-Amz-Algorithm', 'AWS4-HMAC-SHA1'], ['X-Amz-Signature', 'ZZ']]) {
+    for (const [p, v] of [
+      ['X-Amz-Expires', '0'],
+      ['X-Amz-Expires', '604801'],
+      ['X-Amz-Expires', '1e3'],
+      ['X-Amz-Date', '20261125T004000'],
+      ['X-Amz-Algorithm', 'AWS4-HMAC-SHA1'],
+      ['X-Amz-Signature', 'ZZ'],
+    ]) {
       const u = new URL(url);
       u.searchParams.set(p!, v!);
       expect(await verify(asRequest(u, 'GET'))).toMatchObject({ code: 'presign_malformed' });

@@ -45,7 +45,14 @@ export interface PresignVerifierOptions {
   readonly now?: () => number;
 }
 
-const AUTH_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature'] as const;
+const AUTH_PARAMS = [
+  'X-Amz-Algorithm',
+  'X-Amz-Credential',
+  'X-Amz-Date',
+  'X-Amz-Expires',
+  'X-Amz-SignedHeaders',
+  'X-Amz-Signature',
+] as const;
 const METHODS = ['GET', 'HEAD', 'PUT'];
 /** AWS accepts requests dated up to 15 min ahead of its clock; beyond that the URL is not valid yet. */
 const MAX_SKEW_MS = 15 * 60_000;
@@ -94,7 +101,8 @@ export function createPresignVerifier(opts: PresignVerifierOptions): (req: Presi
     }
     const param = (p: (typeof AUTH_PARAMS)[number]): string => query.get(p) ?? '';
 
-    if (param('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') return refuse('presign_malformed', 'X-Amz-Algorithm must be AWS4-HMAC-SHA256', key);
+    if (param('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256')
+      return refuse('presign_malformed', 'X-Amz-Algorithm must be AWS4-HMAC-SHA256', key);
     if (param('X-Amz-SignedHeaders') !== 'host') return refuse('presign_malformed', 'X-Amz-SignedHeaders must be "host"', key);
     const signature = param('X-Amz-Signature');
     if (!/^[0-9a-f]{64}$/.test(signature)) return refuse('presign_malformed', 'X-Amz-Signature must be 64 lowercase hex digits', key);
@@ -155,7 +163,10 @@ export function parseAmzDate(text: string): Date | null {
   if (!m) return null;
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  const back = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const back = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   return back === text ? date : null;
 }
 

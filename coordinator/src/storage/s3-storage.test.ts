@@ -92,7 +92,7 @@ describe('createS3Storage on embedded s3rver', () => {
   });
 
   it('lists keys with +, %, spaces, quotes and XML characters exactly (shim url-encodes s3rver listings)', async () => {
-    const keys = ['l/a+b.txt', 'l/100%.txt', 'l/sp ace.txt', "l/q'uote\".txt", 'l/x&y<z>.txt', 'l/ünï.txt'];
+    const keys = ['l/a+b.txt', 'l/100%.txt', 'l/sp ace.txt', 'l/q\'uote".txt', 'l/x&y<z>.txt', 'l/ünï.txt'];
     for (const k of keys) await storage.putBuffer(k, Buffer.from(k), 'text/plain');
     expect((await storage.list('l/')).sort()).toEqual([...keys].sort());
     expect(await storage.removePrefix('l/')).toBe(keys.length);

@@ -34,10 +34,7 @@ export interface S3StorageOptions {
 export const MAX_PRESIGN_SECONDS = 604_800;
 
 /** minio client options for an endpoint URL; shared with the presign verifier. */
-export function minioClientOptions(
-  url: URL,
-  creds: { accessKey: string; secretKey: string; region: string },
-): ClientOptions {
+export function minioClientOptions(url: URL, creds: { accessKey: string; secretKey: string; region: string }): ClientOptions {
   const useSSL = url.protocol === 'https:';
   if (!useSSL && url.protocol !== 'http:') throw new PermanentError('bad_endpoint', `unsupported scheme in ${url.origin}`);
   return {

@@ -97,7 +97,11 @@ export class WorkerConnection {
       }
       // Database or storage trouble: the tab keeps what it has and sends the message again later.
       this.log.warn({ err: (err as Error).message, workerId: this.workerId, type: msg.type }, 'could not handle message now');
-      this.sendError('unavailable', `the coordinator could not handle this ${msg.type} now (${(err as Error).message}); send it again later`, msg.id);
+      this.sendError(
+        'unavailable',
+        `the coordinator could not handle this ${msg.type} now (${(err as Error).message}); send it again later`,
+        msg.id,
+      );
     }
   }
 
@@ -132,7 +136,14 @@ export class WorkerConnection {
           const result = await this.hooks.scheduler.complete(this.workerId!, msg);
           // Not decided: the tab still holds the lease and will send complete again.
           if (result.retry) this.lease = { leaseId: msg.leaseId, token: msg.token };
-          this.send({ type: 'result', replyTo: msg.id, leaseId: msg.leaseId, accepted: result.accepted, ...(result.reason ? { reason: result.reason } : {}), ...(result.retry ? { retry: true } : {}) });
+          this.send({
+            type: 'result',
+            replyTo: msg.id,
+            leaseId: msg.leaseId,
+            accepted: result.accepted,
+            ...(result.reason ? { reason: result.reason } : {}),
+            ...(result.retry ? { retry: true } : {}),
+          });
         } catch (err) {
           if (!(err instanceof LeaseLostError)) {
             this.lease = { leaseId: msg.leaseId, token: msg.token };

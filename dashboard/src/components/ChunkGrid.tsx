@@ -151,7 +151,20 @@ interface CellProps {
 }
 
 /** Memoised: a pushed snapshot re-renders only the cells whose task changed. */
-const Cell = memo(function Cell({ row, col, cellKey: key, label, state, progress, attempts, tabbable, shown, onHover, onPick, onActivate }: CellProps) {
+const Cell = memo(function Cell({
+  row,
+  col,
+  cellKey: key,
+  label,
+  state,
+  progress,
+  attempts,
+  tabbable,
+  shown,
+  onHover,
+  onPick,
+  onActivate,
+}: CellProps) {
   const style = state === 'leased' ? ({ '--p': progress } as CSSProperties) : undefined;
   return (
     <td

@@ -29,7 +29,14 @@ export function ConfirmDialog({ title, children, confirmLabel, cancelLabel, busy
     return () => dialog?.close();
   }, []);
   return (
-    <dialog ref={ref} className="confirm" aria-labelledby={titleId} aria-describedby={bodyId} onClose={onClose} data-testid="confirm-dialog">
+    <dialog
+      ref={ref}
+      className="confirm"
+      aria-labelledby={titleId}
+      aria-describedby={bodyId}
+      onClose={onClose}
+      data-testid="confirm-dialog"
+    >
       <h2 id={titleId}>{title}</h2>
       <div id={bodyId}>{children}</div>
       {error !== null && (
@@ -41,7 +48,14 @@ export function ConfirmDialog({ title, children, confirmLabel, cancelLabel, busy
         <button type="button" className="secondary" autoFocus onClick={() => ref.current?.close()} disabled={busy}>
           {cancelLabel}
         </button>
-        <button type="button" className={danger ? 'danger' : undefined} data-testid="confirm" onClick={onConfirm} disabled={busy} aria-busy={busy}>
+        <button
+          type="button"
+          className={danger ? 'danger' : undefined}
+          data-testid="confirm"
+          onClick={onConfirm}
+          disabled={busy}
+          aria-busy={busy}
+        >
           {busy ? 'Working…' : confirmLabel}
         </button>
       </div>

@@ -34,7 +34,16 @@ export function JobList({ jobs }: { jobs: JobView[] | null }) {
             {jobs.map((job) => (
               <tr key={job.id} data-testid="job-row" data-job-id={job.id} data-state={job.state}>
                 <th scope="row" className="name">
-                  {job.poster && <img className="list-poster" src={stableUrl(`${job.id}/poster`, job.poster)} alt="" width={48} height={27} loading="lazy" />}
+                  {job.poster && (
+                    <img
+                      className="list-poster"
+                      src={stableUrl(`${job.id}/poster`, job.poster)}
+                      alt=""
+                      width={48}
+                      height={27}
+                      loading="lazy"
+                    />
+                  )}
                   <Link href={paths.job(job.id)} title={job.name}>
                     {job.name}
                   </Link>
@@ -50,7 +59,9 @@ export function JobList({ jobs }: { jobs: JobView[] | null }) {
                 <td data-label="Progress">
                   <TaskProgress done={job.progress.done} total={job.progress.total} label={`${job.name}: chunks done`} />
                 </td>
-                <td data-label="Duration">{job.source.duration !== null ? formatDuration(job.source.duration) : <span className="muted">—</span>}</td>
+                <td data-label="Duration">
+                  {job.source.duration !== null ? formatDuration(job.source.duration) : <span className="muted">—</span>}
+                </td>
                 <td data-label="Renditions">{job.renditions.length > 0 ? job.renditions.join(' · ') : <span className="muted">—</span>}</td>
                 <td data-label="Uploaded">
                   <time dateTime={job.createdAt} title={formatDate(job.createdAt)}>

@@ -7,7 +7,8 @@ export function JobStatsPanel({ stats, state }: { stats: JobStats; state: JobSta
   const measuring = stats.tasksPerMinute === null;
   const transcoding = state === 'transcoding';
   let eta: string;
-  if (stats.ended) eta = stats.elapsedSeconds === null ? '—' : `${state === 'done' ? 'took' : 'ran for'} ${formatDuration(stats.elapsedSeconds)}`;
+  if (stats.ended)
+    eta = stats.elapsedSeconds === null ? '—' : `${state === 'done' ? 'took' : 'ran for'} ${formatDuration(stats.elapsedSeconds)}`;
   else if (stats.total > 0 && stats.done === stats.total) eta = 'all chunks done';
   else if (stats.etaSeconds !== null) eta = `≈ ${formatDuration(stats.etaSeconds)}`;
   else eta = transcoding && stats.running > 0 ? 'measuring…' : '—';

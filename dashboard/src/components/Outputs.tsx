@@ -15,7 +15,10 @@ export function Outputs({ job }: { job: JobView }) {
   const poster = job.poster ? stableUrl(`${job.id}/poster`, job.poster) : undefined;
   const thumbsUrl = job.thumbnails ? stableUrl(`${job.id}/thumbnails`, job.thumbnails.url) : null;
   const hlsVideo = useRef<HTMLVideoElement>(null);
-  const top = job.outputs.reduce<JobView['outputs'][number] | undefined>((a, o) => (a === undefined || o.height > a.height ? o : a), undefined);
+  const top = job.outputs.reduce<JobView['outputs'][number] | undefined>(
+    (a, o) => (a === undefined || o.height > a.height ? o : a),
+    undefined,
+  );
   const aspect = top ?? { width: job.source.width ?? 16, height: job.source.height ?? 9 };
   const seek = useCallback((seconds: number) => {
     const v = hlsVideo.current;

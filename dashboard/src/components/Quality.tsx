@@ -22,8 +22,8 @@ export function Quality({ job }: { job: JobView }) {
   return (
     <>
       <p className="hint" id="quality-note">
-        Against the source frames. Boundary = frames next to a chunk seam; reference = one native encode of the whole source with the same settings
-        (Δ = this output minus the reference).
+        Against the source frames. Boundary = frames next to a chunk seam; reference = one native encode of the whole source with the same
+        settings (Δ = this output minus the reference).
       </p>
       <table className="quality responsive" data-testid="quality-table" aria-describedby="quality-note">
         <thead>
@@ -80,7 +80,8 @@ function Row({ q }: { q: RenditionQuality }) {
           <span className="muted">—</span>
         ) : (
           <>
-            {psnr(ref.psnr)} <span className="delta">({Number.isFinite(q.psnr - ref.psnr) ? `${signed(q.psnr - ref.psnr, 2)} dB` : '—'})</span>
+            {psnr(ref.psnr)}{' '}
+            <span className="delta">({Number.isFinite(q.psnr - ref.psnr) ? `${signed(q.psnr - ref.psnr, 2)} dB` : '—'})</span>
           </>
         )}
       </td>

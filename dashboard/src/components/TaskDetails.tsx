@@ -25,7 +25,9 @@ export function TaskDetails({ task, frames, now }: { task: TaskView | null; fram
   if (task === null) {
     return (
       <div className="task-details empty" data-testid="task-details">
-        <p className="muted">Point at a cell, or focus the grid and move with the arrow keys, to see who transcoded that chunk, each attempt and its timings.</p>
+        <p className="muted">
+          Point at a cell, or focus the grid and move with the arrow keys, to see who transcoded that chunk, each attempt and its timings.
+        </p>
       </div>
     );
   }
@@ -44,7 +46,9 @@ export function TaskDetails({ task, frames, now }: { task: TaskView | null; fram
         </div>
         <div>
           <dt>{task.state === 'leased' || task.state === 'verifying' ? 'Tab' : 'Last tab'}</dt>
-          <dd>{task.worker === null ? <span className="muted">none yet</span> : <code title={task.worker}>{shortId(task.worker)}</code>}</dd>
+          <dd>
+            {task.worker === null ? <span className="muted">none yet</span> : <code title={task.worker}>{shortId(task.worker)}</code>}
+          </dd>
         </div>
         {frames !== undefined && frames > 0 && (
           <div>
@@ -83,7 +87,9 @@ export function TaskDetails({ task, frames, now }: { task: TaskView | null; fram
                   {h.reason !== null && <span className="reason">{h.reason}</span>}
                 </td>
                 <td>
-                  <time dateTime={h.startedAt} title={formatDate(h.startedAt)}>{formatTime(h.startedAt)}</time>
+                  <time dateTime={h.startedAt} title={formatDate(h.startedAt)}>
+                    {formatTime(h.startedAt)}
+                  </time>
                 </td>
                 <td className="count">{took(h.startedAt, h.endedAt, now)}</td>
               </tr>

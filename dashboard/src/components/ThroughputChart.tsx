@@ -39,7 +39,8 @@ export function ThroughputChart({ throughput }: { throughput: Throughput }) {
   const slot = plotW / n;
   const y = (v: number): number => PAD.top + plotH - (v / top) * plotH;
   const endMs = Date.parse(throughput.end);
-  const minuteAt = (i: number): string => formatTime(new Date(endMs - (n - 1 - i) * throughput.bucketSeconds * 1000).toISOString()).replace(/:\d\d$/, '');
+  const minuteAt = (i: number): string =>
+    formatTime(new Date(endMs - (n - 1 - i) * throughput.bucketSeconds * 1000).toISOString()).replace(/:\d\d$/, '');
   const peakAt = counts.indexOf(peak);
   const summary =
     total === 0
@@ -59,19 +60,34 @@ export function ThroughputChart({ throughput }: { throughput: Throughput }) {
         ))}
         {counts.map((c, i) =>
           c > 0 ? (
-            <rect key={i} className="bar-rect" x={PAD.left + i * slot + 1} width={Math.max(1, slot - 2)} y={y(c)} height={plotH - (y(c) - PAD.top)}>
+            <rect
+              key={i}
+              className="bar-rect"
+              x={PAD.left + i * slot + 1}
+              width={Math.max(1, slot - 2)}
+              y={y(c)}
+              height={plotH - (y(c) - PAD.top)}
+            >
               <title>{`${minuteAt(i)}: ${c} segment${c === 1 ? '' : 's'}`}</title>
             </rect>
           ) : null,
         )}
         {[0, Math.floor(n / 2), n - 1].map((i) => (
-          <text key={i} className="axis" x={PAD.left + i * slot + slot / 2} y={H - 6} textAnchor={i === 0 ? 'start' : i === n - 1 ? 'end' : 'middle'}>
+          <text
+            key={i}
+            className="axis"
+            x={PAD.left + i * slot + slot / 2}
+            y={H - 6}
+            textAnchor={i === 0 ? 'start' : i === n - 1 ? 'end' : 'middle'}
+          >
             {i === n - 1 ? 'now' : `${n - i} min ago`}
           </text>
         ))}
       </svg>
       <figcaption className="muted">
-        {total === 0 ? 'No segments accepted in the last hour.' : `${total} segment${total === 1 ? '' : 's'} accepted in the last hour; at most ${peak} in a minute.`}
+        {total === 0
+          ? 'No segments accepted in the last hour.'
+          : `${total} segment${total === 1 ? '' : 's'} accepted in the last hour; at most ${peak} in a minute.`}
       </figcaption>
     </figure>
   );

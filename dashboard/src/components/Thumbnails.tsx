@@ -24,12 +24,22 @@ export function Thumbnails({ thumbs, url, onPick }: { thumbs: ThumbnailsView; ur
           return (
             <li key={i}>
               {onPick ? (
-                <button type="button" className="tile" style={style} onClick={() => onPick(at)} aria-label={`Play from ${formatDuration(at)}`}>
-                  <span className="tile-time" aria-hidden="true">{formatDuration(at)}</span>
+                <button
+                  type="button"
+                  className="tile"
+                  style={style}
+                  onClick={() => onPick(at)}
+                  aria-label={`Play from ${formatDuration(at)}`}
+                >
+                  <span className="tile-time" aria-hidden="true">
+                    {formatDuration(at)}
+                  </span>
                 </button>
               ) : (
                 <span className="tile" role="img" style={style} aria-label={`Frame at ${formatDuration(at)}`}>
-                  <span className="tile-time" aria-hidden="true">{formatDuration(at)}</span>
+                  <span className="tile-time" aria-hidden="true">
+                    {formatDuration(at)}
+                  </span>
                 </span>
               )}
             </li>

@@ -86,7 +86,9 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
             )}
           </span>
           <span className="dropzone-sub" id={hintId}>
-            {file === null ? 'MP4, MOV, MKV, WebM… Large files are fine: they stream to the coordinator.' : `${formatBytes(file.size)} · choose again to change it`}
+            {file === null
+              ? 'MP4, MOV, MKV, WebM… Large files are fine: they stream to the coordinator.'
+              : `${formatBytes(file.size)} · choose again to change it`}
           </span>
           <input
             ref={inputRef}
@@ -108,13 +110,20 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
           <div className="rendition-options">
             {RENDITION_NAMES.map((r) => (
               <label key={r} className="check">
-                <input type="checkbox" name="renditions" value={r} checked={renditions.includes(r)} onChange={(e) => toggle(r, e.currentTarget.checked)} />
+                <input
+                  type="checkbox"
+                  name="renditions"
+                  value={r}
+                  checked={renditions.includes(r)}
+                  onChange={(e) => toggle(r, e.currentTarget.checked)}
+                />
                 {r}
               </label>
             ))}
           </div>
           <p className="hint">
-            {renditions.length === 0 ? 'None chosen: the coordinator’s default ladder.' : `Will make ${renditions.join(', ')}.`} Rungs taller than the video are skipped.
+            {renditions.length === 0 ? 'None chosen: the coordinator’s default ladder.' : `Will make ${renditions.join(', ')}.`} Rungs
+            taller than the video are skipped.
           </p>
         </fieldset>
         <div className="actions">
@@ -141,7 +150,8 @@ function UploadStatus({ state }: { state: UploadState }) {
   let announcement = '';
   if (state.phase === 'uploading') {
     const { loaded, total } = state.progress;
-    announcement = total !== null && loaded >= total ? `${state.fileName} sent; the coordinator is checking it…` : `Uploading ${state.fileName}…`;
+    announcement =
+      total !== null && loaded >= total ? `${state.fileName} sent; the coordinator is checking it…` : `Uploading ${state.fileName}…`;
   } else if (state.phase === 'done') {
     announcement = `Uploaded ${state.fileName}.`;
   }

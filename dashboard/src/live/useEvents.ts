@@ -11,7 +11,15 @@
  * minute closes its stream, sparing the coordinator the queries, and opens it
  * again when shown.
  */
-import { eventSchemas, type EventName, type EventTopic, type JobSnapshot, type JobsSnapshot, type StatusSnapshot, type WorkersSnapshot } from '@tabgrid/shared';
+import {
+  eventSchemas,
+  type EventName,
+  type EventTopic,
+  type JobSnapshot,
+  type JobsSnapshot,
+  type StatusSnapshot,
+  type WorkersSnapshot,
+} from '@tabgrid/shared';
 import { useEffect, useState } from 'react';
 
 export type Connection = 'connecting' | 'open' | 'reconnecting' | 'paused';

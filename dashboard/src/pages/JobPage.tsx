@@ -63,7 +63,16 @@ export function JobPage({ id, snapshot, status, clockOffsetMs }: Props) {
       <section className="panel job-head" aria-labelledby="job-heading">
         <BackLink />
         <div className="title-row">
-          {job.poster && <img className="head-poster" src={stableUrl(`${job.id}/poster`, job.poster)} alt="" width={160} height={90} data-testid="job-poster" />}
+          {job.poster && (
+            <img
+              className="head-poster"
+              src={stableUrl(`${job.id}/poster`, job.poster)}
+              alt=""
+              width={160}
+              height={90}
+              data-testid="job-poster"
+            />
+          )}
           <div id="job-heading" className="title-block">
             <PageHeading className="job-title">{job.name}</PageHeading>
             <span className={`badge job-${job.state}`} data-testid="job-state" data-state={job.state}>
@@ -112,7 +121,9 @@ export function JobPage({ id, snapshot, status, clockOffsetMs }: Props) {
       <section className="panel" aria-labelledby="grid-heading">
         <h2 id="grid-heading">Chunks</h2>
         {snapshot.tasks.length === 0 ? (
-          <p className="muted">{running ? 'The grid appears once the source has been split into chunks.' : 'None: the job ended before its source was split.'}</p>
+          <p className="muted">
+            {running ? 'The grid appears once the source has been split into chunks.' : 'None: the job ended before its source was split.'}
+          </p>
         ) : (
           <>
             <JobStatsPanel stats={stats} state={job.state} />

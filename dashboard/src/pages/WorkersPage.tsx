@@ -5,7 +5,11 @@ import { formatAgo, formatBrowser, formatDate } from '../format';
 import { useNow } from '../hooks/useNow';
 import { Link, paths } from '../router';
 
-const ENCODER_LABEL: Record<string, string> = { 'wasm-x264': 'x264 (wasm)', 'webcodecs-h264': 'WebCodecs H.264', 'native-x264': 'x264 (native)' };
+const ENCODER_LABEL: Record<string, string> = {
+  'wasm-x264': 'x264 (wasm)',
+  'webcodecs-h264': 'WebCodecs H.264',
+  'native-x264': 'x264 (native)',
+};
 
 function workerState(w: WorkerView): { label: string; tone: string } {
   if (!w.connected) return { label: 'Left', tone: 'muted' };
@@ -106,7 +110,8 @@ function WorkerRow({ worker: w, now }: { worker: WorkerView; now: number }) {
         <span className={`badge tone-${state.tone}`}>{state.label}</span>
         {w.quarantinedUntil !== null && (
           <span className="row-error">
-            after {w.consecutiveFailures} failures in a row; back <time dateTime={w.quarantinedUntil}>{formatAgo(w.quarantinedUntil, now)}</time>
+            after {w.consecutiveFailures} failures in a row; back{' '}
+            <time dateTime={w.quarantinedUntil}>{formatAgo(w.quarantinedUntil, now)}</time>
           </span>
         )}
       </td>

@@ -10,18 +10,33 @@ import { TaskRunner } from '../task-runner.js';
 import { TranscodeError, type TranscodeOptions, type Transcoder } from '../transcoder/types.js';
 
 export const params: EncodeParams = {
-  rendition: '480p', codec: 'h264', width: 854, height: 480, rotation: 0,
-  crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120,
+  rendition: '480p',
+  codec: 'h264',
+  width: 854,
+  height: 480,
+  rotation: 0,
+  crf: 23,
+  maxrateKbps: 1500,
+  bufsizeKbps: 3000,
+  preset: 'veryfast',
+  frames: 120,
 };
 export const chunk = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
 export const segment = new TextEncoder().encode('abc');
 export const SHA_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 
 export const assign = (n = 1, over: Partial<AssignMessage> = {}): AssignMessage => ({
-  type: 'assign', id: `a${n}`, leaseId: `lease-${n}`, token: `tok-${n}`, attempt: 1, jobId: 'job-0123456789', chunk: n,
+  type: 'assign',
+  id: `a${n}`,
+  leaseId: `lease-${n}`,
+  token: `tok-${n}`,
+  attempt: 1,
+  jobId: 'job-0123456789',
+  chunk: n,
   input: { url: `https://storage.test/chunk-${n}.mkv`, size: chunk.byteLength },
   output: { url: `https://storage.test/seg-${n}.mp4?sig=x`, contentType: 'video/mp4' },
-  params, ...over,
+  params,
+  ...over,
 });
 
 /** A transcoder whose transcode() waits until the test calls finish() or fail(), honouring abort like the real one. */
@@ -65,7 +80,8 @@ export const fakeFetch: typeof fetch = async (input, init) => {
   return responses.put?.() ?? new Response(null, { status: 200 });
 };
 
-export const ofType = <T extends OutgoingMessage['type']>(type: T) => sent.filter((m) => m.type === type) as Extract<OutgoingMessage & { id: string }, { type: T }>[];
+export const ofType = <T extends OutgoingMessage['type']>(type: T) =>
+  sent.filter((m) => m.type === type) as Extract<OutgoingMessage & { id: string }, { type: T }>[];
 /** Lets pending promise callbacks (fetch, digest) run. */
 export const flush = async () => {
   for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0);

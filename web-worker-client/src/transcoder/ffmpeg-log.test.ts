@@ -21,8 +21,14 @@ describe('parseFrameCount', () => {
 
 describe('parseStreamFps', () => {
   it('reads the frame rate of a video stream line', () => {
-    expect(parseStreamFps('  Stream #0:0: Video: h264 (High), yuv420p(progressive), 1280x720 [SAR 1:1 DAR 16:9], 30 fps, 30 tbr, 1k tbn (default)')).toBe(30);
-    expect(parseStreamFps('  Stream #0:0(und): Video: h264 (Main) (avc1 / 0x31637661), yuv420p, 1920x1080, 29.97 fps, 29.97 tbr, 30k tbn')).toBe(29.97);
+    expect(
+      parseStreamFps(
+        '  Stream #0:0: Video: h264 (High), yuv420p(progressive), 1280x720 [SAR 1:1 DAR 16:9], 30 fps, 30 tbr, 1k tbn (default)',
+      ),
+    ).toBe(30);
+    expect(
+      parseStreamFps('  Stream #0:0(und): Video: h264 (Main) (avc1 / 0x31637661), yuv420p, 1920x1080, 29.97 fps, 29.97 tbr, 30k tbn'),
+    ).toBe(29.97);
   });
 
   it('ignores other lines', () => {

@@ -36,11 +36,20 @@ export type Command =
   | { readonly kind: 'restart' }
   | { readonly kind: 'advanceBackoff' }
   | { readonly kind: 'raceClaims'; readonly workers: readonly [number, number]; readonly limits: readonly [number, number] }
-  | { readonly kind: 'race'; readonly ops: readonly [RaceOp, RaceOp]; readonly verifyFirst: boolean; readonly expireFirst: boolean; readonly n: number };
+  | {
+      readonly kind: 'race';
+      readonly ops: readonly [RaceOp, RaceOp];
+      readonly verifyFirst: boolean;
+      readonly expireFirst: boolean;
+      readonly n: number;
+    };
 
 const workerArb = fc.nat(WORKERS.length - 1);
 const limitArb = fc.integer({ min: 1, max: 3 });
-const pickArb: fc.Arbitrary<TokenPick> = fc.record({ from: fc.constantFrom('current', 'current', 'current', 'zombie', 'zombie', 'any', 'random'), n: fc.nat(1000) });
+const pickArb: fc.Arbitrary<TokenPick> = fc.record({
+  from: fc.constantFrom('current', 'current', 'current', 'zombie', 'zombie', 'any', 'random'),
+  n: fc.nat(1000),
+});
 const raceOpArb = fc.constantFrom(...RACE_OPS);
 
 export const commandArb: fc.Arbitrary<Command> = fc.oneof(
@@ -53,15 +62,36 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('reject'), pick: pickArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('fail'), pick: pickArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('expire'), n: fc.option(fc.nat(1000), { freq: 5 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('disconnect'), worker: fc.nat(1000), onlyIfDisconnected: fc.boolean(), backElsewhere: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('disconnect'),
+      worker: fc.nat(1000),
+      onlyIfDisconnected: fc.boolean(),
+      backElsewhere: fc.boolean(),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('hello'), worker: fc.nat(1000), resume: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('quarantine'), worker: workerArb, on: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart') }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advanceBackoff') }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('raceClaims'), workers: fc.tuple(workerArb, workerArb), limits: fc.tuple(limitArb, limitArb) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('raceClaims'),
+      workers: fc.tuple(workerArb, workerArb),
+      limits: fc.tuple(limitArb, limitArb),
+    }),
+  },
   {
     weight: 6,
-    arbitrary: fc.record({ kind: fc.constant('race'), ops: fc.tuple(raceOpArb, raceOpArb), verifyFirst: fc.boolean(), expireFirst: fc.boolean(), n: fc.nat(1000) }),
+    arbitrary: fc.record({
+      kind: fc.constant('race'),
+      ops: fc.tuple(raceOpArb, raceOpArb),
+      verifyFirst: fc.boolean(),
+      expireFirst: fc.boolean(),
+      n: fc.nat(1000),
+    }),
   },
 );
 
@@ -147,7 +177,9 @@ export async function step(w: World, cmd: Command): Promise<void> {
       return;
     case 'quarantine': {
       const worker = WORKERS[cmd.worker]!;
-      await db().execute(sql`UPDATE workers SET quarantined_until = ${cmd.on ? sql`now() + interval '1 hour'` : sql`NULL`} WHERE id = ${worker}`);
+      await db().execute(
+        sql`UPDATE workers SET quarantined_until = ${cmd.on ? sql`now() + interval '1 hour'` : sql`NULL`} WHERE id = ${worker}`,
+      );
       w.quarantined.set(worker, cmd.on);
       return;
     }

@@ -9,7 +9,19 @@ import { rows } from '../../db/client.js';
 import { claimTasks } from '../index.js';
 import { db } from './database.js';
 import { acceptOp, beginOp, failOp, heartbeatOp, runOp, undoOp, type LeaseOp } from './lease-ops.js';
-import { currentLease, describeLease, DRAINER, HELD, isCurrent, isHeld, LEASE_STATES, policy, task, type LeaseState, type World } from './model.js';
+import {
+  currentLease,
+  describeLease,
+  DRAINER,
+  HELD,
+  isCurrent,
+  isHeld,
+  LEASE_STATES,
+  policy,
+  task,
+  type LeaseState,
+  type World,
+} from './model.js';
 import { advanceBackoff, claim, expireAndReap } from './world-ops.js';
 
 interface DbTask {
@@ -74,7 +86,10 @@ export async function checkInvariants(w: World): Promise<void> {
     // Invariants that hold whatever the model says.
     expect(LEASE_STATES as readonly string[], `${at}: state is one of ${LEASE_STATES.join('/')}`).toContain(row.state);
     const held = HELD.includes(row.state as LeaseState);
-    expect({ token: row.lease_token !== null, owner: row.lease_owner !== null, expiry: row.has_expiry }, `${at}: lease fields set iff the task is held (${row.state})`).toEqual({
+    expect(
+      { token: row.lease_token !== null, owner: row.lease_owner !== null, expiry: row.has_expiry },
+      `${at}: lease fields set iff the task is held (${row.state})`,
+    ).toEqual({
       token: held,
       owner: held,
       expiry: held,
@@ -85,7 +100,10 @@ export async function checkInvariants(w: World): Promise<void> {
     w.seenAttempts.set(row.id, row.attempts);
     const accepted = w.seenDone.get(row.id);
     if (accepted !== undefined) {
-      expect({ state: row.state, segment: row.segment_key }, `${at}: done is final and its accepted segment is never replaced`).toEqual({ state: 'done', segment: accepted });
+      expect({ state: row.state, segment: row.segment_key }, `${at}: done is final and its accepted segment is never replaced`).toEqual({
+        state: 'done',
+        segment: accepted,
+      });
     }
     if (row.state === 'done') {
       expect(row.segment_key, `${at}: done has a segment`).toBeTruthy();
@@ -99,7 +117,10 @@ export async function checkInvariants(w: World): Promise<void> {
     ).toEqual(Array.from({ length: row.attempts }, (_, i) => i + 1));
     for (const a of history) {
       const running = held && a.attempt === row.attempts;
-      expect({ ended: a.ended, hasOutcome: a.outcome !== null }, `${at} attempt ${a.attempt}: ended, with an outcome, unless it is the running one`).toEqual({
+      expect(
+        { ended: a.ended, hasOutcome: a.outcome !== null },
+        `${at} attempt ${a.attempt}: ended, with an outcome, unless it is the running one`,
+      ).toEqual({
         ended: !running,
         hasOutcome: !running,
       });
@@ -107,9 +128,23 @@ export async function checkInvariants(w: World): Promise<void> {
 
     // The model.
     expect(
-      { state: row.state, attempts: row.attempts, token: row.lease_token, owner: row.lease_owner, segment: row.segment_key, leaseLive: held ? row.lease_live : null },
+      {
+        state: row.state,
+        attempts: row.attempts,
+        token: row.lease_token,
+        owner: row.lease_owner,
+        segment: row.segment_key,
+        leaseLive: held ? row.lease_live : null,
+      },
       `${at}: the database matches the model`,
-    ).toEqual({ state: t.state, attempts: t.attempts, token: t.token, owner: t.owner, segment: t.segmentKey, leaseLive: held ? !t.expired : null });
+    ).toEqual({
+      state: t.state,
+      attempts: t.attempts,
+      token: t.token,
+      owner: t.owner,
+      segment: t.segmentKey,
+      leaseLive: held ? !t.expired : null,
+    });
     if (row.state === 'queued') expect(row.backed_off, `${at}: in backoff as the model says`).toBe(t.backedOff);
     expect(
       history.map((a) => ({ worker: a.worker_id, outcome: a.outcome })),

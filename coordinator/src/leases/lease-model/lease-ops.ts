@@ -19,7 +19,18 @@ import {
   type TaskRow,
 } from '../index.js';
 import { db } from './database.js';
-import { describeLease, endAttempt, endedRow, isCurrent, isHeld, policy, task, type HeldLease, type ModelTask, type World } from './model.js';
+import {
+  describeLease,
+  endAttempt,
+  endedRow,
+  isCurrent,
+  isHeld,
+  policy,
+  task,
+  type HeldLease,
+  type ModelTask,
+  type World,
+} from './model.js';
 
 /**
  * One operation on one lease. `accepts` and `transition` are the model (pure,
@@ -67,7 +78,14 @@ export const beginOp: LeaseOp<TaskRow> = {
   },
   call: (l) => beginVerification(db(), { taskId: l.taskId, token: l.token, policy }),
   accepted: (r) => !leaseLost(r),
-  check: (_w, t, _l, row) => expect(row, 'beginVerification row').toMatchObject({ id: t.id, state: 'verifying', attempts: t.attempts, lease_token: t.token, lease_owner: t.owner }),
+  check: (_w, t, _l, row) =>
+    expect(row, 'beginVerification row').toMatchObject({
+      id: t.id,
+      state: 'verifying',
+      attempts: t.attempts,
+      lease_token: t.token,
+      lease_owner: t.owner,
+    }),
 };
 
 /** The coordinator could not run the check: back to leased, the tab keeps its result and sends complete again. */
@@ -90,7 +108,11 @@ export const undoOp: LeaseOp<boolean> = {
 export function acceptOp(w: World, variant = ''): LeaseOp<{ jobId: string; workerId: string }> {
   const segmentOf = (l: HeldLease) => {
     const t = task(w, l.taskId);
-    return { key: storageKeys.segment(w.jobId, t.rendition, t.chunk, l.attempt) + variant, size: 10, sha256: (variant ? 'b' : 'a').repeat(64) };
+    return {
+      key: storageKeys.segment(w.jobId, t.rendition, t.chunk, l.attempt) + variant,
+      size: 10,
+      sha256: (variant ? 'b' : 'a').repeat(64),
+    };
   };
   return {
     name: `acceptSegment${variant}`,
@@ -153,7 +175,10 @@ export const releaseOp: LeaseOp<EndedLease[]> = {
  * goes; only the advance-backoff command (or the drain) releases it.
  */
 async function checkBackoffAndPin(t: ModelTask): Promise<void> {
-  const [row] = await rows<{ wait: number }>(db(), sql`SELECT extract(epoch FROM available_at - now())::float8 AS wait FROM tasks WHERE id = ${t.id}`);
+  const [row] = await rows<{ wait: number }>(
+    db(),
+    sql`SELECT extract(epoch FROM available_at - now())::float8 AS wait FROM tasks WHERE id = ${t.id}`,
+  );
   const backoff = Math.min(60, 2 ** t.attempts);
   expect(row!.wait, `backoff of ${t.label} after attempt ${t.attempts}`).toBeGreaterThan(backoff - 2);
   expect(row!.wait, `backoff of ${t.label} after attempt ${t.attempts}`).toBeLessThanOrEqual(backoff);
@@ -168,7 +193,9 @@ export async function runOp<R>(w: World, op: LeaseOp<R>, l: HeldLease): Promise<
   const [result] = await Promise.allSettled([op.call(l)]);
   const accepted = op.accepted(result!, t);
   if (accepted !== expected) {
-    throw new Error(`${op.name} on ${describeLease(t, l)}: the model expected it to be ${expected ? 'accepted' : 'refused (LeaseLostError)'}, the database ${accepted ? 'accepted' : 'refused'} it`);
+    throw new Error(
+      `${op.name} on ${describeLease(t, l)}: the model expected it to be ${expected ? 'accepted' : 'refused (LeaseLostError)'}, the database ${accepted ? 'accepted' : 'refused'} it`,
+    );
   }
   if (accepted) {
     op.check(w, t, l, (result as PromiseFulfilledResult<R>).value);

@@ -70,7 +70,8 @@ export function task(w: World, id: string): ModelTask {
 
 export const isHeld = (t: ModelTask) => HELD.includes(t.state);
 export const isCurrent = (t: ModelTask, l: HeldLease) => t.token !== null && t.token === l.token;
-export const currentLease = (w: World, t: ModelTask): HeldLease | undefined => (t.token === null ? undefined : w.issued.find((l) => l.token === t.token));
+export const currentLease = (w: World, t: ModelTask): HeldLease | undefined =>
+  t.token === null ? undefined : w.issued.find((l) => l.token === t.token);
 export const claimable = (w: World) => w.tasks.filter((t) => t.state === 'queued' && !t.backedOff);
 /** What every ended lease becomes: queued, or dead once its attempts are used up (retry_base stays 0 here). */
 export const afterEnd = (t: ModelTask): LeaseState => (t.attempts >= policy.maxAttempts ? 'dead' : 'queued');
@@ -92,15 +93,40 @@ export function snapshot(t: ModelTask): ModelTask {
 export async function seedWorld(taskCount: number): Promise<World> {
   await db().execute(sql`TRUNCATE jobs, workers CASCADE`);
   const jobId = randomUUID();
-  await db().insert(jobs).values({ id: jobId, name: 'model.mp4', state: 'transcoding', requestedRenditions: ['480p', '360p'], sourceKey: 'k', sourceSize: 1 });
+  await db()
+    .insert(jobs)
+    .values({ id: jobId, name: 'model.mp4', state: 'transcoding', requestedRenditions: ['480p', '360p'], sourceKey: 'k', sourceSize: 1 });
   const model: ModelTask[] = Array.from({ length: taskCount }, (_, i) => {
     const chunk = Math.floor(i / 2);
     const rendition: RenditionName = i % 2 === 0 ? '360p' : '480p';
-    return { id: randomUUID(), label: `${chunk}/${rendition}`, chunk, rendition, state: 'queued', attempts: 0, token: null, owner: null, expired: false, backedOff: false, segmentKey: null, history: [] };
+    return {
+      id: randomUUID(),
+      label: `${chunk}/${rendition}`,
+      chunk,
+      rendition,
+      state: 'queued',
+      attempts: 0,
+      token: null,
+      owner: null,
+      expired: false,
+      backedOff: false,
+      segmentKey: null,
+      history: [],
+    };
   });
   await db()
     .insert(tasks)
-    .values(model.map((t) => ({ id: t.id, jobId, chunkIndex: t.chunk, rendition: t.rendition, params: encodeParams(t.rendition), chunkKey: `c${t.chunk}`, chunkSize: 100 })));
+    .values(
+      model.map((t) => ({
+        id: t.id,
+        jobId,
+        chunkIndex: t.chunk,
+        rendition: t.rendition,
+        params: encodeParams(t.rendition),
+        chunkKey: `c${t.chunk}`,
+        chunkSize: 100,
+      })),
+    );
   await db()
     .insert(workers)
     .values([...WORKERS, DRAINER].map((id) => ({ id, capabilities: {} })));
@@ -120,7 +146,18 @@ export async function seedWorld(taskCount: number): Promise<World> {
 
 function encodeParams(rendition: RenditionName): EncodeParams {
   const [width, height] = rendition === '480p' ? [854, 480] : [640, 360];
-  return { rendition, codec: 'h264', width, height, rotation: 0, crf: 23, maxrateKbps: 1500, bufsizeKbps: 3000, preset: 'veryfast', frames: 120 };
+  return {
+    rendition,
+    codec: 'h264',
+    width,
+    height,
+    rotation: 0,
+    crf: 23,
+    maxrateKbps: 1500,
+    bufsizeKbps: 3000,
+    preset: 'veryfast',
+    frames: 120,
+  };
 }
 
 /** How an ended lease comes back from failLease / reap / release, given the model just before it ended. */
@@ -128,4 +165,5 @@ export function endedRow(w: World, t: ModelTask): EndedLease {
   return { task_id: t.id, job_id: w.jobId, state: afterEnd(t) as 'queued' | 'dead', attempts: t.attempts, worker_id: t.owner };
 }
 
-export const describeLease = (t: ModelTask, l: HeldLease) => `${t.label} a${l.attempt} by ${l.worker} (${isCurrent(t, l) ? 'current' : 'stale'} token, task ${t.state}${t.expired ? ', expired' : ''})`;
+export const describeLease = (t: ModelTask, l: HeldLease) =>
+  `${t.label} a${l.attempt} by ${l.worker} (${isCurrent(t, l) ? 'current' : 'stale'} token, task ${t.state}${t.expired ? ', expired' : ''})`;

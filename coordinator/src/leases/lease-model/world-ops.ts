@@ -6,10 +6,30 @@
 import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { rows } from '../../db/client.js';
-import { claimTasks, reapExpiredLeases, releaseAllLeases, releaseLeases, type AttemptOutcome, type EndedLease, type TaskRow } from '../index.js';
+import {
+  claimTasks,
+  reapExpiredLeases,
+  releaseAllLeases,
+  releaseLeases,
+  type AttemptOutcome,
+  type EndedLease,
+  type TaskRow,
+} from '../index.js';
 import { db, reopenDatabase } from './database.js';
 import { heartbeatOp, runOp, type LeaseOp } from './lease-ops.js';
-import { claimable, describeLease, endAttempt, endedRow, isHeld, policy, snapshot, task, type HeldLease, type ModelTask, type World } from './model.js';
+import {
+  claimable,
+  describeLease,
+  endAttempt,
+  endedRow,
+  isHeld,
+  policy,
+  snapshot,
+  task,
+  type HeldLease,
+  type ModelTask,
+  type World,
+} from './model.js';
 
 function applyClaim(w: World, worker: string, claimed: readonly TaskRow[]): void {
   for (const row of claimed) {
@@ -17,7 +37,10 @@ function applyClaim(w: World, worker: string, claimed: readonly TaskRow[]): void
     expect(t.state, `claimed ${t.label}`).toBe('queued');
     expect(row, `claimed ${t.label}`).toMatchObject({ state: 'leased', attempts: t.attempts + 1, lease_owner: worker, job_id: w.jobId });
     expect(row.lease_token, 'a fresh token').toBeTruthy();
-    expect(w.issued.some((l) => l.token === row.lease_token), 'a token is never handed out twice').toBe(false);
+    expect(
+      w.issued.some((l) => l.token === row.lease_token),
+      'a token is never handed out twice',
+    ).toBe(false);
     t.state = 'leased';
     t.attempts += 1;
     t.token = row.lease_token;
@@ -33,16 +56,23 @@ function applyClaim(w: World, worker: string, claimed: readonly TaskRow[]): void
 const effectiveLimit = (w: World, worker: string, limit: number) => (w.quarantined.get(worker) ? 0 : limit);
 
 export async function claim(w: World, worker: string, limit: number): Promise<TaskRow[]> {
-  const expected = claimable(w).slice(0, effectiveLimit(w, worker, limit)).map((t) => t.id);
+  const expected = claimable(w)
+    .slice(0, effectiveLimit(w, worker, limit))
+    .map((t) => t.id);
   const claimed = await claimTasks(db(), { workerId: worker, limit, policy });
-  expect(claimed.map((r) => r.id).sort(), `${worker} (limit ${limit}${w.quarantined.get(worker) ? ', quarantined' : ''}) claims the first claimable tasks in order`).toEqual([...expected].sort());
+  expect(
+    claimed.map((r) => r.id).sort(),
+    `${worker} (limit ${limit}${w.quarantined.get(worker) ? ', quarantined' : ''}) claims the first claimable tasks in order`,
+  ).toEqual([...expected].sort());
   applyClaim(w, worker, claimed);
   return claimed;
 }
 
 /** Tasks a reap or a release ended must be exactly `expected`, each as the model says. */
 function applyEnded(w: World, what: string, ended: readonly EndedLease[], expected: readonly ModelTask[], outcome: AttemptOutcome): void {
-  w.trace.push(`  ${what}: model [${expected.map((t) => t.label).join(', ')}], database [${ended.map((e) => task(w, e.task_id).label).join(', ')}]`);
+  w.trace.push(
+    `  ${what}: model [${expected.map((t) => t.label).join(', ')}], database [${ended.map((e) => task(w, e.task_id).label).join(', ')}]`,
+  );
   expect(ended.map((e) => e.task_id).sort(), `${what} ends exactly the leases the model says`).toEqual(expected.map((t) => t.id).sort());
   for (const e of ended) {
     const t = task(w, e.task_id);
@@ -100,7 +130,14 @@ export async function disconnect(w: World, worker: string, onlyIfDisconnected: b
   const tokens = w.coordinatorView.get(worker) ?? [];
   const gone = !onlyIfDisconnected || !w.connected.get(worker);
   const expected = gone ? w.tasks.filter((t) => isHeld(t) && t.owner === worker && t.token !== null && tokens.includes(t.token)) : [];
-  const ended = await releaseLeases(db(), { workerId: worker, tokens, outcome: 'disconnected', reason: 'worker disconnected', policy, onlyIfDisconnected });
+  const ended = await releaseLeases(db(), {
+    workerId: worker,
+    tokens,
+    outcome: 'disconnected',
+    reason: 'worker disconnected',
+    policy,
+    onlyIfDisconnected,
+  });
   applyEnded(w, `releaseLeases(${worker}${onlyIfDisconnected ? ', only if disconnected' : ''})`, ended, expected, 'disconnected');
   w.coordinatorView.delete(worker);
 }
@@ -160,12 +197,23 @@ export async function raceOnLease(w: World, ops: readonly [LeaseOp, LeaseOp], t:
   if (ops[0].skipsLocked) serial([1]);
   if (ops[1].skipsLocked) serial([0]);
 
-  const [row] = await rows<{ state: string; lease_token: string | null; segment_key: string | null }>(db(), sql`SELECT state, lease_token, segment_key FROM tasks WHERE id = ${t.id}`);
-  const match = candidates.find(
-    (c) => c.accepted[0] === observed[0] && c.accepted[1] === observed[1] && c.end.state === row!.state && c.end.token === row!.lease_token && c.end.segmentKey === row!.segment_key,
+  const [row] = await rows<{ state: string; lease_token: string | null; segment_key: string | null }>(
+    db(),
+    sql`SELECT state, lease_token, segment_key FROM tasks WHERE id = ${t.id}`,
   );
-  const describe = (c: (typeof candidates)[number]) => `${c.order.map((i) => ops[i]!.name).join(' then ')}: [${c.accepted}] → ${c.end.state}`;
-  w.trace.push(`  race ${ops[0].name} ‖ ${ops[1].name} on ${describeLease(t, l)} → accepted [${observed}], task ${row!.state}${match ? ` = ${describe(match)}` : ''}`);
+  const match = candidates.find(
+    (c) =>
+      c.accepted[0] === observed[0] &&
+      c.accepted[1] === observed[1] &&
+      c.end.state === row!.state &&
+      c.end.token === row!.lease_token &&
+      c.end.segmentKey === row!.segment_key,
+  );
+  const describe = (c: (typeof candidates)[number]) =>
+    `${c.order.map((i) => ops[i]!.name).join(' then ')}: [${c.accepted}] → ${c.end.state}`;
+  w.trace.push(
+    `  race ${ops[0].name} ‖ ${ops[1].name} on ${describeLease(t, l)} → accepted [${observed}], task ${row!.state}${match ? ` = ${describe(match)}` : ''}`,
+  );
   if (!match) {
     throw new Error(
       `race ${ops[0].name} ‖ ${ops[1].name} on ${describeLease(t, l)}: accepted [${observed}], task ${row!.state}, which no serial order gives (${candidates.map(describe).join('; ')})`,
@@ -180,6 +228,7 @@ export async function raceOnLease(w: World, ops: readonly [LeaseOp, LeaseOp], t:
   // A refused reap or release returns [] (checked by `accepted`); it must not have ended any other lease either.
   for (const i of [0, 1]) {
     const r = settled[i]!;
-    if (ops[i]!.skipsLocked && !match.accepted[i] && r.status === 'fulfilled') expect(r.value, `${ops[i]!.name} ends nothing else`).toEqual([]);
+    if (ops[i]!.skipsLocked && !match.accepted[i] && r.status === 'fulfilled')
+      expect(r.value, `${ops[i]!.name} ends nothing else`).toEqual([]);
   }
 }
