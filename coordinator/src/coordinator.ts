@@ -23,6 +23,7 @@ import { TaskScheduler } from './scheduler/task-scheduler.js';
 import { startEmbeddedS3 } from './storage/embedded-s3.js';
 import { createStorageGateway } from './storage/gateway.js';
 import { createS3Storage } from './storage/s3-storage.js';
+import type { Storage } from './storage/storage.js';
 import { attachWsGateway } from './ws/gateway.js';
 import { releaseStepsOf } from './jobs/step-lease.js';
 
@@ -83,7 +84,7 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
       return publicUrl;
     };
     let storageGateway: { path: string; app: ReturnType<typeof createStorageGateway> } | undefined;
-    let storage;
+    let storage: Storage;
     if (config.s3) {
       const s3 = config.s3;
       storage = createS3Storage({

@@ -3,13 +3,13 @@
  * on SIGINT/SIGTERM. A bad configuration or a missing tool is one clear
  * line and exit code 1.
  */
-import { ConfigError, loadConfig } from './config.js';
-import { startCoordinator } from './coordinator.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { type RunningCoordinator, startCoordinator } from './coordinator.js';
 import { TabgridError } from './errors.js';
 import { createLogger } from './logger.js';
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  let coordinator;
+  let coordinator: RunningCoordinator;
   try {
     coordinator = await startCoordinator(config, logger);
   } catch (err) {

@@ -172,7 +172,10 @@ function startServer({ coi }) {
         send,
         waitFor,
         dropSocket: () => socket.terminate(),
-        close: () => (wss.close(), server.close()),
+        close: () => {
+          wss.close();
+          server.close();
+        },
       });
     }),
   );

@@ -98,7 +98,10 @@ export class Connection {
 
   on<T extends ServerMessage['type']>(type: T, handler: ServerHandler<T>): () => void {
     let set = this.#handlers.get(type);
-    if (!set) this.#handlers.set(type, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(type, set);
+    }
     set.add(handler as (msg: never) => void);
     return () => set.delete(handler as (msg: never) => void);
   }

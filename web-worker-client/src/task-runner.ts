@@ -17,7 +17,6 @@
  *   backoff, taking no new work meanwhile.
  */
 import type { AssignMessage, CompleteMessage, ErrorMessage, FailMessage, ResultMessage, RevokeMessage } from '@tabgrid/shared';
-import type { OutgoingMessage } from './connection.js';
 import {
   completeRetryDelay,
   sha256Hex,

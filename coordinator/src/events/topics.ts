@@ -56,7 +56,10 @@ export function createTopicFactory(deps: { db: Db; storage: Storage }): TopicFac
       let last: unknown;
       return {
         event: 'status',
-        marker: async () => JSON.stringify((last = await markers.read('status', () => statusSnapshot(deps.db)))),
+        marker: async () => {
+          last = await markers.read('status', () => statusSnapshot(deps.db));
+          return JSON.stringify(last);
+        },
         snapshot: async () => last,
       };
     },

@@ -55,7 +55,7 @@ export async function probeSource(tools: MediaTools, file: string): Promise<Sour
   }
   const streams = out.streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
-  if (!video || !video.width || !video.height) {
+  if (!video?.width || !video.height) {
     const kinds = [...new Set(streams.map((s) => s.codec_type ?? 'unknown'))];
     throw new PermanentError(
       'not_a_video',

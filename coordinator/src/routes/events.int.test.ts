@@ -126,19 +126,17 @@ async function openStream(query: string) {
 async function seedJob(name: string): Promise<string> {
   const id = randomUUID();
   await createJob(database.db, { id, name, renditions: ['360p'], sourceKey: `videos/${id}/source/source.mp4`, sourceSize: 1000 });
-  await database.db
-    .insert(tasks)
-    .values(
-      [0, 1].map((chunk) => ({
-        id: randomUUID(),
-        jobId: id,
-        chunkIndex: chunk,
-        rendition: '360p' as const,
-        params,
-        chunkKey: `k${chunk}`,
-        chunkSize: 100,
-      })),
-    );
+  await database.db.insert(tasks).values(
+    [0, 1].map((chunk) => ({
+      id: randomUUID(),
+      jobId: id,
+      chunkIndex: chunk,
+      rendition: '360p' as const,
+      params,
+      chunkKey: `k${chunk}`,
+      chunkSize: 100,
+    })),
+  );
   await transitionJob(database.db, id, ['queued'], 'transcoding');
   return id;
 }

@@ -19,7 +19,8 @@ import { storageKeys } from '../storage/keys.js';
 import { hlsRoutes } from './hls.js';
 import { toJobView, toTaskViews } from './job-view.js';
 import { downloadSource, findOnPath, parseSourceUrl } from './source-url.js';
-import { receiveUpload } from './upload.js';
+import { type ReceivedUpload, receiveUpload } from './upload.js';
+import type { SourceMetadata } from '../db/schema.js';
 
 const jobIdSchema = z.string().uuid();
 const urlJobSchema = z.object({ url: z.string().min(1).max(4096), renditions: z.string().max(200).optional() }).strict();
@@ -49,7 +50,7 @@ export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
 
   app.post('/', async (c) => {
     const tmpDir = path.join(ctx.config.dataDir, 'uploads');
-    let upload;
+    let upload: ReceivedUpload;
     if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
       const parsed = urlJobSchema.safeParse(await c.req.json().catch(() => null));
       if (!parsed.success) {
@@ -73,7 +74,7 @@ export function jobRoutes(ctx: PipelineContext, hooks: JobRouteHooks) {
         }
       }
       // Probe before accepting, so a file that is not a video is refused now, in words.
-      let probed;
+      let probed: SourceMetadata;
       try {
         probed = await probeSource(ctx.tools, upload.path);
       } catch (err) {

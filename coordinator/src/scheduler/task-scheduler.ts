@@ -22,6 +22,7 @@ import {
   undoVerification,
   type EndedLease,
   type LeasePolicy,
+  type TaskRow,
 } from '../leases/index.js';
 import type { Logger } from '../logger.js';
 import type { MediaTools } from '../media/tools.js';
@@ -30,6 +31,7 @@ import type { Storage } from '../storage/storage.js';
 import { LeaseLostError } from '../errors.js';
 import { Semaphore } from './semaphore.js';
 import { verifySegment } from './verify-segment.js';
+import type { SegmentVerdict } from '../media/inspect-segment.js';
 
 /** Failures in a row after which a worker gets no work for a while. */
 export const QUARANTINE_AFTER = 3;
@@ -116,7 +118,7 @@ export class TaskScheduler {
   }
 
   private async completeOnce(workerId: string, msg: CompleteMessage): Promise<CompletionResult> {
-    let task;
+    let task: TaskRow;
     try {
       task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
     } catch (err) {
@@ -128,7 +130,7 @@ export class TaskScheduler {
       throw err;
     }
     const key = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
-    let verdict;
+    let verdict: SegmentVerdict;
     try {
       verdict = await this.checks.run(() =>
         verifySegment(

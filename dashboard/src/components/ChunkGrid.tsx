@@ -86,7 +86,9 @@ export function ChunkGrid({ renditions, tasks, onHover, onPick, shown }: Props) 
           Retried: <span className="count">{retried}</span>
         </li>
       </ul>
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: leaving the grid with the mouse only clears the hover preview; the keyboard has focus for that */}
       <div className="grid-scroll" onMouseLeave={() => onHover(null)}>
+        {/* biome-ignore lint/a11y/noNoninteractiveElementToInteractiveRole: the WAI-ARIA grid pattern on a table: arrow keys move between cells (onKeyDown) */}
         <table ref={tableRef} role="grid" aria-label="Chunk grid: renditions by chunks" aria-describedby={legendId} onKeyDown={onKeyDown}>
           <thead>
             <tr>
@@ -167,7 +169,9 @@ const Cell = memo(function Cell({
 }: CellProps) {
   const style = state === 'leased' ? ({ '--p': progress } as CSSProperties) : undefined;
   return (
+    // biome-ignore lint/a11y/useKeyWithClickEvents: the click only moves focus; the keyboard reaches the same cell with the arrow keys (onFocus does the work)
     <td
+      // biome-ignore lint/a11y/noNoninteractiveElementToInteractiveRole: a gridcell of the ARIA grid above, focusable and reached with the arrow keys
       role="gridcell"
       data-testid="grid-cell"
       data-state={state ?? 'none'}

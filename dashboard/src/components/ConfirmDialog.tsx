@@ -45,6 +45,7 @@ export function ConfirmDialog({ title, children, confirmLabel, cancelLabel, busy
         </p>
       )}
       <div className="actions">
+        {/* biome-ignore lint/a11y/noAutofocus: a destructive confirmation opens on its safe choice, as the dialog pattern advises */}
         <button type="button" className="secondary" autoFocus onClick={() => ref.current?.close()} disabled={busy}>
           {cancelLabel}
         </button>

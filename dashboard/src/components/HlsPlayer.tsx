@@ -62,18 +62,18 @@ export function HlsPlayer({
     el.addEventListener('resize', onResize);
     const native = el.canPlayType(HLS_TYPE) !== '';
     const hasMse = 'MediaSource' in window || 'ManagedMediaSource' in window;
-    const useNative = () => {
+    const playNatively = () => {
       setEngine('native');
       el.src = src;
     };
     if (native && !hasMse) {
-      useNative();
+      playNatively();
     } else {
       import('hls.js').then(
         ({ default: Hls }) => {
           if (gone) return;
           if (!Hls.isSupported()) {
-            if (native) useNative();
+            if (native) playNatively();
             else setEngine('unsupported');
             return;
           }
@@ -102,7 +102,7 @@ export function HlsPlayer({
         },
         (e: unknown) => {
           if (gone) return;
-          if (native) useNative();
+          if (native) playNatively();
           else setError(`the player could not be loaded (${e instanceof Error ? e.message : String(e)})`);
         },
       );
@@ -125,6 +125,7 @@ export function HlsPlayer({
   const playing = levels[current];
   return (
     <figure className="hls-player" data-testid="hls-player" data-engine={engine}>
+      {/* biome-ignore lint/a11y/useMediaCaption: transcoded outputs carry no caption track yet; there is nothing to point a <track> at */}
       <video
         ref={video}
         controls

@@ -61,7 +61,7 @@ export function ThroughputChart({ throughput }: { throughput: Throughput }) {
         {counts.map((c, i) =>
           c > 0 ? (
             <rect
-              key={i}
+              key={minuteAt(i)}
               className="bar-rect"
               x={PAD.left + i * slot + 1}
               width={Math.max(1, slot - 2)}

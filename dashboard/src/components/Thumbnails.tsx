@@ -11,6 +11,7 @@ export function Thumbnails({ thumbs, url, onPick }: { thumbs: ThumbnailsView; ur
   const tiles = Array.from({ length: thumbs.count }, (_, i) => i);
   return (
     <figure className="filmstrip" data-testid="thumbnails">
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable strip must be focusable so keyboard users can scroll it */}
       <ul className="filmstrip-tiles" tabIndex={0} aria-label={`Thumbnails, one every ${thumbs.interval} s`}>
         {tiles.map((i) => {
           const at = i * thumbs.interval;
