@@ -32,6 +32,9 @@ const envSchema = z
     S3_REGION: z.string().min(1).default('us-east-1'),
     LEASE_TTL_SECONDS: positiveInt.max(3600).default(30),
     MAX_ATTEMPTS: positiveInt.max(100).default(5),
+    /** A coordinator's lease on a job's server-side step (probe, split, merge, cleanup). */
+    STEP_LEASE_TTL_SECONDS: positiveInt.max(3600).default(30),
+    MAX_STEP_ATTEMPTS: positiveInt.max(100).default(5),
     DISCONNECT_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(5),
     /** Fault injection for tests: "name=ms,name=ms" pauses at named points (see failpoints.ts). */
     TABGRID_FAILPOINTS: z
@@ -82,6 +85,8 @@ export interface Config {
   readonly s3: ExternalS3Config | undefined;
   readonly leaseTtlSeconds: number;
   readonly maxAttempts: number;
+  readonly stepLeaseTtlSeconds: number;
+  readonly maxStepAttempts: number;
   readonly disconnectGraceSeconds: number;
   readonly failpoints: ReadonlyMap<string, number>;
   readonly renditions: RenditionName[];
@@ -125,6 +130,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     leaseTtlSeconds: e.LEASE_TTL_SECONDS,
     maxAttempts: e.MAX_ATTEMPTS,
+    stepLeaseTtlSeconds: e.STEP_LEASE_TTL_SECONDS,
+    maxStepAttempts: e.MAX_STEP_ATTEMPTS,
     disconnectGraceSeconds: e.DISCONNECT_GRACE_SECONDS,
     failpoints: new Map(
       (e.TABGRID_FAILPOINTS ?? '')

@@ -37,3 +37,58 @@ export class MediaToolError extends TabgridError {
     super('media_tool_failed', `${tool}: ${message}`);
   }
 }
+
+// ---- Domain errors a request can end in. The domain knows nothing of HTTP:
+// ---- app.ts maps each class to its status in one place (app.onError).
+
+/** The named thing does not exist (a job id nobody created, a playlist a job does not have). */
+export class NotFoundError extends TabgridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('not_found', message, options);
+  }
+}
+
+/** The thing exists but its state forbids the request (cancel an ended job, delete a running one). */
+export class ConflictError extends TabgridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('conflict', message, options);
+  }
+}
+
+/** The request itself is malformed: a bad parameter, a broken multipart body. */
+export class InvalidRequestError extends TabgridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('bad_request', message, options);
+  }
+}
+
+/** The request body is of a kind this route does not take. */
+export class UnsupportedMediaTypeError extends TabgridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unsupported_media_type', message, options);
+  }
+}
+
+/** Over a configured size limit (MAX_UPLOAD_BYTES). */
+export class TooLargeError extends TabgridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('too_large', message, options);
+  }
+}
+
+/**
+ * A submitted source that can never become a job as given: not a video,
+ * empty, too long, a URL that does not lead to a video. Permanent.
+ */
+export class InvalidSourceError extends PermanentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unprocessable', message, options);
+  }
+}
+
+/** A state change the job or task state machine does not allow: a bug in the caller, never a user error. */
+export class IllegalTransitionError extends TabgridError {
+  constructor(what: string, from: readonly string[], to: string) {
+    super('illegal_transition', `${what}: no transition from ${from.join(' | ')} to ${to}`);
+  }
+}

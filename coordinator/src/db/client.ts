@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import type { SQL } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -22,6 +22,8 @@ export type Queryable = Pick<Db, 'execute' | 'select' | 'insert' | 'update' | 'd
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly db: Db;
+  /** The postgres.js client underneath, for LISTEN/NOTIFY (notify/pg-notifier.ts); null on PGlite. */
+  readonly pgClient: postgres.Sql | null;
   close(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export async function openDatabase(opts: { databaseUrl: string | undefined; data
     await client.waitReady;
     const db = drizzlePglite(client, { schema }) as unknown as Db;
     await migratePglite(db as never, { migrationsFolder });
-    return { kind: 'pglite', db, close: () => client.close() };
+    return { kind: 'pglite', db, pgClient: null, close: () => client.close() };
   }
   await migrateWithLock(opts.databaseUrl);
   const client = postgres(opts.databaseUrl, {
@@ -53,7 +55,7 @@ export async function openDatabase(opts: { databaseUrl: string | undefined; data
     idle_timeout: 60,
   });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
-  return { kind: 'postgres', db, close: () => client.end({ timeout: 5 }) };
+  return { kind: 'postgres', db, pgClient: client, close: () => client.end({ timeout: 5 }) };
 }
 
 /** Applies checked-in migrations on one dedicated connection under an advisory lock. */
@@ -69,4 +71,9 @@ async function migrateWithLock(databaseUrl: string): Promise<void> {
   } finally {
     await client.end({ timeout: 5 });
   }
+}
+
+/** pingDatabase(q) → void: one trivial query; rejects while the database does not answer. */
+export async function pingDatabase(q: Pick<Db, 'execute'>): Promise<void> {
+  await q.execute(sql`select 1`);
 }

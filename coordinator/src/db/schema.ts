@@ -4,10 +4,40 @@
  * and workers all live here.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
-import type { QualitySummary } from '../media/quality.js';
-import type { ThumbnailGrid } from '../media/preview.js';
-import type { EncodeParams, JobState, PlannedRendition, RenditionName, TaskState } from '@tabgrid/shared';
+import {
+  type AnyPgColumn,
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import {
+  type EncodeParams,
+  JOB_STATES,
+  type JobState,
+  type PlannedRendition,
+  type QualitySummary,
+  type RenditionName,
+  TASK_STATES,
+  type TaskState,
+  type ThumbnailGrid,
+} from '@tabgrid/shared';
+import { constantList } from './sql-literals.js';
+
+/** Why an attempt ended; kept per attempt and shown by GET /api/jobs/:id/tasks. */
+export const ATTEMPT_OUTCOMES = ['done', 'expired', 'failed', 'rejected', 'disconnected', 'canceled'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** `column IN ('a', 'b', …)` for a CHECK constraint. */
+const oneOf = (column: AnyPgColumn, values: readonly string[]) => sql`${column} IN (${constantList(values)})`;
 
 export interface SourceMetadata {
   duration: number;
@@ -78,7 +108,7 @@ export const jobs = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('jobs_state_idx').on(t.state)],
+  (t) => [index('jobs_state_idx').on(t.state), check('jobs_state_check', oneOf(t.state, JOB_STATES))],
 );
 
 export const tasks = pgTable(
@@ -113,6 +143,7 @@ export const tasks = pgTable(
     uniqueIndex('tasks_job_chunk_rendition_uq').on(t.jobId, t.chunkIndex, t.rendition),
     index('tasks_claimable_idx').on(t.state, t.availableAt),
     index('tasks_lease_owner_idx').on(t.leaseOwner),
+    check('tasks_state_check', oneOf(t.state, TASK_STATES)),
   ],
 );
 
@@ -127,10 +158,13 @@ export const taskAttempts = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp('ended_at', { withTimezone: true }),
     /** done | expired | failed | rejected | disconnected | canceled; null while running. */
-    outcome: text('outcome'),
+    outcome: text('outcome').$type<AttemptOutcome>(),
     reason: text('reason'),
   },
-  (t) => [primaryKey({ columns: [t.taskId, t.attempt] })],
+  (t) => [
+    primaryKey({ columns: [t.taskId, t.attempt] }),
+    check('task_attempts_outcome_check', sql`${t.outcome} IS NULL OR ${oneOf(t.outcome, ATTEMPT_OUTCOMES)}`),
+  ],
 );
 
 export const workers = pgTable('workers', {

@@ -17,10 +17,11 @@ export class SharedReads {
     private readonly now: () => number = Date.now,
   ) {}
 
-  read<T>(key: string, load: () => Promise<T>): Promise<T> {
+  /** `freshAfter`: only share a read that started at or after this time (a change announced then must show). */
+  read<T>(key: string, load: () => Promise<T>, freshAfter?: number): Promise<T> {
     const now = this.now();
     const hit = this.entries.get(key);
-    if (hit && now - hit.at < this.maxAgeMs) return hit.value as Promise<T>;
+    if (hit && now - hit.at < this.maxAgeMs && (freshAfter === undefined || hit.at >= freshAfter)) return hit.value as Promise<T>;
     this.prune(now);
     const value = load();
     this.entries.set(key, { at: now, value });

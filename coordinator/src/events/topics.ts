@@ -5,12 +5,16 @@
 import type { EventTopic } from '@tabgrid/shared';
 import type { Db } from '../db/client.js';
 import type { Storage } from '../storage/storage.js';
-import { jobMarker, jobSnapshot, jobsMarker, jobsSnapshot } from './job-topics.js';
+import { jobMarker, jobSnapshot, jobsMarker, jobsSnapshot } from '../views/job-views.js';
 import { SharedReads } from './shared-reads.js';
 import type { Topic } from './watch.js';
-import { statusSnapshot, workersMarker, workersSnapshot } from './worker-topics.js';
+import { statusSnapshot, workersMarker, workersSnapshot } from '../views/worker-views.js';
 
-/** Below the watch interval (500 ms), so every round of a stream sees a marker read during that round or the one before. */
+/**
+ * Below the gap between rounds, so a round sees a marker read during it or
+ * just before; a round woken by a notification only takes one read after
+ * the notification (SharedReads' freshAfter).
+ */
 const MARKER_MAX_AGE_MS = 250;
 /** Snapshots are keyed by their marker, so sharing them longer is safe; it only needs to span streams' unaligned rounds. */
 const SNAPSHOT_MAX_AGE_MS = 5000;
@@ -31,7 +35,10 @@ export function createTopicFactory(deps: { db: Db; storage: Storage }): TopicFac
     let lastMarker = '';
     return {
       event,
-      marker: async () => (lastMarker = await markers.read(key, marker)),
+      marker: async (freshAfter) => {
+        lastMarker = await markers.read(key, marker, freshAfter);
+        return lastMarker;
+      },
       snapshot: () => snapshots.read(`${key}@${lastMarker}`, snapshot),
     };
   };
@@ -56,8 +63,8 @@ export function createTopicFactory(deps: { db: Db; storage: Storage }): TopicFac
       let last: unknown;
       return {
         event: 'status',
-        marker: async () => {
-          last = await markers.read('status', () => statusSnapshot(deps.db));
+        marker: async (freshAfter) => {
+          last = await markers.read('status', () => statusSnapshot(deps.db), freshAfter);
           return JSON.stringify(last);
         },
         snapshot: async () => last,

@@ -12,7 +12,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
-import type { LeasePolicy, TaskRow } from './types.js';
+import { type TaskRow, taskRowColumns } from '../tasks/task-columns.js';
+import type { LeasePolicy } from './types.js';
 
 export async function claimTasks(q: Queryable, opts: { workerId: string; limit: number; policy: LeasePolicy }): Promise<TaskRow[]> {
   return rows<TaskRow>(
@@ -42,8 +43,7 @@ export async function claimTasks(q: Queryable, opts: { workerId: string; limit: 
              updated_at = now()
         FROM picked
        WHERE t.id = picked.id AND t.state = 'queued'
-      RETURNING t.id, t.job_id, t.chunk_index, t.rendition, t.state, t.params, t.chunk_key,
-                t.chunk_size, t.attempts, t.lease_token, t.lease_owner, t.lease_expires_at
+      RETURNING ${taskRowColumns('t')}
     ), logged AS (
       INSERT INTO task_attempts (task_id, attempt, worker_id)
       SELECT id, attempts, ${opts.workerId} FROM claimed

@@ -25,7 +25,9 @@
 import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
-import type { LeasePolicy, TaskRow } from './types.js';
+import { closeAttempts } from '../tasks/close-attempt.js';
+import { type TaskRow, taskRowColumns } from '../tasks/task-columns.js';
+import type { LeasePolicy } from './types.js';
 
 export async function beginVerification(q: Queryable, opts: { taskId: string; token: string; policy: LeasePolicy }): Promise<TaskRow> {
   const [row] = await rows<TaskRow>(
@@ -37,8 +39,7 @@ export async function beginVerification(q: Queryable, opts: { taskId: string; to
            progress = 1,
            updated_at = now()
      WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state IN ('leased', 'verifying')
-    RETURNING id, job_id, chunk_index, rendition, state, params, chunk_key, chunk_size,
-              attempts, lease_token, lease_owner, lease_expires_at`,
+    RETURNING ${taskRowColumns()}`,
   );
   if (!row) throw new LeaseLostError(opts.taskId, 'the lease is not current (expired, reassigned, or already completed)');
   return row;
@@ -78,12 +79,8 @@ export async function acceptSegment(
              updated_at = now()
         FROM (SELECT id, lease_owner FROM tasks WHERE id = ${opts.taskId} FOR UPDATE) old
        WHERE t.id = old.id AND t.lease_token = ${opts.token} AND t.state = 'verifying'
-      RETURNING t.id, t.job_id, t.attempts, old.lease_owner AS worker_id
-    ), closed AS (
-      UPDATE task_attempts a SET ended_at = now(), outcome = 'done'
-        FROM accepted
-       WHERE a.task_id = accepted.id AND a.attempt = accepted.attempts
-    )
+      RETURNING t.id AS task_id, t.job_id, t.attempts, old.lease_owner AS worker_id
+    ), closed AS (${closeAttempts('accepted', 'done', null)})
     SELECT job_id, worker_id FROM accepted`,
   );
   if (!row) throw new LeaseLostError(opts.taskId, 'the lease is not current; the segment was not accepted');

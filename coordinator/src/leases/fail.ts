@@ -9,6 +9,7 @@
 import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
+import { closeAttempts } from '../tasks/close-attempt.js';
 import type { AttemptOutcome, LeasePolicy } from './types.js';
 
 export interface EndedLease {
@@ -16,6 +17,8 @@ export interface EndedLease {
   job_id: string;
   state: 'queued' | 'dead';
   attempts: number;
+  /** When a requeued task may be leased again (after the retry backoff). */
+  available_at: Date | string;
   worker_id: string | null;
 }
 
@@ -39,12 +42,8 @@ export async function failLease(
              updated_at = now()
         FROM (SELECT id, lease_owner FROM tasks WHERE id = ${opts.taskId} FOR UPDATE) old
        WHERE t.id = old.id AND t.lease_token = ${opts.token} AND t.state IN ('leased', 'verifying')
-      RETURNING t.id AS task_id, t.job_id, t.state, t.attempts, old.lease_owner AS worker_id
-    ), closed AS (
-      UPDATE task_attempts a SET ended_at = now(), outcome = ${opts.outcome}, reason = ${opts.reason}
-        FROM ended
-       WHERE a.task_id = ended.task_id AND a.attempt = ended.attempts
-    )
+      RETURNING t.id AS task_id, t.job_id, t.state, t.attempts, t.available_at, old.lease_owner AS worker_id
+    ), closed AS (${closeAttempts('ended', opts.outcome, opts.reason)})
     SELECT * FROM ended`,
   );
   if (!row) throw new LeaseLostError(opts.taskId);

@@ -18,6 +18,7 @@
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
+import { closeAttempts } from '../tasks/close-attempt.js';
 import type { EndedLease } from './fail.js';
 import type { AttemptOutcome, LeasePolicy } from './types.js';
 
@@ -39,12 +40,8 @@ function endLeases(q: Queryable, where: SQL, outcome: AttemptOutcome, reason: st
              updated_at = now()
         FROM old
        WHERE t.id = old.id
-      RETURNING t.id AS task_id, t.job_id, t.state, t.attempts, old.lease_owner AS worker_id
-    ), closed AS (
-      UPDATE task_attempts a SET ended_at = now(), outcome = ${outcome}, reason = ${reason}
-        FROM ended
-       WHERE a.task_id = ended.task_id AND a.attempt = ended.attempts
-    )
+      RETURNING t.id AS task_id, t.job_id, t.state, t.attempts, t.available_at, old.lease_owner AS worker_id
+    ), closed AS (${closeAttempts('ended', outcome, reason)})
     SELECT * FROM ended`,
   );
 }

@@ -1,24 +1,9 @@
-import type { EncodeParams, RenditionName, TaskState } from '@tabgrid/shared';
+import type { AttemptOutcome } from '../db/schema.js';
+import type { TaskRow } from '../tasks/task-columns.js';
 
-/** A task row as the lease statements return it (snake_case columns from raw SQL). */
-export interface TaskRow {
-  id: string;
-  job_id: string;
-  chunk_index: number;
-  rendition: RenditionName;
-  state: TaskState;
-  params: EncodeParams;
-  chunk_key: string;
-  chunk_size: number;
-  attempts: number;
-  lease_token: string | null;
-  lease_owner: string | null;
-  lease_expires_at: Date | null;
-}
+export type { AttemptOutcome, TaskRow };
 
-/** Why an attempt ended; kept per attempt and shown by GET /api/jobs/:id/tasks. */
-export type AttemptOutcome = 'done' | 'expired' | 'failed' | 'rejected' | 'disconnected' | 'canceled';
-
+/** How task leases behave: built from the configuration in one place (leases/policy.ts). */
 export interface LeasePolicy {
   readonly ttlSeconds: number;
   /** After this many attempts a task is dead and its job fails. */

@@ -9,17 +9,8 @@
  * would have to name the sprite by URL, and storage URLs are presigned and
  * expire.
  */
+import type { ThumbnailGrid } from '@tabgrid/shared';
 import { runTool, type MediaTools } from './tools.js';
-
-export interface ThumbnailGrid {
-  columns: number;
-  rows: number;
-  count: number;
-  /** Seconds between tiles; tile i shows time i × interval. */
-  interval: number;
-  width: number;
-  height: number;
-}
 
 const TILE_WIDTH = 160;
 const MAX_TILES = 100;

@@ -14,18 +14,8 @@
  * costs.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { EncodeParams } from '@tabgrid/shared';
+import type { EncodeParams, QualitySummary } from '@tabgrid/shared';
 import { runTool, type MediaTools } from './tools.js';
-
-export interface QualitySummary {
-  ssim: number;
-  psnr: number;
-  boundarySsim: number;
-  interiorSsim: number;
-  boundaryPsnr: number;
-  interiorPsnr: number;
-  frames: number;
-}
 
 export interface FrameScores {
   ssim: number[];

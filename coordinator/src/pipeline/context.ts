@@ -3,9 +3,10 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import type { Notifier } from '../notify/index.js';
 import type { MediaTools } from '../media/tools.js';
 import type { Storage } from '../storage/storage.js';
-import type { JobRow } from '../jobs/repository.js';
+import type { JobRow } from '../jobs/job-table.js';
 
 /** What every server-side step needs. */
 export interface PipelineContext {
@@ -14,10 +15,12 @@ export interface PipelineContext {
   readonly tools: MediaTools;
   readonly config: Config;
   readonly logger: Logger;
+  /** Announces what a step changed (notify/). */
+  readonly notifier: Notifier;
 }
 
 /** Scratch space for one job on this coordinator's disk; nothing here is needed after a restart. */
-export function workDir(ctx: PipelineContext, jobId: string): string {
+export function workDir(ctx: { readonly config: Pick<Config, 'dataDir'> }, jobId: string): string {
   return path.join(ctx.config.dataDir, 'work', jobId);
 }
 

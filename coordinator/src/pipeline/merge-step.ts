@@ -9,11 +9,11 @@
  * stay in storage until the job is done.
  */
 import path from 'node:path';
-import { and, asc, eq } from 'drizzle-orm';
 import { manifestSchema } from '@tabgrid/shared';
 import { mkdir } from 'node:fs/promises';
-import { tasks, type JobDeliverables, type JobOutput } from '../db/schema.js';
-import { transitionJob, type JobRow } from '../jobs/repository.js';
+import type { JobDeliverables, JobOutput } from '../db/schema.js';
+import { transitionJob, type JobRow } from '../jobs/job-table.js';
+import { renditionSegments } from '../tasks/task-table.js';
 import { encodeAudio, mergeSegments } from '../media/merge.js';
 import { countPackets } from '../media/split.js';
 import { avcCodecStringOfFile, buildMasterPlaylist, packageHls, type PackagedPlaylist, type VariantStream } from '../media/hls.js';
@@ -60,11 +60,7 @@ export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<v
 
   const outputs: JobOutput[] = [];
   for (const rung of job.ladder) {
-    const accepted = await ctx.db
-      .select({ chunk: tasks.chunkIndex, key: tasks.segmentKey, state: tasks.state })
-      .from(tasks)
-      .where(and(eq(tasks.jobId, job.id), eq(tasks.rendition, rung.name)))
-      .orderBy(asc(tasks.chunkIndex));
+    const accepted = await renditionSegments(ctx.db, job.id, rung.name);
     if (accepted.length !== manifest.chunks.length || accepted.some((t, i) => t.chunk !== i || t.state !== 'done' || !t.key)) {
       throw new Error(`rendition ${rung.name}: not every chunk has an accepted segment`);
     }

@@ -3,7 +3,7 @@
  */
 import { planLadder } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
-import { transitionJob, type JobRow } from '../jobs/repository.js';
+import { transitionJob, type JobRow } from '../jobs/job-table.js';
 import { analyzeSource } from '../media/normalize.js';
 import { probeSource } from '../media/probe.js';
 import { localSource, type PipelineContext } from './context.js';

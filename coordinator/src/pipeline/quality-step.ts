@@ -6,9 +6,9 @@
  *
  * Not in the merge step: it costs several times the merge (a full native
  * encode and two full decodes per rung), and `done` should not wait for it.
- * It runs as the first part of the done job's cleanup step, which is leased
- * and re-runnable like every step, and needs the chunks the cleanup then
- * deletes. Best effort: a failure is logged and leaves `quality` null; the
+ * It is a step of its own (pipeline/steps.ts), run for a done job just
+ * before its cleanup step, under the same step lease: it needs the chunks
+ * the cleanup then deletes. Best effort: a failure is logged and leaves `quality` null; the
  * job stays done.
  *
  * Measured on the 10 s 720p clip (2 cores): 720p 8.0 s, 360p 3.7 s, against
@@ -18,10 +18,10 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { and, asc, eq } from 'drizzle-orm';
 import { manifestSchema } from '@tabgrid/shared';
-import { jobs, tasks, type StoredRenditionQuality } from '../db/schema.js';
-import type { JobRow } from '../jobs/repository.js';
+import type { StoredRenditionQuality } from '../db/schema.js';
+import { type JobRow, setJobQuality } from '../jobs/job-table.js';
+import { renditionParams } from '../tasks/task-table.js';
 import { encodeReference, frameScores, summarise, writeConcatList } from '../media/quality.js';
 import { storageKeys } from '../storage/keys.js';
 import { freshDir, workDir, type PipelineContext } from './context.js';
@@ -54,13 +54,8 @@ export async function runQualityStep(ctx: PipelineContext, job: JobRow): Promise
     const results: StoredRenditionQuality[] = [];
     for (const o of job.outputs) {
       const t0 = Date.now();
-      const [task] = await ctx.db
-        .select({ params: tasks.params })
-        .from(tasks)
-        .where(and(eq(tasks.jobId, job.id), eq(tasks.rendition, o.rendition)))
-        .orderBy(asc(tasks.chunkIndex))
-        .limit(1);
-      if (!task) continue;
+      const params = await renditionParams(ctx.db, job.id, o.rendition);
+      if (!params) continue;
       // The merged file from the merge step when this coordinator still has it, else from storage.
       let merged = path.join(workDir(ctx, job.id), 'merge', `${o.rendition}.mp4`);
       if ((await stat(merged).catch(() => null))?.size !== o.size) {
@@ -69,25 +64,16 @@ export async function runQualityStep(ctx: PipelineContext, job: JobRow): Promise
       }
       const statsDir = path.join(dir, o.rendition);
       await mkdir(statsDir, { recursive: true });
-      const grid = summarise(
-        await frameScores(ctx.tools, { distorted: merged, reference: list, params: task.params, statsDir, frames }),
-        chunkFrames,
-      );
+      const grid = summarise(await frameScores(ctx.tools, { distorted: merged, reference: list, params, statsDir, frames }), chunkFrames);
       const refFile = path.join(dir, `${o.rendition}.reference.mp4`);
-      await encodeReference(ctx.tools, { input: list, params: task.params, out: refFile });
-      const ref = summarise(
-        await frameScores(ctx.tools, { distorted: refFile, reference: list, params: task.params, statsDir }),
-        chunkFrames,
-      );
+      await encodeReference(ctx.tools, { input: list, params, out: refFile });
+      const ref = summarise(await frameScores(ctx.tools, { distorted: refFile, reference: list, params, statsDir }), chunkFrames);
       if (grid.frames !== frames || ref.frames !== frames)
         throw new Error(`${o.rendition}: measured ${grid.frames}/${ref.frames} frames, expected ${frames}`);
       results.push({ rendition: o.rendition, ...grid, reference: { ssim: ref.ssim, psnr: ref.psnr }, elapsedMs: Date.now() - t0 });
     }
-    // updated_at moves too, so the dashboard's change markers push the figures to open pages.
-    await ctx.db
-      .update(jobs)
-      .set({ quality: results, updatedAt: new Date() })
-      .where(and(eq(jobs.id, job.id), eq(jobs.state, 'done')));
+    await setJobQuality(ctx.db, job.id, results);
+    ctx.notifier.publish({ kind: 'job', jobId: job.id });
     ctx.logger.info({ jobId: job.id, quality: results, elapsedMs: Date.now() - started }, 'quality measured');
   } catch (err) {
     ctx.logger.warn({ jobId: job.id, err }, 'quality measurement failed; the job stays done without figures');

@@ -1,110 +1,95 @@
 /**
- * The pipeline runner: repeatedly claims one job that needs server work
- * (probe, split or merge), runs that step under a renewed step lease, and
- * releases it. One step at a time per coordinator: split and merge are
+ * The pipeline runner: claims one job that needs server work, runs the steps
+ * it needs now (steps.ts) under a renewed step lease, releases it, and looks
+ * for the next. One job at a time per coordinator: split and merge are
  * ffmpeg runs that already use the machine's cores.
  *
+ * It wakes when any coordinator announces a job change (notify/), and polls
+ * every SAFETY_POLL_MS in case a notification was lost.
+ *
  * Failures: a PermanentError (not a video, …) fails the job with its
- * message; anything else is retried with backoff, and after
- * MAX_STEP_ATTEMPTS the job fails with the last error.
+ * message; anything else is retried with backoff, and after the step lease
+ * policy's maxAttempts the job fails with the last error. Cleanup of an
+ * ended job is retried for as long as it takes (storage may be down a while).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { TERMINAL_JOB_STATES } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
-import { getJob, transitionJob, type JobRow } from '../jobs/repository.js';
-import { claimJobStep, releaseJobStep, renewJobStep } from '../jobs/step-lease.js';
-import { runCleanupStep } from './cleanup-step.js';
+import { isTerminalJobState } from '../jobs/job-states.js';
+import { getJob, type JobRow, transitionJob } from '../jobs/job-table.js';
+import { renewEveryMs, type StepLeasePolicy } from '../leases/policy.js';
+import { claimJobStep, releaseJobStep, renewJobStep } from '../leases/step-lease.js';
+import { Waker } from '../notify/index.js';
 import type { PipelineContext } from './context.js';
-import { runMergeStep } from './merge-step.js';
-import { runProbeStep } from './probe-step.js';
-import { runSplitStep } from './split-step.js';
+import { STEPS, stepsFor } from './steps.js';
 
-const STEP_TTL_SECONDS = 30;
-const MAX_STEP_ATTEMPTS = 5;
+/** Notifications make this a fallback only: how late a lost one can make a step. */
+const SAFETY_POLL_MS = 5000;
+
+/** Seconds before a failed step is tried again: 2^attempt, at most a minute. */
+export const stepRetryDelaySeconds = (attempt: number): number => Math.min(60, 2 ** Math.min(attempt, 6));
 
 export interface PipelineRunner {
-  /** Look for work now rather than at the next poll. */
-  poke(): void;
   stop(): Promise<void>;
 }
 
-export function startPipelineRunner(
-  ctx: PipelineContext,
-  runnerId: string,
-  opts: { pollMs?: number; onJobChanged?: (jobId: string) => void } = {},
-): PipelineRunner {
-  const pollMs = opts.pollMs ?? 1000;
+export function startPipelineRunner(ctx: PipelineContext, runnerId: string, policy: StepLeasePolicy): PipelineRunner {
   let stopped = false;
-  let wake: (() => void) | undefined;
   const log = ctx.logger.child({ component: 'pipeline', runnerId });
+  const waker = new Waker(ctx.notifier, ['job']);
+  const retryTimers = new Set<NodeJS.Timeout>();
+
+  /** Wakes this runner when a backed-off step may run again (other coordinators find it by polling). */
+  function wakeIn(seconds: number): void {
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
+      waker.poke();
+    }, seconds * 1000);
+    timer.unref();
+    retryTimers.add(timer);
+  }
 
   async function runOne(): Promise<boolean> {
-    const jobId = await claimJobStep(ctx.db, { runnerId, ttlSeconds: STEP_TTL_SECONDS });
+    const jobId = await claimJobStep(ctx.db, { runnerId, ttlSeconds: policy.ttlSeconds });
     if (!jobId) return false;
     const job = await getJob(ctx.db, jobId);
     if (!job) return true;
-    const renew = setInterval(
-      () => {
-        renewJobStep(ctx.db, { jobId, runnerId, ttlSeconds: STEP_TTL_SECONDS }).catch((err: unknown) =>
-          log.warn({ jobId, err }, 'could not renew step lease'),
-        );
-      },
-      (STEP_TTL_SECONDS * 1000) / 3,
-    );
+    const renew = setInterval(() => {
+      renewJobStep(ctx.db, { jobId, runnerId, ttlSeconds: policy.ttlSeconds }).catch((err: unknown) =>
+        log.warn({ jobId, err }, 'could not renew step lease'),
+      );
+    }, renewEveryMs(policy.ttlSeconds));
+    const steps = stepsFor(job);
     try {
-      await runStep(job);
+      for (const step of steps) {
+        const started = Date.now();
+        await STEPS[step](ctx, job);
+        log.info({ jobId: job.id, step, ms: Date.now() - started }, 'step finished');
+      }
       await releaseJobStep(ctx.db, { jobId, runnerId, retryInSeconds: 0, resetAttempts: true });
     } catch (err) {
-      await handleStepError(job, err);
+      await handleStepError(job, steps.at(-1) ?? 'none', err);
     } finally {
       clearInterval(renew);
-      opts.onJobChanged?.(jobId);
+      ctx.notifier.publish({ kind: 'job', jobId });
+      // A split creates tasks; tabs everywhere should hear of them now.
+      if (steps.includes('split')) ctx.notifier.publish({ kind: 'work' });
     }
     return true;
   }
 
-  async function runStep(job: JobRow): Promise<void> {
-    const started = Date.now();
-    if (TERMINAL_JOB_STATES.includes(job.state)) {
-      if (job.needsCleanup) await runCleanupStep(ctx, job);
-      return;
-    }
-    switch (job.state) {
-      case 'queued':
-        await transitionJob(ctx.db, job.id, ['queued'], 'probing');
-        return;
-      case 'probing':
-        await runProbeStep(ctx, job);
-        break;
-      case 'splitting':
-        await runSplitStep(ctx, job);
-        break;
-      case 'merging':
-        await runMergeStep(ctx, job);
-        break;
-      default:
-        return;
-    }
-    log.info({ jobId: job.id, step: job.state, ms: Date.now() - started }, 'step finished');
-  }
-
-  async function handleStepError(job: JobRow, err: unknown): Promise<void> {
+  async function handleStepError(job: JobRow, step: string, err: unknown): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
-    const cleanup = TERMINAL_JOB_STATES.includes(job.state);
-    if (!cleanup && (err instanceof PermanentError || job.stepAttempts >= MAX_STEP_ATTEMPTS)) {
+    const cleanup = isTerminalJobState(job.state);
+    if (!cleanup && (err instanceof PermanentError || job.stepAttempts >= policy.maxAttempts)) {
       const error = err instanceof PermanentError ? message : `${job.state} failed ${job.stepAttempts} times; last error: ${message}`;
-      log.warn({ jobId: job.id, step: job.state, err: message }, 'job failed');
+      log.warn({ jobId: job.id, step, err: message }, 'job failed');
       await transitionJob(ctx.db, job.id, [job.state], 'failed', { error: error.slice(0, 2000) });
       await releaseJobStep(ctx.db, { jobId: job.id, runnerId, retryInSeconds: 0, resetAttempts: true });
       return;
     }
-    // Cleanup of an ended job is retried for as long as it takes (storage may be down for a while).
-    const retryIn = Math.min(60, 2 ** Math.min(job.stepAttempts, 6));
-    log.warn(
-      { jobId: job.id, step: job.state, attempt: job.stepAttempts, retryInSeconds: retryIn, err: message },
-      'step failed; will retry',
-    );
+    const retryIn = stepRetryDelaySeconds(job.stepAttempts);
+    log.warn({ jobId: job.id, step, attempt: job.stepAttempts, retryInSeconds: retryIn, err: message }, 'step failed; will retry');
     await releaseJobStep(ctx.db, { jobId: job.id, runnerId, retryInSeconds: retryIn, resetAttempts: false });
+    wakeIn(retryIn);
   }
 
   const loop = (async () => {
@@ -115,18 +100,15 @@ export function startPipelineRunner(
       } catch (err) {
         log.error({ err }, 'pipeline loop error (database or storage unavailable?); retrying');
       }
-      if (!worked && !stopped) {
-        await Promise.race([sleep(pollMs), new Promise<void>((r) => (wake = r))]);
-        wake = undefined;
-      }
+      if (!worked && !stopped) await waker.wait(SAFETY_POLL_MS);
     }
   })();
 
   return {
-    poke: () => wake?.(),
     async stop() {
       stopped = true;
-      wake?.();
+      waker.close();
+      for (const t of retryTimers) clearTimeout(t);
       await loop;
     },
   };

@@ -1,23 +1,20 @@
 /**
  * splitting → transcoding: cuts the source into chunks, uploads them and the
- * manifest, and creates one task per chunk × rendition. Re-runnable: chunks
+ * manifest, and creates one task per chunk × rendition (tasks/plan-tasks.ts). Re-runnable: chunks
  * are deterministic and overwritten, tasks are inserted with ON CONFLICT DO
  * NOTHING, so a coordinator killed halfway simply runs it again.
  */
-import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { MANIFEST_VERSION, manifestSchema, type EncodeParams, type Manifest } from '@tabgrid/shared';
+import { MANIFEST_VERSION, manifestSchema, type Manifest } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
-import { tasks } from '../db/schema.js';
-import { transitionJob, type JobRow } from '../jobs/repository.js';
+import { transitionJob, type JobRow } from '../jobs/job-table.js';
+import { planTasks } from '../tasks/plan-tasks.js';
+import { insertTasks } from '../tasks/task-table.js';
 import { makeMezzanine } from '../media/normalize.js';
 import { CHUNK_CONTAINER, splitIntoChunks } from '../media/split.js';
 import { storageKeys } from '../storage/keys.js';
 import { freshDir, localSource, workDir, type PipelineContext } from './context.js';
-
-/** x264 preset for tabs: veryfast keeps a 4 s 480p chunk at ~2.5 s in single-thread wasm (FIELD-NOTES). */
-const TAB_PRESET = 'veryfast';
 
 export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<void> {
   if (!job.source || !job.ladder) throw new Error(`job ${job.id} reached splitting without probe results`);
@@ -63,30 +60,8 @@ export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<v
   }
   await ctx.storage.putBuffer(storageKeys.manifest(job.id), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
 
-  const values = manifest.chunks.flatMap((c) =>
-    job.ladder!.map((r) => {
-      const params: EncodeParams = {
-        rendition: r.name,
-        codec: 'h264',
-        width: r.width,
-        height: r.height,
-        rotation: job.source!.rotation,
-        crf: r.crf,
-        maxrateKbps: r.maxrateKbps,
-        bufsizeKbps: r.bufsizeKbps,
-        preset: TAB_PRESET,
-        frames: c.frames,
-      };
-      return { id: randomUUID(), jobId: job.id, chunkIndex: c.index, rendition: r.name, params, chunkKey: c.key, chunkSize: c.size };
-    }),
-  );
   await ctx.db.transaction(async (tx) => {
-    for (let i = 0; i < values.length; i += 500) {
-      await tx
-        .insert(tasks)
-        .values(values.slice(i, i + 500))
-        .onConflictDoNothing();
-    }
+    await insertTasks(tx, planTasks({ id: job.id, source: job.source!, ladder: job.ladder! }, manifest));
     await transitionJob(tx, job.id, ['splitting'], 'transcoding', { totalChunks: chunks.length });
   });
   await freshDir(dir);

@@ -13,9 +13,10 @@ import { loadConfig } from '../config.js';
 import type { Database, Db } from '../db/client.js';
 import { tasks } from '../db/schema.js';
 import { openTestDatabase, type TestDatabase } from '../db/test-database.js';
-import { createJob, transitionJob } from '../jobs/repository.js';
+import { insertJob, transitionJob } from '../jobs/job-table.js';
 import { acceptSegment, beginVerification, claimTasks } from '../leases/index.js';
 import { createLogger } from '../logger.js';
+import { createLocalNotifier } from '../notify/index.js';
 import type { Storage } from '../storage/storage.js';
 
 const policy = { ttlSeconds: 30, maxAttempts: 3 };
@@ -55,8 +56,15 @@ function counting(db: Db): Db {
 beforeAll(async () => {
   ({ database, test: testDb } = await openTestDatabase('tabgrid_events'));
   const logger = createLogger('silent');
-  const ctx = { db: counting(database.db), storage, tools: { ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' }, config: loadConfig({}), logger };
-  app = createApp(ctx, { onJobCreated: () => {}, revokeLeases: () => {} });
+  const ctx = {
+    db: counting(database.db),
+    storage,
+    tools: { ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' },
+    config: loadConfig({}),
+    logger,
+    notifier: createLocalNotifier(),
+  };
+  app = createApp(ctx);
 });
 afterAll(async () => {
   await database?.close();
@@ -125,7 +133,7 @@ async function openStream(query: string) {
 
 async function seedJob(name: string): Promise<string> {
   const id = randomUUID();
-  await createJob(database.db, { id, name, renditions: ['360p'], sourceKey: `videos/${id}/source/source.mp4`, sourceSize: 1000 });
+  await insertJob(database.db, { id, name, renditions: ['360p'], sourceKey: `videos/${id}/source/source.mp4`, sourceSize: 1000 });
   await database.db.insert(tasks).values(
     [0, 1].map((chunk) => ({
       id: randomUUID(),
@@ -137,7 +145,14 @@ async function seedJob(name: string): Promise<string> {
       chunkSize: 100,
     })),
   );
-  await transitionJob(database.db, id, ['queued'], 'transcoding');
+  // Through the states the pipeline would take it, as the state machine requires.
+  for (const [from, to] of [
+    ['queued', 'probing'],
+    ['probing', 'splitting'],
+    ['splitting', 'transcoding'],
+  ] as const) {
+    await transitionJob(database.db, id, [from], to);
+  }
   return id;
 }
 

@@ -11,7 +11,7 @@
  * HTTP/1.1 connections per origin, and each open EventSource holds one.
  */
 import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
+import { InvalidRequestError } from '../errors.js';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { DEFAULT_EVENT_TOPICS, eventTopicSchema } from '@tabgrid/shared';
@@ -19,6 +19,7 @@ import type { Db } from '../db/client.js';
 import { createTopicFactory } from '../events/topics.js';
 import { watchTopics } from '../events/watch.js';
 import type { Logger } from '../logger.js';
+import { type Notifier, Waker } from '../notify/index.js';
 import type { Storage } from '../storage/storage.js';
 
 /** How long EventSource waits before reconnecting after the stream drops (its default is about 3 s). */
@@ -37,7 +38,9 @@ export interface EventRouteDeps {
   readonly db: Db;
   readonly storage: Storage;
   readonly logger: Logger;
-  /** Test hooks: faster rounds and heartbeats. */
+  /** Wakes a stream when a job, its tasks or the workers change, on any coordinator. */
+  readonly notifier: Notifier;
+  /** Test hooks: other safety-poll and heartbeat periods. */
   readonly intervalMs?: number;
   readonly heartbeatMs?: number;
 }
@@ -50,9 +53,7 @@ export function eventRoutes(deps: EventRouteDeps) {
   app.get('/', (c) => {
     const parsed = querySchema.safeParse({ topics: c.req.query('topics'), job: c.req.query('job') });
     if (!parsed.success) {
-      throw new HTTPException(400, {
-        message: `topics must be a comma-separated list of ${eventTopicSchema.options.join(', ')}; job a job id`,
-      });
+      throw new InvalidRequestError(`topics must be a comma-separated list of ${eventTopicSchema.options.join(', ')}; job a job id`);
     }
     const topics = topicsFor({ topics: parsed.data.topics, jobId: parsed.data.job });
     // Proxies such as nginx buffer responses unless told not to, which would hold every event back.
@@ -61,6 +62,10 @@ export function eventRoutes(deps: EventRouteDeps) {
       const done = new AbortController();
       stream.onAbort(() => done.abort());
       c.req.raw.signal.addEventListener('abort', () => done.abort(), { once: true });
+      // Any change wakes every stream (the job list, status and workers topics move with any job);
+      // the markers then tell which topics changed, and a burst costs one round of shared reads.
+      const waker = new Waker(deps.notifier, ['job', 'progress', 'workers', 'work']);
+      done.signal.addEventListener('abort', () => waker.close(), { once: true });
       await stream.write(`retry: ${RECONNECT_MS}\n\n`);
       await watchTopics(
         topics,
@@ -70,6 +75,7 @@ export function eventRoutes(deps: EventRouteDeps) {
         },
         {
           signal: done.signal,
+          waker,
           ...(deps.intervalMs !== undefined ? { intervalMs: deps.intervalMs } : {}),
           ...(deps.heartbeatMs !== undefined ? { heartbeatMs: deps.heartbeatMs } : {}),
           onError: (err, topic) => log.warn({ err: (err as Error).message, topic }, 'event stream cannot read its topic; retrying'),

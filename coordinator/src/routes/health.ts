@@ -1,7 +1,6 @@
 /** GET /healthz: 200 when the database and storage answer, 503 naming what does not. */
-import { sql } from 'drizzle-orm';
 import { Hono } from 'hono';
-import type { Db } from '../db/client.js';
+import { type Db, pingDatabase } from '../db/client.js';
 import type { Storage } from '../storage/storage.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
@@ -20,7 +19,7 @@ export function healthRoutes(deps: { db: Db; storage: Storage }) {
         return { ok: false as const, error: cause?.message || (err as Error).message };
       }
     };
-    const [database, storage] = await Promise.all([check(() => deps.db.execute(sql`select 1`)), check(() => deps.storage.ping())]);
+    const [database, storage] = await Promise.all([check(() => pingDatabase(deps.db)), check(() => deps.storage.ping())]);
     const ok = database.ok && storage.ok;
     return c.json({ ok, database, storage }, ok ? 200 : 503);
   });

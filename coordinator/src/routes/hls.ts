@@ -8,9 +8,9 @@
  */
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
+import { NotFoundError } from '../errors.js';
 import { z } from 'zod';
-import { getJob } from '../jobs/repository.js';
+import { getJob } from '../jobs/job-table.js';
 import { rewriteMediaPlaylist } from '../media/hls.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { storageKeys } from '../storage/keys.js';
@@ -27,13 +27,12 @@ export function hlsRoutes(ctx: PipelineContext) {
     const file = /^([a-z0-9]+)\.m3u8$/.exec(c.req.param('file'));
     const job = id.success ? await getJob(ctx.db, id.data) : null;
     const hls = job?.deliverables?.hls;
-    if (!job || !hls || !file)
-      throw new HTTPException(404, { message: `no HLS playlist ${c.req.param('file')} for job ${c.req.param('id')}` });
+    if (!job || !hls || !file) throw new NotFoundError(`no HLS playlist ${c.req.param('file')} for job ${c.req.param('id')}`);
     const name = file[1]!;
     c.header('Content-Type', PLAYLIST_TYPE);
     c.header('Cache-Control', 'no-store'); // the presigned URLs inside expire
     if (name === 'master') return c.body(await ctx.storage.getBuffer(hls.masterKey).then((b) => b.toString('utf8')));
-    if (!hls.playlists.includes(name)) throw new HTTPException(404, { message: `job ${job.id} has no HLS playlist ${name}` });
+    if (!hls.playlists.includes(name)) throw new NotFoundError(`job ${job.id} has no HLS playlist ${name}`);
     const stored = (await ctx.storage.getBuffer(storageKeys.hlsFile(job.id, name, 'index.m3u8'))).toString('utf8');
     return c.body(
       await rewriteMediaPlaylist(stored, async (uri) => {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CONTRIBUTE_DIST = path.join(repoRoot, 'web-worker-client', 'dist');
@@ -21,7 +21,7 @@ function notBuilt(what: string, pkg: string) {
 const cacheHeaders = (file: string, c: { header: (k: string, v: string) => void }) =>
   c.header('Cache-Control', /[/\\]assets[/\\]/.test(file) ? 'public, max-age=31536000, immutable' : 'no-cache');
 
-export function mountStaticSites(app: Hono<never>): void {
+export function mountStaticSites<E extends Env>(app: Hono<E>): void {
   app.get('/contribute', (c) => c.redirect('/contribute/'));
   // Cross-origin isolation lets a volunteer choose the multi-thread wasm core
   // (SharedArrayBuffer). Everything the page loads is same-origin or CORS

@@ -10,21 +10,15 @@ import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { HTTPException } from 'hono/http-exception';
-
-export interface ReceivedUpload {
-  readonly path: string;
-  readonly filename: string;
-  readonly size: number;
-  readonly fields: Record<string, string>;
-}
+import type { ReceivedSource } from '../jobs/intake.js';
+import { InvalidRequestError, InvalidSourceError, TooLargeError, UnsupportedMediaTypeError } from '../errors.js';
 
 const MAX_FIELD_BYTES = 4096;
 
-export async function receiveUpload(req: IncomingMessage, opts: { tmpDir: string; maxBytes: number }): Promise<ReceivedUpload> {
+export async function receiveUpload(req: IncomingMessage, opts: { tmpDir: string; maxBytes: number }): Promise<ReceivedSource> {
   const contentType = req.headers['content-type'] ?? '';
   if (!contentType.startsWith('multipart/form-data')) {
-    throw new HTTPException(415, { message: 'send the video as multipart/form-data with the field "file"' });
+    throw new UnsupportedMediaTypeError('send the video as multipart/form-data with the field "file"');
   }
   await mkdir(opts.tmpDir, { recursive: true });
   const tmp = path.join(opts.tmpDir, `${randomUUID()}.upload`);
@@ -38,7 +32,7 @@ export async function receiveUpload(req: IncomingMessage, opts: { tmpDir: string
       try {
         bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: opts.maxBytes, fields: 20, fieldSize: MAX_FIELD_BYTES } });
       } catch (err) {
-        reject(new HTTPException(400, { message: `malformed multipart request: ${(err as Error).message}` }));
+        reject(new InvalidRequestError(`malformed multipart request: ${(err as Error).message}`));
         return;
       }
       bb.on('file', (name, stream, info) => {
@@ -54,17 +48,16 @@ export async function receiveUpload(req: IncomingMessage, opts: { tmpDir: string
         writing.catch(reject);
       });
       bb.on('field', (name, value) => (fields[name] = value));
-      bb.on('error', (err) => reject(new HTTPException(400, { message: `malformed multipart request: ${(err as Error).message}` })));
+      bb.on('error', (err) => reject(new InvalidRequestError(`malformed multipart request: ${(err as Error).message}`)));
       bb.on('close', resolve);
-      req.on('aborted', () => reject(new HTTPException(400, { message: 'the upload was interrupted' })));
+      req.on('aborted', () => reject(new InvalidRequestError('the upload was interrupted')));
       req.pipe(bb);
     });
     await writing;
-    if (!file) throw new HTTPException(400, { message: 'no file: send the video in the multipart field "file"' });
+    if (!file) throw new InvalidRequestError('no file: send the video in the multipart field "file"');
     const f = file as { filename: string; size: number; truncated: boolean };
-    if (f.truncated)
-      throw new HTTPException(413, { message: `the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)` });
-    if (f.size === 0) throw new HTTPException(422, { message: 'the file is empty (0 bytes); it is not a video' });
+    if (f.truncated) throw new TooLargeError(`the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)`);
+    if (f.size === 0) throw new InvalidSourceError('the file is empty (0 bytes); it is not a video');
     return { path: tmp, filename: f.filename, size: f.size, fields };
   } catch (err) {
     await rm(tmp, { force: true });

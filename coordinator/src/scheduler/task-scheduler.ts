@@ -4,11 +4,10 @@
  * WebSocket gateway calls it; it holds no state a restart would lose.
  */
 import path from 'node:path';
-import { sql } from 'drizzle-orm';
 import type { AssignMessage, CompleteMessage, FailMessage, HeartbeatMessage } from '@tabgrid/shared';
 import type { Config } from '../config.js';
-import { rows, type Db } from '../db/client.js';
-import { settleTranscoding } from '../jobs/repository.js';
+import type { Db } from '../db/client.js';
+import { settleTranscoding } from '../jobs/settle.js';
 import {
   acceptSegment,
   beginVerification,
@@ -25,16 +24,16 @@ import {
   type TaskRow,
 } from '../leases/index.js';
 import type { Logger } from '../logger.js';
+import type { Notifier } from '../notify/index.js';
 import type { MediaTools } from '../media/tools.js';
 import { storageKeys } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { LeaseLostError } from '../errors.js';
+import { segmentOwnership, wasAcceptedFrom } from '../tasks/task-table.js';
+import { QUARANTINE_AFTER, recordFailure, recordSuccess } from '../workers/worker-table.js';
 import { Semaphore } from './semaphore.js';
 import { verifySegment } from './verify-segment.js';
 import type { SegmentVerdict } from '../media/inspect-segment.js';
-
-/** Failures in a row after which a worker gets no work for a while. */
-export const QUARANTINE_AFTER = 3;
 
 /** Presigned URLs outlive any sane lease: a slow tab must still be able to finish the upload it started. */
 const PRESIGN_SECONDS = 30 * 60;
@@ -54,14 +53,15 @@ export interface SchedulerDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly policy: LeasePolicy;
-  /** Called when a job may have moved (all tasks done → merging, a dead task → failed). */
-  readonly onJobChanged: (jobId: string) => void;
+  /** Told of every change: jobs that moved, tasks back in the queue, workers quarantined. */
+  readonly notifier: Notifier;
 }
 
 export class TaskScheduler {
   private readonly checks = new Semaphore(2);
   private readonly completing = new Map<string, Promise<CompletionResult>>();
   private readonly log: Logger;
+  private readonly backoffTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly deps: SchedulerDeps) {
     this.log = deps.logger.child({ component: 'scheduler' });
@@ -71,6 +71,7 @@ export class TaskScheduler {
   async assign(workerId: string): Promise<Assignment | null> {
     const [task] = await claimTasks(this.deps.db, { workerId, limit: 1, policy: this.deps.policy });
     if (!task) return null;
+    this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
     const segmentKey = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
     const [inputUrl, outputUrl] = await Promise.all([
       this.deps.storage.presignGet(task.chunk_key, PRESIGN_SECONDS),
@@ -93,7 +94,14 @@ export class TaskScheduler {
   }
 
   async heartbeat(msg: HeartbeatMessage): Promise<void> {
-    await renewLease(this.deps.db, { taskId: msg.leaseId, token: msg.token, progress: msg.progress, policy: this.deps.policy });
+    await renewLease(this.deps.db, {
+      taskId: msg.leaseId,
+      token: msg.token,
+      progress: msg.progress,
+      policy: this.deps.policy,
+    });
+    // The grid shows progress; a thousand heartbeats become one notification before they leave the process.
+    this.deps.notifier.publish({ kind: 'progress' });
   }
 
   /**
@@ -125,10 +133,13 @@ export class TaskScheduler {
       if (!(err instanceof LeaseLostError)) throw err;
       // The answer to an accepted completion was lost and the tab sent it again:
       // say yes again (idempotent; nothing is counted twice).
-      if (await this.alreadyAccepted(workerId, msg)) return { accepted: true };
+      if (await wasAcceptedFrom(this.deps.db, { taskId: msg.leaseId, workerId, sha256: msg.sha256, size: msg.size })) {
+        return { accepted: true };
+      }
       await this.sweepStaleSegments(msg.leaseId);
       throw err;
     }
+    this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
     const key = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
     let verdict: SegmentVerdict;
     try {
@@ -145,11 +156,13 @@ export class TaskScheduler {
         'segment check could not run; the tab will retry',
       );
       await undoVerification(this.deps.db, { taskId: task.id, token: msg.token, policy: this.deps.policy });
+      this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
       return { accepted: false, retry: true, reason };
     }
     if (verdict.ok) {
       await acceptSegment(this.deps.db, { taskId: task.id, token: msg.token, segment: { key, size: msg.size, sha256: msg.sha256 } });
-      await this.recordOutcome(workerId, 'success');
+      await this.recordSuccess(workerId);
+      this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
       this.log.info(
         { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, encodeMs: msg.encodeMs },
         'segment accepted',
@@ -184,16 +197,6 @@ export class TaskScheduler {
     await this.afterEnded([ended], 'failure');
   }
 
-  private async alreadyAccepted(workerId: string, msg: CompleteMessage): Promise<boolean> {
-    const [row] = await rows<{ ok: boolean }>(
-      this.deps.db,
-      sql`SELECT true AS ok FROM tasks t JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts
-           WHERE t.id = ${msg.leaseId} AND t.state = 'done' AND t.segment_sha256 = ${msg.sha256}
-             AND t.segment_size = ${msg.size} AND a.worker_id = ${workerId}`,
-    );
-    return Boolean(row?.ok);
-  }
-
   /**
    * A refused completion usually comes with an upload to the zombie's own
    * attempt key, possibly after the job's cleanup ran. Delete the segments of
@@ -201,14 +204,7 @@ export class TaskScheduler {
    * one, or all but the accepted one once the task has settled.
    */
   private async sweepStaleSegments(taskId: string): Promise<void> {
-    const [task] = await rows<{
-      job_id: string;
-      chunk_index: number;
-      rendition: string;
-      attempts: number;
-      state: string;
-      segment_key: string | null;
-    }>(this.deps.db, sql`SELECT job_id, chunk_index, rendition, attempts, state, segment_key FROM tasks WHERE id = ${taskId}`);
+    const task = await segmentOwnership(this.deps.db, taskId);
     if (!task) return;
     const settled = task.state === 'done' || task.state === 'dead' || task.state === 'canceled';
     const stale = Array.from({ length: settled ? task.attempts : task.attempts - 1 }, (_, i) =>
@@ -248,57 +244,78 @@ export class TaskScheduler {
     await this.afterEnded(ended, 'neutral');
   }
 
+  /** Expires every lease not renewed in time (the reaper calls this); the tabs holding them are told to stop. */
   async reap(): Promise<EndedLease[]> {
     const ended = await reapExpiredLeases(this.deps.db, { policy: this.deps.policy });
-    if (ended.length > 0)
-      this.log.info({ expired: ended.map((e) => ({ task: e.task_id, worker: e.worker_id, state: e.state })) }, 'reaped expired leases');
+    if (ended.length === 0) return ended;
+    this.log.info({ expired: ended.map((e) => ({ task: e.task_id, worker: e.worker_id, state: e.state })) }, 'reaped expired leases');
+    this.deps.notifier.publish({
+      kind: 'revoke',
+      leaseIds: ended.map((e) => e.task_id),
+      reason: 'the lease expired: no heartbeat in time',
+    });
     await this.afterEnded(ended, 'failure');
     return ended;
   }
 
-  /** Disconnects are not held against a worker (people close tabs); failures, rejections and silence are. */
+  /**
+   * After leases ended: the workers are blamed or not, dead tasks settle
+   * their jobs, and requeued tasks are announced once their backoff is over.
+   * Disconnects are not held against a worker (people close tabs); failures,
+   * rejections and silence are.
+   */
   private async afterEnded(ended: readonly EndedLease[], blame: 'failure' | 'neutral'): Promise<void> {
-    if (blame === 'failure') for (const e of ended) if (e.worker_id) await this.recordOutcome(e.worker_id, 'failure');
+    if (blame === 'failure') for (const e of ended) if (e.worker_id) await this.recordFailure(e.worker_id);
+    for (const jobId of new Set(ended.map((e) => e.job_id))) this.deps.notifier.publish({ kind: 'job', jobId });
     for (const jobId of new Set(ended.filter((e) => e.state === 'dead').map((e) => e.job_id))) await this.settle(jobId);
+    const requeued = ended.filter((e) => e.state === 'queued');
+    if (requeued.length > 0) this.announceWorkAt(new Date(Math.min(...requeued.map((e) => new Date(e.available_at).getTime()))));
+  }
+
+  /** Tells every coordinator's dispatcher there is work, now or when a retry backoff ends. */
+  private announceWorkAt(at: Date): void {
+    const delay = at.getTime() - Date.now();
+    if (delay <= 0) {
+      this.deps.notifier.publish({ kind: 'work' });
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.backoffTimers.delete(timer);
+      this.deps.notifier.publish({ kind: 'work' });
+    }, delay);
+    timer.unref();
+    this.backoffTimers.add(timer);
   }
 
   private async settle(jobId: string): Promise<void> {
     const moved = await settleTranscoding(this.deps.db, jobId);
     if (moved) {
       this.log.info({ jobId, state: moved }, 'transcoding settled');
-      this.deps.onJobChanged(jobId);
+      this.deps.notifier.publish({ kind: 'job', jobId });
     }
   }
 
-  /**
-   * Worker statistics and quarantine: after QUARANTINE_AFTER failures in a row
-   * a worker gets no work for 30 s, doubling with each further failure up to
-   * 10 minutes; one accepted segment clears it.
-   */
-  private async recordOutcome(workerId: string, outcome: 'success' | 'failure'): Promise<void> {
-    if (outcome === 'success') {
-      await this.deps.db.execute(sql`
-        UPDATE workers SET tasks_done = tasks_done + 1, consecutive_failures = 0, quarantined_until = NULL, last_seen_at = now()
-         WHERE id = ${workerId}`);
-      return;
-    }
-    const [row] = await rows<{ quarantined_until: Date | null; consecutive_failures: number }>(
-      this.deps.db,
-      sql`
-      UPDATE workers
-         SET tasks_failed = tasks_failed + 1,
-             consecutive_failures = consecutive_failures + 1,
-             quarantined_until = CASE WHEN consecutive_failures + 1 >= ${QUARANTINE_AFTER}
-               THEN now() + make_interval(secs => least(600, 30 * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}))::int)
-               ELSE quarantined_until END
-       WHERE id = ${workerId}
-      RETURNING quarantined_until, consecutive_failures`,
-    );
+  /** One accepted segment: counted, and any quarantine lifted. */
+  private async recordSuccess(workerId: string): Promise<void> {
+    await recordSuccess(this.deps.db, workerId);
+    this.deps.notifier.publish({ kind: 'workers' });
+  }
+
+  /** A failure counts towards quarantine (workers/worker-table.ts). */
+  private async recordFailure(workerId: string): Promise<void> {
+    const row = await recordFailure(this.deps.db, workerId);
+    this.deps.notifier.publish({ kind: 'workers' });
     if (row && row.consecutive_failures >= QUARANTINE_AFTER) {
       this.log.warn(
         { workerId, failuresInARow: row.consecutive_failures, until: row.quarantined_until },
         'worker quarantined: it keeps failing',
       );
     }
+  }
+
+  /** Forgets pending backoff announcements (the safety polls find that work anyway). */
+  close(): void {
+    for (const t of this.backoffTimers) clearTimeout(t);
+    this.backoffTimers.clear();
   }
 }

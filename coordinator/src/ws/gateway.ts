@@ -5,12 +5,13 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { sql } from 'drizzle-orm';
 import { WebSocketServer } from 'ws';
 import { WS_PATH, type HelloMessage } from '@tabgrid/shared';
-import { rows, type Db } from '../db/client.js';
+import type { Db } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { type Notifier, Waker } from '../notify/index.js';
+import { closeSession, openSession } from '../workers/worker-table.js';
 import type { TaskScheduler } from '../scheduler/task-scheduler.js';
 import { WorkerConnection } from './connection.js';
 
@@ -22,18 +23,17 @@ export interface WsGatewayOptions {
   readonly leaseTtlSeconds: number;
   /** A tab that drops keeps its lease this long before it is handed on (a reload or a brief network blip). */
   readonly disconnectGraceSeconds: number;
+  /** Wakes the dispatcher when there is work, and carries revocations from every coordinator. */
+  readonly notifier: Notifier;
 }
 
 export interface WsGateway {
-  /** There may be new work: try to hand it out now. */
-  notifyWork(): void;
-  /** Tell whichever tab holds one of these leases to stop. */
-  revoke(leaseIds: ReadonlySet<string>, reason: string): void;
   connectedCount(): number;
   close(): Promise<void>;
 }
 
-const DISPATCH_INTERVAL_MS = 1000;
+/** Notifications wake the dispatcher; this poll only catches work whose notification was lost. */
+const DISPATCH_SAFETY_POLL_MS = 5000;
 const PING_INTERVAL_MS = 15_000;
 
 export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGateway {
@@ -44,56 +44,44 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   const graceTimers = new Map<string, NodeJS.Timeout>();
   /** When each connection said hello, so its close only marks *that* session gone. */
   const sessions = new WeakMap<WorkerConnection, Date>();
-  let dispatching = false;
-  let again = false;
+  /** Wakes the dispatch loop (below): any coordinator announced work, or a tab here became idle. */
+  const waker = new Waker(opts.notifier, ['work']);
 
-  async function dispatch(): Promise<void> {
-    if (dispatching) {
-      again = true;
-      return;
-    }
-    dispatching = true;
+  /** One dispatch round: each idle tab, longest-waiting first, is offered the next task. */
+  async function dispatchRound(): Promise<void> {
     try {
-      do {
-        again = false;
-        // Longest-waiting tab first: fair, and a tab whose lease was just revoked
-        // (it went silent) does not get the same task straight back ahead of the others.
-        const waiting = [...connections].filter((c) => c.idle).sort((a, b) => a.lastAssignedAt - b.lastAssignedAt);
-        for (const conn of waiting) {
-          if (!conn.idle) continue;
-          const assignment = await opts.scheduler.assign(conn.workerId!);
-          // Nothing for this worker (no work, or it is quarantined): the next one may still get some.
-          if (!assignment) continue;
-          if (!conn.idle) {
-            // The tab went away while we claimed: its lease is released with the others below.
-            continue;
-          }
-          conn.assign(assignment);
+      // Longest-waiting tab first: fair, and a tab whose lease was just revoked
+      // (it went silent) does not get the same task straight back ahead of the others.
+      const waiting = [...connections].filter((c) => c.idle).sort((a, b) => a.lastAssignedAt - b.lastAssignedAt);
+      for (const conn of waiting) {
+        if (!conn.idle) continue;
+        const assignment = await opts.scheduler.assign(conn.workerId!);
+        // Nothing for this worker (no work, or it is quarantined): the next one may still get some.
+        if (!assignment) continue;
+        if (!conn.idle) {
+          // The tab went away while we claimed: its lease is released with the others below.
+          continue;
         }
-      } while (again);
+        conn.assign(assignment);
+      }
     } catch (err) {
       log.warn({ err }, 'dispatch failed (database unavailable?); will retry');
-    } finally {
-      dispatching = false;
     }
   }
-  const notifyWork = () => void dispatch();
 
   const hooks = {
     scheduler: opts.scheduler,
     leaseTtlSeconds: opts.leaseTtlSeconds,
-    onIdle: notifyWork,
+    onIdle: () => waker.poke(),
     async onHello(conn: WorkerConnection, msg: HelloMessage) {
-      const [session] = await rows<{ connected_at: Date }>(
-        opts.db,
-        sql`
-        INSERT INTO workers (id, name, capabilities, coordinator_id, connected_at, last_seen_at, disconnected_at)
-        VALUES (${msg.workerId}, ${msg.name ?? null}, ${JSON.stringify(msg.capabilities)}::jsonb, ${opts.coordinatorId}, date_trunc('milliseconds', clock_timestamp()), now(), NULL)
-        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capabilities = EXCLUDED.capabilities,
-          coordinator_id = EXCLUDED.coordinator_id, connected_at = EXCLUDED.connected_at, last_seen_at = now(), disconnected_at = NULL
-        RETURNING connected_at`,
-      );
-      if (session) sessions.set(conn, session.connected_at);
+      const session = await openSession(opts.db, {
+        workerId: msg.workerId,
+        name: msg.name ?? null,
+        capabilities: msg.capabilities,
+        coordinatorId: opts.coordinatorId,
+      });
+      opts.notifier.publish({ kind: 'workers' });
+      if (session) sessions.set(conn, session);
       if (msg.resume) {
         const timer = graceTimers.get(msg.resume.token);
         if (timer) clearTimeout(timer);
@@ -132,7 +120,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       // Only this session (connected_at is kept to the millisecond so a JS Date matches it exactly):
       // the tab may already have reconnected, here or to another coordinator.
       const marked = session
-        ? opts.db.execute(sql`UPDATE workers SET disconnected_at = now() WHERE id = ${workerId} AND connected_at = ${session}`)
+        ? closeSession(opts.db, { workerId, connectedAt: session }).then(() => opts.notifier.publish({ kind: 'workers' }))
         : Promise.resolve();
       if (!lease) {
         marked.catch(() => undefined);
@@ -153,7 +141,6 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
               gone ? 'the tab was closed or paused' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
             ),
           )
-          .then(notifyWork)
           .catch((err: unknown) => log.warn({ err, workerId }, 'could not release leases; they will expire'));
       }, graceMs);
       graceTimers.set(lease.token, timer);
@@ -170,7 +157,19 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   }
   server.on('upgrade', onUpgrade);
 
-  const dispatchTimer = setInterval(notifyWork, DISPATCH_INTERVAL_MS);
+  // A round whenever any coordinator announces work, a tab here becomes idle, or the safety poll comes round.
+  let closed = false;
+  const dispatchLoop = (async () => {
+    while (!closed) {
+      await dispatchRound();
+      await waker.wait(DISPATCH_SAFETY_POLL_MS);
+    }
+  })();
+  const unsubscribeRevoke = opts.notifier.subscribe(['revoke'], (e) => {
+    if (e.kind !== 'revoke') return;
+    const ids = new Set(e.leaseIds);
+    for (const conn of connections) if (conn.lease && ids.has(conn.lease.leaseId)) conn.revoke(conn.lease.leaseId, e.reason);
+  });
   const pingTimer = setInterval(() => {
     for (const conn of connections) {
       if (!conn.alive) {
@@ -183,13 +182,12 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   }, PING_INTERVAL_MS);
 
   return {
-    notifyWork,
-    revoke(leaseIds, reason) {
-      for (const conn of connections) if (conn.lease && leaseIds.has(conn.lease.leaseId)) conn.revoke(conn.lease.leaseId, reason);
-    },
     connectedCount: () => connections.size,
     async close() {
-      clearInterval(dispatchTimer);
+      closed = true;
+      waker.close();
+      unsubscribeRevoke();
+      await dispatchLoop;
       clearInterval(pingTimer);
       for (const t of graceTimers.values()) clearTimeout(t);
       server.off('upgrade', onUpgrade);

@@ -63,7 +63,9 @@ export const heartbeatOp: LeaseOp<void> = {
   transition: (t) => {
     t.expired = false;
   },
-  call: (l) => renewLease(db(), { taskId: l.taskId, token: l.token, progress: 0.5, policy }),
+  call: async (l) => {
+    await renewLease(db(), { taskId: l.taskId, token: l.token, progress: 0.5, policy });
+  },
   accepted: (r) => !leaseLost(r),
   check: () => {},
 };

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import { expect } from 'vitest';
 import type { EncodeParams, RenditionName } from '@tabgrid/shared';
 import { jobs, tasks, workers } from '../../db/schema.js';
 import type { AttemptOutcome, EndedLease, LeasePolicy } from '../index.js';
@@ -162,7 +163,15 @@ function encodeParams(rendition: RenditionName): EncodeParams {
 
 /** How an ended lease comes back from failLease / reap / release, given the model just before it ended. */
 export function endedRow(w: World, t: ModelTask): EndedLease {
-  return { task_id: t.id, job_id: w.jobId, state: afterEnd(t) as 'queued' | 'dead', attempts: t.attempts, worker_id: t.owner };
+  return {
+    task_id: t.id,
+    job_id: w.jobId,
+    state: afterEnd(t) as 'queued' | 'dead',
+    attempts: t.attempts,
+    // The backoff itself is checked against the table (lease-ops.ts failOp); here only that it comes back.
+    available_at: expect.anything() as unknown as Date,
+    worker_id: t.owner,
+  };
 }
 
 export const describeLease = (t: ModelTask, l: HeldLease) =>

@@ -3,9 +3,10 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HTTPException } from 'hono/http-exception';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadSource, parseSourceUrl } from './source-url.js';
+import { TabgridError } from '../errors.js';
+import { httpStatusOf } from '../routes/http-errors.js';
+import { downloadSource, parseSourceUrl } from './source-download.js';
 
 let server: Server;
 let base: string;
@@ -39,8 +40,8 @@ async function status(p: Promise<unknown>): Promise<number> {
     () => null,
     (e: unknown) => e,
   );
-  expect(err).toBeInstanceOf(HTTPException);
-  return (err as HTTPException).status;
+  expect(err).toBeInstanceOf(TabgridError);
+  return httpStatusOf(err);
 }
 
 describe('downloadSource', () => {

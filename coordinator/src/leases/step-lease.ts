@@ -12,9 +12,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
-import type { JobRow } from './repository.js';
-
-export const SERVER_STEP_STATES = ['queued', 'probing', 'splitting', 'merging'] as const;
+import { constantList } from '../db/sql-literals.js';
+import { SERVER_STEP_STATES } from '../jobs/job-states.js';
 
 export async function claimJobStep(q: Queryable, opts: { runnerId: string; ttlSeconds: number }): Promise<string | undefined> {
   const [row] = await rows<{ id: string }>(
@@ -22,7 +21,7 @@ export async function claimJobStep(q: Queryable, opts: { runnerId: string; ttlSe
     sql`
     WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
-       WHERE (state IN ('queued', 'probing', 'splitting', 'merging') OR needs_cleanup)
+       WHERE (state IN (${constantList(SERVER_STEP_STATES)}) OR needs_cleanup)
          AND (runner_expires_at IS NULL OR runner_expires_at < now())
        ORDER BY created_at
        LIMIT 1
@@ -60,8 +59,6 @@ export async function releaseJobStep(
          WHERE id = ${opts.jobId} AND runner_id = ${opts.runnerId}`,
   );
 }
-
-export type { JobRow };
 
 /** Frees every step lease held by `runnerId` (a restarted coordinator reclaiming its own). Returns how many. */
 export async function releaseStepsOf(q: Queryable, runnerId: string): Promise<number> {

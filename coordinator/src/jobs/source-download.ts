@@ -12,8 +12,8 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HTTPException } from 'hono/http-exception';
-import type { ReceivedUpload } from './upload.js';
+import { InvalidRequestError, InvalidSourceError, TooLargeError } from '../errors.js';
+import type { ReceivedSource } from './intake.js';
 
 export interface DownloadOptions {
   readonly tmpDir: string;
@@ -30,10 +30,10 @@ export function parseSourceUrl(raw: unknown): URL {
   try {
     url = new URL(String(raw));
   } catch {
-    throw new HTTPException(400, { message: 'url: not a valid URL' });
+    throw new InvalidRequestError('url: not a valid URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new HTTPException(400, { message: `url: only http and https are accepted, not ${url.protocol.replace(':', '')}` });
+    throw new InvalidRequestError(`url: only http and https are accepted, not ${url.protocol.replace(':', '')}`);
   }
   return url;
 }
@@ -43,33 +43,29 @@ function filenameOf(url: URL): string {
   return base || url.hostname;
 }
 
-export async function downloadSource(url: URL, opts: DownloadOptions): Promise<ReceivedUpload> {
+export async function downloadSource(url: URL, opts: DownloadOptions): Promise<ReceivedSource> {
   await mkdir(opts.tmpDir, { recursive: true });
   const tmp = path.join(opts.tmpDir, `${randomUUID()}.download`);
   const signal = AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const tooLarge = () =>
-    new HTTPException(413, { message: `the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)` });
+  const tooLarge = () => new TooLargeError(`the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)`);
   try {
     let res: Response;
     try {
       res = await fetch(url, { signal, redirect: 'follow' });
     } catch (err) {
-      throw new HTTPException(422, {
-        message: `could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`,
+      throw new InvalidSourceError(`could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`, {
         cause: err,
       });
     }
     if (!res.ok || !res.body) {
       await res.body?.cancel();
-      throw new HTTPException(422, { message: `could not download ${url.href}: HTTP ${res.status}` });
+      throw new InvalidSourceError(`could not download ${url.href}: HTTP ${res.status}`);
     }
     const type = res.headers.get('content-type') ?? '';
     if (type.startsWith('text/html')) {
       await res.body.cancel();
       if (!opts.ytDlp)
-        throw new HTTPException(422, {
-          message: `${url.href} is a web page, not a video file (yt-dlp is not installed to fetch the video from it)`,
-        });
+        throw new InvalidSourceError(`${url.href} is a web page, not a video file (yt-dlp is not installed to fetch the video from it)`);
       return await viaYtDlp(url, tmp, opts, signal);
     }
     const declared = Number(res.headers.get('content-length'));
@@ -88,9 +84,8 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
     try {
       await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), limit, createWriteStream(tmp), { signal });
     } catch (err) {
-      if (err instanceof HTTPException) throw err;
-      throw new HTTPException(422, {
-        message: `could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`,
+      if (err instanceof TooLargeError) throw err;
+      throw new InvalidSourceError(`could not download ${url.href}: ${signal.aborted ? 'timed out' : (err as Error).message}`, {
         cause: err,
       });
     }
@@ -102,7 +97,7 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
 }
 
 /** yt-dlp into a folder of its own; its one output file becomes the upload. */
-async function viaYtDlp(url: URL, tmp: string, opts: DownloadOptions, signal: AbortSignal): Promise<ReceivedUpload> {
+async function viaYtDlp(url: URL, tmp: string, opts: DownloadOptions, signal: AbortSignal): Promise<ReceivedSource> {
   const dir = `${tmp}.d`;
   await mkdir(dir, { recursive: true });
   try {
@@ -132,7 +127,7 @@ async function viaYtDlp(url: URL, tmp: string, opts: DownloadOptions, signal: Ab
     await rename(path.join(dir, name), tmp);
     return { path: tmp, filename: `${filenameOf(url)}${path.extname(name)}`, size: (await stat(tmp)).size, fields: {} };
   } catch (err) {
-    throw new HTTPException(422, { message: `could not fetch a video from ${url.href}: ${(err as Error).message}`, cause: err });
+    throw new InvalidSourceError(`could not fetch a video from ${url.href}: ${(err as Error).message}`, { cause: err });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

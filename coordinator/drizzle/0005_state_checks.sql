@@ -1,0 +1,3 @@
+ALTER TABLE "jobs" ADD CONSTRAINT "jobs_state_check" CHECK ("jobs"."state" IN ('queued', 'probing', 'splitting', 'transcoding', 'merging', 'done', 'failed', 'canceled'));--> statement-breakpoint
+ALTER TABLE "task_attempts" ADD CONSTRAINT "task_attempts_outcome_check" CHECK ("task_attempts"."outcome" IS NULL OR "task_attempts"."outcome" IN ('done', 'expired', 'failed', 'rejected', 'disconnected', 'canceled'));--> statement-breakpoint
+ALTER TABLE "tasks" ADD CONSTRAINT "tasks_state_check" CHECK ("tasks"."state" IN ('queued', 'leased', 'verifying', 'done', 'dead', 'canceled'));

@@ -1,0 +1,200 @@
+/**
+ * The `tasks` table and its `task_attempts` (an attempt belongs to its task):
+ * every statement that touches them lives here, except the lease statements,
+ * which have a module each in leases/. Every state change is an edge of the
+ * task state machine (task-states.ts); the database refuses any other.
+ */
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { EncodeParams, RenditionName, TaskState } from '@tabgrid/shared';
+import { type Queryable, rows } from '../db/client.js';
+import { taskAttempts, tasks } from '../db/schema.js';
+import { closeAttempts } from './close-attempt.js';
+
+export type TaskRecord = typeof tasks.$inferSelect;
+export type AttemptRecord = typeof taskAttempts.$inferSelect;
+export type NewTask = Pick<TaskRecord, 'id' | 'jobId' | 'chunkIndex' | 'rendition' | 'params' | 'chunkKey' | 'chunkSize'>;
+
+/** Rows per INSERT: well under PostgreSQL's 65,535 parameters (7 per row). */
+const INSERT_BATCH = 500;
+
+/**
+ * insertTasks(q, tasks) → void. Queued tasks; one that already exists (same
+ * job, chunk, rendition) is kept as it is, so a split that runs again after
+ * a crash, or a retry, never duplicates or resets work.
+ */
+export async function insertTasks(q: Queryable, values: readonly NewTask[]): Promise<void> {
+  for (let i = 0; i < values.length; i += INSERT_BATCH) {
+    await q
+      .insert(tasks)
+      .values(values.slice(i, i + INSERT_BATCH))
+      .onConflictDoNothing();
+  }
+}
+
+/**
+ * cancelOpenTasks(q, jobId) → [{ id, was }]. queued | leased | verifying →
+ * canceled, each open attempt closed as 'canceled'; `was` says which were
+ * out with a tab (their leases must be revoked).
+ */
+export async function cancelOpenTasks(q: Queryable, jobId: string): Promise<{ id: string; was: TaskState }[]> {
+  return rows<{ id: string; was: TaskState }>(
+    q,
+    sql`
+    WITH old AS (
+      SELECT id, state AS was, attempts FROM tasks WHERE job_id = ${jobId} AND state IN ('queued', 'leased', 'verifying') FOR UPDATE
+    ), changed AS (
+      UPDATE tasks t SET state = 'canceled', lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+        FROM old WHERE t.id = old.id
+      RETURNING t.id AS task_id, old.was, old.attempts
+    ), closed AS (${closeAttempts('changed', 'canceled', 'the job was canceled')})
+    SELECT task_id AS id, was FROM changed`,
+  );
+}
+
+/** requeueForRetry(q, jobId) → void. dead | canceled → queued with a fresh MAX_ATTEMPTS (counted from retry_base). */
+export async function requeueForRetry(q: Queryable, jobId: string): Promise<void> {
+  await q.execute(sql`
+    UPDATE tasks SET state = 'queued', retry_base = attempts, available_at = now(), last_error = NULL, updated_at = now()
+     WHERE job_id = ${jobId} AND state IN ('dead', 'canceled')`);
+}
+
+/** deleteTasksOfJob(q, jobId) → void. A canceled job that is retried starts its chunk work over. */
+export async function deleteTasksOfJob(q: Queryable, jobId: string): Promise<void> {
+  await q.execute(sql`DELETE FROM tasks WHERE job_id = ${jobId}`);
+}
+
+/** renditionSegments(q, jobId, rendition) → [{ chunk, key, state }] in chunk order: what the merge joins. */
+export async function renditionSegments(
+  q: Queryable,
+  jobId: string,
+  rendition: RenditionName,
+): Promise<{ chunk: number; key: string | null; state: TaskState }[]> {
+  return q
+    .select({ chunk: tasks.chunkIndex, key: tasks.segmentKey, state: tasks.state })
+    .from(tasks)
+    .where(and(eq(tasks.jobId, jobId), eq(tasks.rendition, rendition)))
+    .orderBy(asc(tasks.chunkIndex));
+}
+
+/** renditionParams(q, jobId, rendition) → the first chunk's EncodeParams (the same for every chunk but `frames`), or undefined. */
+export async function renditionParams(q: Queryable, jobId: string, rendition: RenditionName): Promise<EncodeParams | undefined> {
+  const [task] = await q
+    .select({ params: tasks.params })
+    .from(tasks)
+    .where(and(eq(tasks.jobId, jobId), eq(tasks.rendition, rendition)))
+    .orderBy(asc(tasks.chunkIndex))
+    .limit(1);
+  return task?.params;
+}
+
+/** acceptedSegmentKeys(q, jobId) → keys of every accepted segment of the job. */
+export async function acceptedSegmentKeys(q: Queryable, jobId: string): Promise<Set<string>> {
+  const accepted = await q
+    .select({ key: tasks.segmentKey })
+    .from(tasks)
+    .where(and(eq(tasks.jobId, jobId), eq(tasks.state, 'done')));
+  return new Set(accepted.flatMap((t) => (t.key ? [t.key] : [])));
+}
+
+/** taskProgress(q, jobIds) → done and total task counts per job. */
+export async function taskProgress(q: Queryable, jobIds: readonly string[]): Promise<Map<string, { done: number; total: number }>> {
+  const result = new Map<string, { done: number; total: number }>();
+  if (jobIds.length === 0) return result;
+  const counts = await q
+    .select({
+      jobId: tasks.jobId,
+      done: sql<number>`count(*) filter (where ${tasks.state} = 'done')::int`,
+      total: sql<number>`count(*)::int`,
+    })
+    .from(tasks)
+    .where(inArray(tasks.jobId, [...jobIds]))
+    .groupBy(tasks.jobId);
+  for (const c of counts) result.set(c.jobId, { done: Number(c.done), total: Number(c.total) });
+  return result;
+}
+
+export interface TaskWithHistory {
+  task: TaskRecord;
+  history: AttemptRecord[];
+}
+
+/** tasksWithHistory(q, jobId) → every task of the job in grid order, each with its attempts, oldest first. */
+export async function tasksWithHistory(q: Queryable, jobId: string): Promise<TaskWithHistory[]> {
+  const taskRows = await q.select().from(tasks).where(eq(tasks.jobId, jobId)).orderBy(asc(tasks.chunkIndex), asc(tasks.rendition));
+  const history = await q
+    .select()
+    .from(taskAttempts)
+    .innerJoin(tasks, eq(tasks.id, taskAttempts.taskId))
+    .where(eq(tasks.jobId, jobId))
+    .orderBy(asc(taskAttempts.attempt));
+  const byTask = new Map<string, AttemptRecord[]>();
+  for (const h of history) {
+    const list = byTask.get(h.task_attempts.taskId) ?? [];
+    list.push(h.task_attempts);
+    byTask.set(h.task_attempts.taskId, list);
+  }
+  return taskRows.map((t) => ({ task: t, history: byTask.get(t.id) ?? [] }));
+}
+
+/**
+ * wasAcceptedFrom(q, { taskId, workerId, sha256, size }) → boolean: the task
+ * is done with exactly this segment, from this worker's latest attempt. A tab
+ * whose answer to an accepted completion was lost sends it again; it is told
+ * yes again, and nothing is counted twice.
+ */
+export async function wasAcceptedFrom(
+  q: Queryable,
+  opts: { taskId: string; workerId: string; sha256: string; size: number },
+): Promise<boolean> {
+  const [row] = await rows<{ ok: boolean }>(
+    q,
+    sql`SELECT true AS ok FROM tasks t JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts
+         WHERE t.id = ${opts.taskId} AND t.state = 'done' AND t.segment_sha256 = ${opts.sha256}
+           AND t.segment_size = ${opts.size} AND a.worker_id = ${opts.workerId}`,
+  );
+  return Boolean(row?.ok);
+}
+
+export interface SegmentOwnership {
+  job_id: string;
+  chunk_index: number;
+  rendition: RenditionName;
+  attempts: number;
+  state: TaskState;
+  segment_key: string | null;
+}
+
+/** segmentOwnership(q, taskId) → what a task's segment keys are and which one (if any) was accepted; undefined if no such task. */
+export async function segmentOwnership(q: Queryable, taskId: string): Promise<SegmentOwnership | undefined> {
+  const [task] = await rows<SegmentOwnership>(
+    q,
+    sql`SELECT job_id, chunk_index, rendition, attempts, state, segment_key FROM tasks WHERE id = ${taskId}`,
+  );
+  return task;
+}
+
+export interface DeadTask {
+  chunk_index: number;
+  rendition: string;
+  attempts: number;
+  /** The last three failure reasons, newest first, joined with ' | '. */
+  reasons: string | null;
+}
+
+/** firstDeadTask(q, jobId) → the lowest-numbered dead task of the job with its last reasons, or undefined. */
+export async function firstDeadTask(q: Queryable, jobId: string): Promise<DeadTask | undefined> {
+  const [dead] = await rows<DeadTask>(
+    q,
+    sql`SELECT t.chunk_index, t.rendition, t.attempts,
+               (SELECT string_agg(r.reason, ' | ' ORDER BY r.attempt DESC)
+                  FROM (SELECT a.reason, a.attempt FROM task_attempts a
+                         WHERE a.task_id = t.id AND a.reason IS NOT NULL
+                         ORDER BY a.attempt DESC LIMIT 3) r) AS reasons
+          FROM tasks t WHERE t.job_id = ${jobId} AND t.state = 'dead' ORDER BY t.chunk_index LIMIT 1`,
+  );
+  return dead;
+}
+
+/** A condition on a job row (alias `jobs`): it has tasks and every one is done. For transitionJob's `onlyIf`. */
+export const everyTaskDone = sql`EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id)
+  AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id AND tasks.state <> 'done')`;

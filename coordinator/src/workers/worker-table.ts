@@ -1,0 +1,80 @@
+/**
+ * The `workers` table: a row per volunteer tab (its session, statistics and
+ * quarantine). Every statement that writes it lives here; the volunteers
+ * view reads it in views/workers-view.ts.
+ */
+import { sql } from 'drizzle-orm';
+import type { Capabilities } from '@tabgrid/shared';
+import { type Queryable, rows } from '../db/client.js';
+
+/** Failures in a row after which a worker gets no work for a while. */
+export const QUARANTINE_AFTER = 3;
+/** The first quarantine; each further failure doubles it, up to QUARANTINE_MAX_SECONDS. */
+export const QUARANTINE_FIRST_SECONDS = 30;
+export const QUARANTINE_MAX_SECONDS = 600;
+
+/**
+ * openSession(q, { workerId, name, capabilities, coordinatorId }) → the
+ * session's connected_at. Creates the worker or takes its row over (a tab
+ * that reconnects, here or on another coordinator). connected_at is kept to
+ * the millisecond so the JS Date handed back matches it exactly: closeSession
+ * uses it to end only this session.
+ */
+export async function openSession(
+  q: Queryable,
+  opts: { workerId: string; name: string | null; capabilities: Capabilities; coordinatorId: string },
+): Promise<Date | undefined> {
+  const [session] = await rows<{ connected_at: Date }>(
+    q,
+    sql`
+    INSERT INTO workers (id, name, capabilities, coordinator_id, connected_at, last_seen_at, disconnected_at)
+    VALUES (${opts.workerId}, ${opts.name}, ${JSON.stringify(opts.capabilities)}::jsonb, ${opts.coordinatorId},
+            date_trunc('milliseconds', clock_timestamp()), now(), NULL)
+    ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capabilities = EXCLUDED.capabilities,
+      coordinator_id = EXCLUDED.coordinator_id, connected_at = EXCLUDED.connected_at, last_seen_at = now(), disconnected_at = NULL
+    RETURNING connected_at`,
+  );
+  return session?.connected_at;
+}
+
+/**
+ * closeSession(q, { workerId, connectedAt }) → void. Marks the worker gone,
+ * only if `connectedAt` is still its session: it may already have
+ * reconnected, here or to another coordinator.
+ */
+export async function closeSession(q: Queryable, opts: { workerId: string; connectedAt: Date }): Promise<void> {
+  await q.execute(sql`UPDATE workers SET disconnected_at = now() WHERE id = ${opts.workerId} AND connected_at = ${opts.connectedAt}`);
+}
+
+/** recordSuccess(q, workerId) → void. One accepted segment: counted, and any quarantine lifted. */
+export async function recordSuccess(q: Queryable, workerId: string): Promise<void> {
+  await q.execute(sql`
+    UPDATE workers SET tasks_done = tasks_done + 1, consecutive_failures = 0, quarantined_until = NULL, last_seen_at = now()
+     WHERE id = ${workerId}`);
+}
+
+/**
+ * recordFailure(q, workerId) → { consecutive_failures, quarantined_until }
+ * (undefined for an unknown worker). After QUARANTINE_AFTER failures in a
+ * row the worker gets no work for QUARANTINE_FIRST_SECONDS, doubling with
+ * each further failure up to QUARANTINE_MAX_SECONDS.
+ */
+export async function recordFailure(
+  q: Queryable,
+  workerId: string,
+): Promise<{ consecutive_failures: number; quarantined_until: Date | null } | undefined> {
+  const [row] = await rows<{ quarantined_until: Date | null; consecutive_failures: number }>(
+    q,
+    sql`
+    UPDATE workers
+       SET tasks_failed = tasks_failed + 1,
+           consecutive_failures = consecutive_failures + 1,
+           quarantined_until = CASE WHEN consecutive_failures + 1 >= ${QUARANTINE_AFTER}::int
+             THEN now() + make_interval(secs => least(${QUARANTINE_MAX_SECONDS}::int,
+                    ${QUARANTINE_FIRST_SECONDS}::int * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}::int))::int)
+             ELSE quarantined_until END
+     WHERE id = ${workerId}
+    RETURNING quarantined_until, consecutive_failures`,
+  );
+  return row;
+}
