@@ -12,8 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { x264Args } from '@tabgrid/web-worker-client/src/transcoder/x264-args.js';
-import type { EncodeParams } from '@tabgrid/shared';
+import { x264ChunkArgs, type EncodeParams } from '@tabgrid/shared';
 import { getTasks, submitFile, waitForJob } from '../support/api.js';
 import { launchChromium, openContributorTabs } from '../support/browser.js';
 import { ARTIFACTS, removeDir, startCoordinatorProcess, tempDir } from '../support/coordinator-process.js';
@@ -64,7 +63,7 @@ async function nativePerChunk(dir: string, clip: string): Promise<number[]> {
       'error',
       '-nostdin',
       '-y',
-      ...x264Args(PARAMS, { input: path.join(chunks, name), output: path.join(dir, `${name}.mp4`), threads: 1 }),
+      ...x264ChunkArgs(PARAMS, { input: path.join(chunks, name), output: path.join(dir, `${name}.mp4`), threads: 1 }),
     ]);
     times.push((performance.now() - started) / 1000);
   }

@@ -20,8 +20,8 @@ import {
   type ClientMessage,
   type ServerMessage,
   type Unsent,
+  x264ChunkArgs,
 } from '@tabgrid/shared';
-import { x264Args } from '@tabgrid/web-worker-client/src/transcoder/x264-args.js';
 
 const run = promisify(execFile);
 
@@ -117,7 +117,7 @@ export class ProtocolClient {
       const input = path.join(dir, 'in.mkv');
       const output = path.join(dir, 'out.mp4');
       await writeFile(input, Buffer.from(await res.arrayBuffer()));
-      await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...x264Args(assign.params, { input, output, threads: 1 })]);
+      await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...x264ChunkArgs(assign.params, { input, output, threads: 1 })]);
       const bytes = await readFile(output);
       return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
     } finally {

@@ -1,6 +1,6 @@
-import { PROTOCOL_VERSION, type Capabilities } from '@tabgrid/shared';
+import { PROTOCOL_VERSION, backoffDelay, type Capabilities } from '@tabgrid/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Connection, backoffDelay, wsUrl, type ConnectionState } from './connection.js';
+import { Connection, RECONNECT_BACKOFF, wsUrl, type ConnectionState } from './connection.js';
 import { FakeSocket } from './testing/fake-socket.js';
 
 const caps: Capabilities = { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false };
@@ -177,12 +177,12 @@ describe('Connection across failures', () => {
   });
 });
 
-describe('backoffDelay', () => {
+describe('RECONNECT_BACKOFF', () => {
   it('stays within [base/2, base] and under the cap', () => {
     for (let attempt = 0; attempt < 12; attempt++) {
       const base = Math.min(30_000, 1000 * 2 ** attempt);
-      expect(backoffDelay(attempt, undefined, () => 0)).toBe(base / 2);
-      expect(backoffDelay(attempt, undefined, () => 0.999999)).toBeLessThanOrEqual(base);
+      expect(backoffDelay(attempt, RECONNECT_BACKOFF, () => 0)).toBe(base / 2);
+      expect(backoffDelay(attempt, RECONNECT_BACKOFF, () => 0.999999)).toBeLessThanOrEqual(base);
     }
   });
 });

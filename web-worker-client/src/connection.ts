@@ -7,9 +7,11 @@
 import {
   PROTOCOL_VERSION,
   WS_PATH,
+  backoffDelay,
   clientMessageSchema,
   parseMessage,
   serverMessageSchema,
+  type BackoffPolicy,
   type ClientMessage,
   type HelloMessage,
   type ServerMessage,
@@ -34,17 +36,8 @@ export interface SocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export interface Backoff {
-  readonly initialMs: number;
-  readonly maxMs: number;
-}
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000 };
-
-/** "Equal jitter": half the exponential delay fixed, half random, so retries spread out but never bunch at 0. */
-export function backoffDelay(attempt: number, b: Backoff = DEFAULT_BACKOFF, random: () => number = Math.random): number {
-  const base = Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, attempt));
-  return Math.round(base / 2 + random() * (base / 2));
-}
+/** 1 s, 2 s, 4 s … up to 30 s, with equal jitter: retries spread out but never bunch at 0. */
+export const RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 30_000, jitter: 'equal' };
 
 export function wsUrl(loc: Pick<Location, 'protocol' | 'host'>): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${WS_PATH}`;
@@ -54,7 +47,7 @@ export interface ConnectionOptions {
   readonly url: string;
   readonly hello: () => Omit<HelloMessage, 'type' | 'id' | 'protocol'>;
   readonly createSocket?: (url: string) => SocketLike;
-  readonly backoff?: Backoff;
+  readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
   /** Reconnect when the coordinator does not answer hello within this time. */
   readonly welcomeTimeoutMs?: number;
@@ -214,7 +207,7 @@ export class Connection {
     const healthy = this.#welcomedAt > 0 && Date.now() - this.#welcomedAt >= HEALTHY_MS;
     this.#attempt = healthy ? 0 : this.#attempt + 1;
     this.#welcomedAt = 0;
-    const delay = backoffDelay(this.#attempt - 1, this.#opts.backoff, this.#opts.random);
+    const delay = backoffDelay(this.#attempt - 1, this.#opts.backoff ?? RECONNECT_BACKOFF, this.#opts.random);
     this.#setState('reconnecting', `retrying in ${(delay / 1000).toFixed(1)} s`);
     this.#retryTimer = setTimeout(() => this.#connect('reconnecting'), delay);
     return delay;

@@ -16,10 +16,10 @@
  */
 import '@tabgrid/shared/site.css';
 import './page.css';
+import { X264_MAX_THREADS } from '@tabgrid/shared';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
-import { MAX_THREADS } from './transcoder/x264-args.js';
 import { PageView, pageStatus, type PageStatus } from './ui.js';
 import { tabWorkerId } from './worker-id.js';
 
@@ -48,7 +48,7 @@ function initialThreads(): number {
     log('warn', `?threads=${asked} needs a cross-origin isolated page (COOP + COEP); using the single-thread core`);
     return 1;
   }
-  return Math.min(asked, MAX_THREADS);
+  return Math.min(asked, X264_MAX_THREADS);
 }
 
 const stallSeconds = Number(query.get('stallSeconds'));

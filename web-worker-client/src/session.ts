@@ -9,14 +9,17 @@
  * few, get the tab quarantined), and a paused tab closes its WebSocket once
  * it holds nothing, so the coordinator hands it nothing while paused.
  */
-import type { Capabilities } from '@tabgrid/shared';
-import { Connection, backoffDelay, type ConnectionOptions, type ConnectionState, type LogFn } from './connection.js';
+import { backoffDelay, type BackoffPolicy, type Capabilities } from '@tabgrid/shared';
+import { Connection, type ConnectionOptions, type ConnectionState, type LogFn } from './connection.js';
 import { TaskRunner, type RunnerStatus } from './task-runner.js';
 import type { Transcoder } from './transcoder/types.js';
 
 export type EncoderState = 'not-loaded' | 'loading' | 'loaded' | 'failed';
 /** `pausing`: asked to pause, finishing the task in hand. */
 export type RunState = 'not-started' | 'running' | 'pausing' | 'paused';
+
+/** Retrying a failed encoder load: 5 s, 10 s, 20 s … up to 2 min, equal jitter. */
+const ENCODER_LOAD_BACKOFF: BackoffPolicy = { initialMs: 5000, maxMs: 120_000, jitter: 'equal' };
 
 export interface SessionDeps {
   readonly wsUrl: string;
@@ -221,7 +224,7 @@ export class Session {
       } catch (e) {
         if (t !== this.#transcoder) return;
         this.#encoderState = 'failed';
-        const delay = backoffDelay(attempt, { initialMs: 5000, maxMs: 120_000 });
+        const delay = backoffDelay(attempt, ENCODER_LOAD_BACKOFF);
         this.#deps.log(
           'error',
           `encoder failed to load: ${e instanceof Error ? e.message : String(e)}; retrying in ${Math.round(delay / 1000)} s`,

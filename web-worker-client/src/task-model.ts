@@ -2,7 +2,7 @@
  * The task runner's vocabulary: what it reports, what it needs, and the pure
  * helpers it uses (kept apart so task-runner.ts is the flow alone).
  */
-import type { HeartbeatMessage } from '@tabgrid/shared';
+import { backoffDelay, type HeartbeatMessage } from '@tabgrid/shared';
 import type { LogFn, OutgoingMessage } from './connection.js';
 import type { Transcoder } from './transcoder/types.js';
 
@@ -73,6 +73,5 @@ export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string>
  * renews the lease, and a wait as long as the TTL would let it expire.
  */
 export function completeRetryDelay(tries: number, heartbeatMs: number, random: () => number = Math.random): number {
-  const cap = Math.min(30_000, 2 * heartbeatMs);
-  return Math.round(Math.min(cap, 2000 * 2 ** tries * (1 + 0.25 * random())));
+  return backoffDelay(tries, { initialMs: 2000, maxMs: Math.min(30_000, 2 * heartbeatMs), jitter: { addUpTo: 0.25 } }, random);
 }

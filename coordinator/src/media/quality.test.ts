@@ -1,7 +1,7 @@
 /**
  * Quality figures on a mini grid, natively: a 12 s 640x360 clip split into
  * 4 s chunks like the split step, each chunk encoded alone with the tab's
- * settings (timestamps from 0, one IDR at the start), merged with the concat
+ * argv (timestamps from 0, one IDR at the start), merged with the concat
  * demuxer like the merge step, then measured against the chunks and against
  * a single-pass encode of the whole clip with the same settings.
  */
@@ -9,10 +9,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EncodeParams } from '@tabgrid/shared';
+import { videoEncodeFlags, videoFilter, x264ChunkArgs, x264EncoderFlags, type EncodeParams } from '@tabgrid/shared';
 import { mergeSegments } from './merge.js';
 import { countPackets } from './split.js';
-import { boundaryFrames, encodeReference, frameScores, summarise, writeConcatList } from './quality.js';
+import { boundaryFrames, encodeReference, frameScores, referenceArgs, summarise, writeConcatList } from './quality.js';
 import { runTool } from './tools.js';
 
 const tools = { ffmpeg: process.env.FFMPEG_PATH ?? 'ffmpeg', ffprobe: process.env.FFPROBE_PATH ?? 'ffprobe' };
@@ -32,6 +32,66 @@ const params: EncodeParams = {
 describe('boundaryFrames', () => {
   it('is the first and last frame of every chunk', () => {
     expect([...boundaryFrames([3, 2, 1])].sort((a, b) => a - b)).toEqual([0, 2, 3, 4, 5]);
+  });
+});
+
+describe('referenceArgs', () => {
+  /** Where `needle` occurs as a contiguous run in `haystack`, or -1. */
+  const indexOfRun = (haystack: string[], needle: string[]) => haystack.findIndex((_, i) => needle.every((x, j) => haystack[i + j] === x));
+
+  it("encodes with exactly the tab's filter chain and x264 flags, in the tab's order", () => {
+    const rotated: EncodeParams = { ...params, width: 270, height: 480, rotation: 270, crf: 20, preset: 'medium' };
+    for (const p of [params, rotated]) {
+      const args = referenceArgs({ input: '/x/chunks.txt', params: p, out: '/x/ref.mp4' });
+      const tab = x264ChunkArgs(p, { input: 'in.mkv', output: 'out.mp4', threads: 1 });
+      // The run from stream selection to the encoder is the tab's, flag for flag.
+      const shared = videoEncodeFlags(p);
+      expect(indexOfRun(args, shared)).toBeGreaterThan(0);
+      expect(indexOfRun(tab, shared)).toBeGreaterThan(0);
+      expect(indexOfRun(args, x264EncoderFlags(p))).toBeGreaterThan(args.indexOf('-vf'));
+      expect(args[args.indexOf('-vf') + 1]).toBe(videoFilter(p));
+      expect(args.indexOf('-noautorotate')).toBeLessThan(args.indexOf('-i'));
+    }
+  });
+
+  it('builds the exact argv for a concat list of chunks', () => {
+    expect(referenceArgs({ input: '/x/chunks.txt', params, out: '/x/ref.mp4' })).toEqual([
+      '-v',
+      'error',
+      '-nostdin',
+      '-y',
+      '-noautorotate',
+      '-f',
+      'concat',
+      '-safe',
+      '0',
+      '-i',
+      '/x/chunks.txt',
+      '-map',
+      '0:v:0',
+      '-an',
+      '-sn',
+      '-dn',
+      '-vf',
+      'scale=480:270,setsar=1,format=yuv420p',
+      '-fps_mode',
+      'passthrough',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '23',
+      '-maxrate',
+      '800k',
+      '-bufsize',
+      '1600k',
+      '-profile:v',
+      'high',
+      '-f',
+      'mp4',
+      '/x/ref.mp4',
+    ]);
   });
 });
 
@@ -90,40 +150,7 @@ describe('quality of a mini grid (native ffmpeg)', () => {
     const segments: string[] = [];
     for (const c of chunks) {
       const seg = c.replace('.mkv', '.mp4');
-      await runTool(tools.ffmpeg, [
-        '-v',
-        'error',
-        '-y',
-        '-noautorotate',
-        '-threads',
-        '1',
-        '-i',
-        c,
-        '-map',
-        '0:v:0',
-        '-an',
-        '-vf',
-        `scale=${params.width}:${params.height},setsar=1,format=yuv420p`,
-        '-fps_mode',
-        'passthrough',
-        '-c:v',
-        'libx264',
-        '-preset',
-        params.preset,
-        '-crf',
-        String(params.crf),
-        '-maxrate',
-        `${params.maxrateKbps}k`,
-        '-bufsize',
-        `${params.bufsizeKbps}k`,
-        '-profile:v',
-        'high',
-        '-threads',
-        '1',
-        '-f',
-        'mp4',
-        seg,
-      ]);
+      await runTool(tools.ffmpeg, ['-v', 'error', '-y', ...x264ChunkArgs(params, { input: c, output: seg, threads: 1 })]);
       segments.push(seg);
     }
     merged = path.join(dir, 'merged.mp4');

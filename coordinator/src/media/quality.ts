@@ -1,32 +1,27 @@
 /**
  * Quality of a merged rendition against what the tabs were given: SSIM and
  * PSNR per frame (ffmpeg's `ssim` and `psnr` filters), the reference scaled
- * to the rendition's size with the same filter chain and scaler the tab uses
- * (rotation, `scale=W:H` with swscale's default bicubic, square pixels,
- * 4:2:0), summarised overall and split into frames next to chunk boundaries
- * (the first and last frame of every chunk: where per-chunk encoding could
- * hurt, an IDR with no references and a rate-control restart) and the rest.
+ * to the rendition's size with the tab's own filter chain (`videoFilter`
+ * from @tabgrid/shared: rotation, `scale=W:H` with swscale's default
+ * bicubic, square pixels, 4:2:0), summarised overall and split into frames
+ * next to chunk boundaries (the first and last frame of every chunk: where
+ * per-chunk encoding could hurt, an IDR with no references and a
+ * rate-control restart) and the rest.
  *
  * The reference is the concatenation of the split's chunks, i.e. exactly
  * the frames the tabs encoded (the source itself, or its mezzanine when it
  * was normalised). A single-pass native libx264 encode of that whole input
- * with the same EncodeParams, measured the same way, shows what chunking
- * costs.
+ * with the tab's own flags for the same EncodeParams (`videoEncodeFlags`),
+ * measured the same way, shows what chunking costs.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { EncodeParams, QualitySummary } from '@tabgrid/shared';
+import { type EncodeParams, type QualitySummary, videoEncodeFlags, videoFilter } from '@tabgrid/shared';
 import { runTool, type MediaTools } from './tools.js';
 
 export interface FrameScores {
   ssim: number[];
   /** Mean squared error per frame (all planes, weighted as ffmpeg's psnr_avg). */
   mse: number[];
-}
-
-/** The tab's filter chain (web-worker-client/src/transcoder/x264-args.ts videoFilter), for the reference side. */
-export function referenceFilter(p: Pick<EncodeParams, 'width' | 'height' | 'rotation'>): string {
-  const rotate = { 0: [], 90: ['transpose=clock'], 180: ['hflip', 'vflip'], 270: ['transpose=cclock'] }[p.rotation];
-  return [...rotate, `scale=${p.width}:${p.height}`, 'setsar=1', 'format=yuv420p'].join(',');
 }
 
 const quote = (p: string) => `'${p.replace(/'/g, "'\\''")}'`;
@@ -61,7 +56,7 @@ export async function frameScores(
   const graph = [
     // `frames`: the reference is a prefix of the chunks (quality-step.ts measures a window).
     `[0:v]${opts.frames ? `trim=end_frame=${opts.frames},` : ''}${byIndex},format=yuv420p,split[d1][d2]`,
-    `[1:v]${byIndex},${referenceFilter(opts.params)},split[r1][r2]`,
+    `[1:v]${byIndex},${videoFilter(opts.params)},split[r1][r2]`,
     `[d1][r1]ssim=stats_file=${ssimLog}`,
     `[d2][r2]psnr=stats_file=${psnrLog}`,
   ].join(';');
@@ -129,43 +124,25 @@ export function summarise(scores: FrameScores, chunkFrames: readonly number[]): 
   };
 }
 
+/** The single-pass reference's argv: the whole input through libx264 with exactly the tab's filter chain and encoder flags. */
+export function referenceArgs(opts: { input: string; params: EncodeParams; out: string }): string[] {
+  // No -threads: native x264 picks its own; the tab's explicit count only
+  // works around the wasm multi-thread core.
+  return [
+    '-v',
+    'error',
+    '-nostdin',
+    '-y',
+    '-noautorotate',
+    ...inputArgs(opts.input),
+    ...videoEncodeFlags(opts.params),
+    '-f',
+    'mp4',
+    opts.out,
+  ];
+}
+
 /** The single-pass reference: the whole input through native libx264 with the tab's settings. */
 export async function encodeReference(tools: MediaTools, opts: { input: string; params: EncodeParams; out: string }): Promise<void> {
-  const p = opts.params;
-  await runTool(
-    tools.ffmpeg,
-    [
-      '-v',
-      'error',
-      '-nostdin',
-      '-y',
-      '-noautorotate',
-      ...inputArgs(opts.input),
-      '-map',
-      '0:v:0',
-      '-an',
-      '-sn',
-      '-dn',
-      '-vf',
-      referenceFilter(p),
-      '-fps_mode',
-      'passthrough',
-      '-c:v',
-      'libx264',
-      '-preset',
-      p.preset,
-      '-crf',
-      String(p.crf),
-      '-maxrate',
-      `${p.maxrateKbps}k`,
-      '-bufsize',
-      `${p.bufsizeKbps}k`,
-      '-profile:v',
-      'high',
-      '-f',
-      'mp4',
-      opts.out,
-    ],
-    { timeoutMs: 60 * 60_000 },
-  );
+  await runTool(tools.ffmpeg, referenceArgs(opts), { timeoutMs: 60 * 60_000 });
 }

@@ -12,7 +12,9 @@
  * again when shown.
  */
 import {
+  backoffDelay,
   eventSchemas,
+  type BackoffPolicy,
   type EventName,
   type EventTopic,
   type JobSnapshot,
@@ -47,7 +49,8 @@ interface Data {
 }
 
 const HIDDEN_CLOSE_MS = 60_000;
-const MAX_BACKOFF_MS = 15_000;
+/** Reopening a stream the browser gave up on: 1 s, 2 s, 4 s … up to 15 s. */
+const REOPEN_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 15_000, jitter: 'none' };
 const SNAPSHOT_EVENTS = ['jobs', 'job', 'workers', 'status'] as const satisfies readonly EventName[];
 
 export function eventsUrl(topics: readonly EventTopic[], jobId: string | null): string {
@@ -103,7 +106,7 @@ export function useEvents(topics: readonly EventTopic[], jobId: string | null): 
         setConnection('reconnecting');
         if (es.readyState !== EventSource.CLOSED) return; // the browser retries by itself
         failures += 1;
-        retryTimer = setTimeout(open, Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)));
+        retryTimer = setTimeout(open, backoffDelay(failures - 1, REOPEN_BACKOFF));
       };
     };
     const close = (): void => {

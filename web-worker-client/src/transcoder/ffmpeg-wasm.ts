@@ -1,14 +1,14 @@
 /**
  * The ffmpeg.wasm (x264) Transcoder, on @ffmpeg/ffmpeg 0.12.15, which runs
- * the core in its own Web Worker and talks to it by message id (the split
- * STYLE.md item 7 asks for).
+ * the core in its own Web Worker and talks to it by message id, so the
+ * page stays responsive while a chunk encodes.
  *
  * Core files always come from our own origin: @ffmpeg/ffmpeg falls back to
  * a CDN when coreURL is missing, so we always pass coreURL and wasmURL (and
  * workerURL for core-mt), and vite.config.ts blanks the CDN constant too.
  */
 import { FFmpeg, type LogEvent } from '@ffmpeg/ffmpeg';
-import type { EncodeParams } from '@tabgrid/shared';
+import { X264_MAX_THREADS, x264ChunkArgs, type EncodeParams } from '@tabgrid/shared';
 import coreURL from '@ffmpeg/core?url';
 import wasmURL from '@ffmpeg/core/wasm?url';
 import coreMtURL from '@ffmpeg/core-mt?url';
@@ -16,7 +16,6 @@ import wasmMtURL from '@ffmpeg/core-mt/wasm?url';
 import workerMtURL from '@ffmpeg/core-mt/worker?url';
 import { LogTail, parseFrameCount, parseStreamFps } from './ffmpeg-log.js';
 import { TranscodeError, type TranscodeOptions, type Transcoder } from './types.js';
-import { MAX_THREADS, x264Args } from './x264-args.js';
 
 export interface FfmpegWasmOptions {
   /**
@@ -60,8 +59,8 @@ export class FfmpegWasmTranscoder implements Transcoder {
 
   constructor(opts: FfmpegWasmOptions = {}) {
     const threads = opts.threads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
-      throw new RangeError(`threads must be an integer in 1..${MAX_THREADS}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > X264_MAX_THREADS) {
+      throw new RangeError(`threads must be an integer in 1..${X264_MAX_THREADS}`);
     }
     if (threads > 1 && globalThis.crossOriginIsolated !== true) {
       throw new TranscodeError('load_failed', 'the multi-thread core needs a cross-origin isolated page (COOP + COEP)');
@@ -186,7 +185,7 @@ export class FfmpegWasmTranscoder implements Transcoder {
     arm();
     try {
       await step(ff.writeFile(inName, input));
-      const args = x264Args(params, { input: inName, output: outName, threads: this.threads });
+      const args = x264ChunkArgs(params, { input: inName, output: outName, threads: this.threads });
       // Every exec ends with "Aborted()" in the log and return code 0: that is
       // the core's normal exit. Only a non-zero code is a failure.
       const rc = await step(ff.exec(args));
@@ -196,7 +195,7 @@ export class FfmpegWasmTranscoder implements Transcoder {
         throw new TranscodeError('bad_output', `ffmpeg wrote an empty segment:\n${tail.text()}`);
       }
       // ffmpeg's last report counts the frames it encoded; the merge needs
-      // exactly the chunk's count (see x264-args.ts).
+      // exactly the chunk's count (see shared/src/x264-args.ts).
       if (frames !== params.frames) {
         throw new TranscodeError('bad_output', `segment has ${frames} frames, the chunk has ${params.frames}`);
       }
