@@ -10,6 +10,7 @@ import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
 import { closeAttempts } from '../tasks/close-attempt.js';
+import { TASK_RETRY_BACKOFF } from './policy.js';
 import type { AttemptOutcome, LeasePolicy } from './types.js';
 
 export interface EndedLease {
@@ -33,7 +34,8 @@ export async function failLease(
       UPDATE tasks t
          SET state = CASE WHEN t.attempts - t.retry_base >= ${opts.policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
              -- Backoff counts the attempts since the last retry of the job, not all of them.
-             available_at = now() + make_interval(secs => least(60, power(2, t.attempts - t.retry_base))::int),
+             available_at = now() + make_interval(secs => least(${TASK_RETRY_BACKOFF.maxMs / 1000}::int,
+                              ${TASK_RETRY_BACKOFF.initialMs / 1000}::int * power(2, t.attempts - t.retry_base))::int),
              lease_token = NULL,
              lease_owner = NULL,
              lease_expires_at = NULL,

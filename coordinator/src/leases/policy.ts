@@ -9,6 +9,7 @@
  * that may take minutes, but the runner renews on a timer, not per frame,
  * so their TTL only bounds how long a dead coordinator holds a job.
  */
+import type { BackoffPolicy } from '@tabgrid/shared';
 import type { Config } from '../config.js';
 import type { LeasePolicy } from './types.js';
 
@@ -28,3 +29,15 @@ export function stepLeasePolicy(config: Pick<Config, 'stepLeaseTtlSeconds' | 'ma
 
 /** How often a holder renews a lease of `ttlSeconds`: three chances before it lapses. */
 export const renewEveryMs = (ttlSeconds: number): number => (ttlSeconds * 1000) / 3;
+
+/**
+ * A failed task waits 2^n s before it is leased again (n: its attempts since
+ * the job was last retried), at most a minute: long enough that a worker
+ * that fails everything does not spin through MAX_ATTEMPTS in a second, short
+ * enough that a one-off failure costs little. Applied in SQL (leases/fail.ts)
+ * from these numbers.
+ */
+export const TASK_RETRY_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000, jitter: 'none' };
+
+/** A server-side step that failed with a retryable error waits 2^n s (n: its attempts so far), at most a minute. */
+export const STEP_RETRY_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000, jitter: 'none' };

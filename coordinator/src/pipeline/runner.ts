@@ -12,10 +12,11 @@
  * policy's maxAttempts the job fails with the last error. Cleanup of an
  * ended job is retried for as long as it takes (storage may be down a while).
  */
+import { backoffDelay } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
 import { isTerminalJobState } from '../jobs/job-states.js';
 import { getJob, type JobRow, transitionJob } from '../jobs/job-table.js';
-import { renewEveryMs, type StepLeasePolicy } from '../leases/policy.js';
+import { renewEveryMs, STEP_RETRY_BACKOFF, type StepLeasePolicy } from '../leases/policy.js';
 import { claimJobStep, releaseJobStep, renewJobStep } from '../leases/step-lease.js';
 import { Waker } from '../notify/index.js';
 import type { PipelineContext } from './context.js';
@@ -24,8 +25,8 @@ import { STEPS, stepsFor } from './steps.js';
 /** Notifications make this a fallback only: how late a lost one can make a step. */
 const SAFETY_POLL_MS = 5000;
 
-/** Seconds before a failed step is tried again: 2^attempt, at most a minute. */
-export const stepRetryDelaySeconds = (attempt: number): number => Math.min(60, 2 ** Math.min(attempt, 6));
+/** Seconds before a failed step is tried again. */
+export const stepRetryDelaySeconds = (attempt: number): number => backoffDelay(attempt, STEP_RETRY_BACKOFF) / 1000;
 
 export interface PipelineRunner {
   stop(): Promise<void>;

@@ -4,14 +4,13 @@
  * view reads it in views/workers-view.ts.
  */
 import { sql } from 'drizzle-orm';
-import type { Capabilities } from '@tabgrid/shared';
+import type { BackoffPolicy, Capabilities } from '@tabgrid/shared';
 import { type Queryable, rows } from '../db/client.js';
 
 /** Failures in a row after which a worker gets no work for a while. */
 export const QUARANTINE_AFTER = 3;
-/** The first quarantine; each further failure doubles it, up to QUARANTINE_MAX_SECONDS. */
-export const QUARANTINE_FIRST_SECONDS = 30;
-export const QUARANTINE_MAX_SECONDS = 600;
+/** The first quarantine is 30 s; each further failure in a row doubles it, up to 10 minutes. */
+export const QUARANTINE_BACKOFF: BackoffPolicy = { initialMs: 30_000, maxMs: 600_000, jitter: 'none' };
 
 /**
  * openSession(q, { workerId, name, capabilities, coordinatorId }) → the
@@ -56,8 +55,7 @@ export async function recordSuccess(q: Queryable, workerId: string): Promise<voi
 /**
  * recordFailure(q, workerId) → { consecutive_failures, quarantined_until }
  * (undefined for an unknown worker). After QUARANTINE_AFTER failures in a
- * row the worker gets no work for QUARANTINE_FIRST_SECONDS, doubling with
- * each further failure up to QUARANTINE_MAX_SECONDS.
+ * row the worker gets no work for a while (QUARANTINE_BACKOFF).
  */
 export async function recordFailure(
   q: Queryable,
@@ -70,8 +68,8 @@ export async function recordFailure(
        SET tasks_failed = tasks_failed + 1,
            consecutive_failures = consecutive_failures + 1,
            quarantined_until = CASE WHEN consecutive_failures + 1 >= ${QUARANTINE_AFTER}::int
-             THEN now() + make_interval(secs => least(${QUARANTINE_MAX_SECONDS}::int,
-                    ${QUARANTINE_FIRST_SECONDS}::int * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}::int))::int)
+             THEN now() + make_interval(secs => least(${QUARANTINE_BACKOFF.maxMs / 1000}::int,
+                    ${QUARANTINE_BACKOFF.initialMs / 1000}::int * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}::int))::int)
              ELSE quarantined_until END
      WHERE id = ${workerId}
     RETURNING quarantined_until, consecutive_failures`,
