@@ -1,6 +1,8 @@
 /**
- * Runtime boundaries (house style 8): code that runs in browsers, and the
- * shared protocol, never import Node built-ins or server code.
+ * Runtime boundaries: code that runs in browsers, and the shared protocol,
+ * never import Node built-ins or server code. Biome enforces the same rule
+ * as you type (biome.json, noNodejsModules and noRestrictedImports); this
+ * test keeps it enforced should the lint configuration ever drift.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';

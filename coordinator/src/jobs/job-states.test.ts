@@ -9,7 +9,13 @@ import { assertJobTransition, canTransitionJob, JOB_TRANSITIONS, SERVER_STEP_STA
 function reachable<S extends string>(table: { readonly [K in S]: readonly S[] }, start: S): Set<S> {
   const seen = new Set<S>([start]);
   const queue = [start];
-  while (queue.length > 0) for (const next of table[queue.shift()!]) if (!seen.has(next)) seen.add(next), queue.push(next);
+  while (queue.length > 0) {
+    for (const next of table[queue.shift()!]) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      queue.push(next);
+    }
+  }
   return seen;
 }
 

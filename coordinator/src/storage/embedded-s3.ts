@@ -2,7 +2,7 @@
  * The embedded S3-compatible server used when no external S3/MinIO is
  * configured: s3rver (a Koa app) behind a tiny node:http shim, listening on
  * 127.0.0.1 only. Browsers never reach it: s3rver checks no signatures
- * (FIELD-NOTES "Storage"), so they go through the verifying gateway
+ * (docs/facts.md, "Storage"), so they go through the verifying gateway
  * (`gateway.ts`) on the coordinator's own server instead.
  */
 import { rm } from 'node:fs/promises';

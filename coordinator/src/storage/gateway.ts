@@ -63,7 +63,7 @@ export function createStorageGateway(opts: StorageGatewayOptions): Hono {
     c.res.headers.set('Access-Control-Allow-Origin', origin ?? '*');
     if (origin) c.res.headers.append('Vary', 'Origin');
     c.res.headers.set('Access-Control-Expose-Headers', 'ETag, Content-Length, Content-Range, Accept-Ranges');
-    // Pages under COEP require-corp (ffmpeg core-mt, FIELD-NOTES) also load
+    // Pages under COEP require-corp (ffmpeg core-mt, docs/facts.md "ffmpeg.wasm") also load
     // media in no-cors mode (<video src>), which needs CORP rather than CORS.
     c.res.headers.set('Cross-Origin-Resource-Policy', 'cross-origin');
     // Objects are served from the coordinator's own origin, the dashboard's,

@@ -1,13 +1,13 @@
 /**
  * Checks SigV4 presigned URLs made by `createS3Storage`'s signer. s3rver checks
- * none (FIELD-NOTES "Storage": tampered, re-keyed and hand-extended URLs all
- * pass), so in embedded mode this is the only thing between a browser and the
+ * none (docs/facts.md, "Storage": tampered, re-keyed and hand-extended URLs
+ * all pass), so in embedded mode this is the only thing between a browser and the
  * bucket.
  *
  * No SigV4 of our own: the expected signature is re-derived with minio's own
  * `presignedUrl(method, bucket, key, expires, reqParams, requestDate)` on a
  * client for the request's Host, then compared in constant time. That matched
- * for every key tried in the field notes (spaces, unicode, `+`, `%`, `#?`,
+ * for every key tried (docs/facts.md, "Storage": spaces, unicode, `+`, `%`, `#?`,
  * nested folders) given the conditions noted at each step below.
  */
 import { timingSafeEqual } from 'node:crypto';

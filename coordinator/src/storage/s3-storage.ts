@@ -45,7 +45,7 @@ export function minioClientOptions(url: URL, creds: { accessKey: string; secretK
     accessKey: creds.accessKey,
     secretKey: creds.secretKey,
     // With region set minio presigns offline; without it, it first asks the
-    // endpoint for the bucket's location (FIELD-NOTES "Storage").
+    // endpoint for the bucket's location (docs/facts.md, "Storage").
     region: creds.region,
     // Virtual-host style cannot work with IP endpoints or our /storage gateway.
     pathStyle: true,
@@ -197,7 +197,7 @@ export function createS3Storage(opts: S3StorageOptions): Storage {
   };
 }
 
-/** minio turns 0 into 7 days and signs fractions as given (FIELD-NOTES); refuse both. */
+/** minio turns 0 into 7 days and signs fractions as given (docs/facts.md, "Storage"); refuse both. */
 function checkExpiry(seconds: number): void {
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_PRESIGN_SECONDS) {
     throw new PermanentError('bad_expiry', `presign expiry must be an integer in 1..${MAX_PRESIGN_SECONDS} s, got ${seconds}`);
