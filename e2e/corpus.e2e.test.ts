@@ -16,12 +16,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planLadder, type JobView, type RenditionName } from '@tabgrid/shared';
+import { planLadder, type CreatedJob, type JobView, type RenditionName } from '@tabgrid/shared';
 import { analyzeSource, makeMezzanine } from '@tabgrid/coordinator/src/media/normalize.js';
 import { countPackets } from '@tabgrid/coordinator/src/media/split.js';
 import { probeSource } from '@tabgrid/coordinator/src/media/probe.js';
 import { corpusCases, makeCorpus, type CorpusCase } from '@tabgrid/coordinator/src/media/test-corpus.js';
-import { submitFile, waitForJob } from './support/api.js';
+import { refusal, submitFile, waitForJob } from './support/api.js';
 import { launchChromium, openContributorTabs, watchConsole, type Browser } from './support/browser.js';
 import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { probe } from './support/media.js';
@@ -71,12 +71,8 @@ afterAll(async () => {
   await removeDir(dir);
 });
 
-async function submitByUrl(file: string): Promise<Response> {
-  return fetch(`${coordinator.url}/api/jobs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ url: `${filesUrl}/${path.basename(file)}`, renditions: RENDITIONS.join(',') }),
-  });
+async function submitByUrl(file: string): Promise<CreatedJob> {
+  return coordinator.api.submitUrl(`${filesUrl}/${path.basename(file)}`, { renditions: RENDITIONS });
 }
 
 async function streamStarts(file: string): Promise<{ video: number; audio: number | null }> {
@@ -179,11 +175,14 @@ describe('real-world sources', () => {
     const ids = new Map<CorpusCase, string>();
     for (const c of cases) {
       // The WebM comes by URL, the rest as uploads.
-      const res = c.file.endsWith('.webm')
-        ? await submitByUrl(c.file)
-        : await submitFile(coordinator.url, c.file, { renditions: RENDITIONS.join(',') });
-      expect(res.status, `${c.name}: ${await res.clone().text()}`).toBe(201);
-      ids.set(c, ((await res.json()) as { id: string }).id);
+      // Only the API's 201 resolves; a refusal names the case and carries the API's words.
+      const created = await (c.file.endsWith('.webm')
+        ? submitByUrl(c.file)
+        : submitFile(coordinator.api, c.file, { renditions: RENDITIONS })
+      ).catch((e: Error) => {
+        throw new Error(`${c.name}: ${e.message}`, { cause: e });
+      });
+      ids.set(c, created.id);
     }
     const worker = new ProtocolClient(coordinator.url);
     await worker.connect();
@@ -194,7 +193,7 @@ describe('real-world sources', () => {
     try {
       const failures: string[] = [];
       for (const [c, id] of ids) {
-        const job = await waitForJob(coordinator.url, id, { timeoutMs: 240_000 });
+        const job = await waitForJob(coordinator.api, id, { timeoutMs: 240_000 });
         // Check them all, then report every failure at once.
         lines.push(
           await checkCase(c, job).catch((err: Error) => {
@@ -219,9 +218,8 @@ describe('real-world sources', () => {
       browser = await launchChromium();
       const [tab] = await openContributorTabs(browser, coordinator.url, 1);
       const errors = watchConsole(tab!);
-      const res = await submitFile(coordinator.url, c.file, { renditions: RENDITIONS.join(',') });
-      expect(res.status).toBe(201);
-      const job = await waitForJob(coordinator.url, ((await res.json()) as { id: string }).id, { timeoutMs: 240_000 });
+      const { id } = await submitFile(coordinator.api, c.file, { renditions: RENDITIONS }); // only a 201 resolves
+      const job = await waitForJob(coordinator.api, id, { timeoutMs: 240_000 });
       console.log(await checkCase(c, job));
       expect(job.outputs.every((o) => o.height > o.width)).toBe(true);
       expect(errors).toEqual([]);
@@ -232,10 +230,10 @@ describe('real-world sources', () => {
 
   it('refuses bad inputs in words and keeps serving', async () => {
     const refused = async (file: string, status: number, message: RegExp) => {
-      const res = await submitFile(coordinator.url, file);
-      const body = (await res.json()) as { error?: { message: string } };
-      expect(res.status, `${path.basename(file)}: ${JSON.stringify(body)}`).toBe(status);
-      expect(body.error?.message).toMatch(message);
+      const error = await refusal(submitFile(coordinator.api, file));
+      expect(error.status, `${path.basename(file)}: ${error.code}: ${error.message}`).toBe(status);
+      // The API's own message: without its error body the client says only "HTTP <status>".
+      expect(error.message).toMatch(message);
     };
     const empty = path.join(dir, 'empty.mp4');
     await writeFile(empty, '');
@@ -261,9 +259,8 @@ describe('real-world sources', () => {
     const cut = path.join(dir, 'cut.mkv');
     await copyFile(whole, cut);
     await truncate(cut, Math.floor((await stat(cut)).size * 0.6));
-    const cutRes = await submitFile(coordinator.url, cut);
-    expect(cutRes.status).toBe(201);
-    const cutJob = await waitForJob(coordinator.url, ((await cutRes.json()) as { id: string }).id, { timeoutMs: 60_000 });
+    const cutCreated = await submitFile(coordinator.api, cut); // only a 201 resolves
+    const cutJob = await waitForJob(coordinator.api, cutCreated.id, { timeoutMs: 60_000 });
     expect(cutJob.state).toBe('failed');
     expect(cutJob.error).toMatch(/cut short or damaged/);
 
@@ -286,21 +283,18 @@ describe('real-world sources', () => {
     ]);
     await refused(long, 422, /over the limit of 30 s \(MAX_DURATION_SECONDS\)/);
 
+    // A hostile source URL, sent raw: this checks the HTTP boundary itself, not a use of the API.
     const byUrl = await fetch(`${coordinator.url}/api/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ url: 'file:///etc/passwd' }),
     });
     expect(byUrl.status).toBe(400);
-    const missing = await fetch(`${coordinator.url}/api/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `${filesUrl}/nothing.mp4` }),
-    });
+    const missing = await refusal(coordinator.api.submitUrl(`${filesUrl}/nothing.mp4`));
     expect(missing.status).toBe(422);
 
     // Still serving.
-    const ok = await submitFile(coordinator.url, cases[0]!.file, { renditions: '240p' });
-    expect(ok.status).toBe(201);
+    const ok = await submitFile(coordinator.api, cases[0]!.file, { renditions: ['240p'] }); // only a 201 resolves
+    expect(ok.state).toBe('queued');
   }, 120_000);
 });

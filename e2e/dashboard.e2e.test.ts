@@ -124,8 +124,7 @@ describe('dashboard', () => {
 
   it('cancels a job only after the person confirms', async () => {
     // No tab is connected yet, so the job waits in transcoding with its chunks queued.
-    const res = await submitFile(coordinator.url, clip);
-    const { id } = (await res.json()) as { id: string };
+    const { id } = await submitFile(coordinator.api, clip);
     await page.goto(`${coordinator.url}/jobs/${id}`);
     await expect.poll(() => cells('queued').count(), { timeout: 30_000 }).toBe(TASKS);
     expect(await page.getByTestId('no-workers').isVisible()).toBe(true);
@@ -262,7 +261,7 @@ describe('dashboard', () => {
     // Back on the same port and data, but this page may not reconnect until the change is made.
     await page.route('**/api/events?**', (route) => route.abort());
     coordinator = await startCoordinatorProcess({ env: ENV, name: 'dashboard', dataDir: coordinator.dataDir, port: coordinator.port });
-    expect((await fetch(`${coordinator.url}/api/jobs/${failedId}`, { method: 'DELETE' })).status).toBe(204);
+    await coordinator.api.deleteJob(failedId); // the client accepts only the route's 204
     await page.waitForTimeout(1500);
     expect(await failed.count()).toBe(1); // still the old list: nothing reached the page
     await page.unroute('**/api/events?**');
@@ -273,13 +272,9 @@ describe('dashboard', () => {
   });
 
   it('looks right at desktop and phone size', async () => {
-    const [job] = (await (await fetch(`${coordinator.url}/api/jobs`)).json()) as { id: string }[];
-    await waitForJob(coordinator.url, job!.id, { timeoutMs: 10_000 });
-    await expect
-      .poll(async () => ((await (await fetch(`${coordinator.url}/api/jobs/${job!.id}`)).json()) as { quality?: unknown }).quality ?? null, {
-        timeout: 60_000,
-      })
-      .not.toBeNull();
+    const [job] = await coordinator.api.listJobs();
+    await waitForJob(coordinator.api, job!.id, { timeoutMs: 10_000 });
+    await expect.poll(async () => (await coordinator.api.getJob(job!.id)).quality ?? null, { timeout: 60_000 }).not.toBeNull();
     await page.goto(`${coordinator.url}/jobs/${job!.id}`);
     await expect.poll(() => page.getByTestId('quality-row').count()).toBe(2);
     expect(await page.locator('[data-testid="quality-row"][data-rendition="360p"] td[data-label="SSIM"]').textContent()).toMatch(

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { JobView } from '@tabgrid/shared';
-import { getJob, submitFile, waitForJob } from './support/api.js';
+import { submitFile, waitForJob } from './support/api.js';
 import { launchChromium } from './support/browser.js';
 import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { makeClip } from './support/media.js';
@@ -59,15 +59,13 @@ interface PlayResult {
 
 describe('HLS', () => {
   it('serves a master with measured BANDWIDTH, RESOLUTION, real CODECS, and hls.js plays every level to the end', async () => {
-    const res = await submitFile(coordinator.url, path.join(dir, 'clip.mp4'), { renditions: RENDITIONS.join(',') });
-    expect(res.status).toBe(201);
-    const { id } = (await res.json()) as { id: string };
+    const { id } = await submitFile(coordinator.api, path.join(dir, 'clip.mp4'), { renditions: RENDITIONS }); // only a 201 resolves
     const worker = new ProtocolClient(coordinator.url);
     await worker.connect();
     await worker.hello();
     let stop = false;
     const working = worker.work(() => stop);
-    const job = await waitForJob(coordinator.url, id, { timeoutMs: 180_000 }).finally(async () => {
+    const job = await waitForJob(coordinator.api, id, { timeoutMs: 180_000 }).finally(async () => {
       stop = true;
       await working;
       worker.close();
@@ -84,6 +82,7 @@ describe('HLS', () => {
 
     // The master, line by line.
     const masterUrl = `${coordinator.url}${job.hls!.master}`;
+    expect(coordinator.api.hlsMasterUrl(id)).toBe(masterUrl);
     const master = await (await fetch(masterUrl)).text();
     console.log(master);
     const lines = master.trim().split('\n');
@@ -131,7 +130,7 @@ describe('HLS', () => {
 
     // Media playlists: one segment per chunk (10 s in 4 s chunks: 4, 4, 2), every URI a presigned gateway URL.
     for (const r of RENDITIONS) {
-      const text = await (await fetch(`${coordinator.url}/api/jobs/${id}/hls/${r}.m3u8`)).text();
+      const text = await (await fetch(coordinator.api.hlsPlaylistUrl(id, r))).text();
       expect(text.match(/#EXTINF:([\d.]+),/g)?.map((l) => Number.parseFloat(l.slice(8)))).toEqual([4, 4, 2]);
       const uris = text.split('\n').filter((l) => l && !l.startsWith('#'));
       expect(uris.every((u) => u.startsWith(`${coordinator.url}/storage/`) && u.includes('X-Amz-Signature='))).toBe(true);
@@ -231,7 +230,7 @@ describe('HLS', () => {
     const t0 = Date.now();
     let quality: JobView['quality'] = null;
     await expect
-      .poll(async () => (quality = (await getJob(coordinator.url, id)).quality ?? null), { timeout: 120_000, interval: 500 })
+      .poll(async () => (quality = (await coordinator.api.getJob(id)).quality ?? null), { timeout: 120_000, interval: 500 })
       .not.toBeNull();
     console.log(`quality after done (+${Date.now() - t0} ms):`, JSON.stringify(quality));
     expect(quality!.map((q) => q.rendition)).toEqual([...RENDITIONS]);
@@ -244,7 +243,7 @@ describe('HLS', () => {
 
     // Delete removes the HLS objects, poster and thumbnails with the rest.
     expect((await storedKeys(coordinator.dataDir)).filter((k) => k.startsWith(`encoded/${id}/`)).length).toBeGreaterThan(10);
-    expect((await fetch(`${coordinator.url}/api/jobs/${id}`, { method: 'DELETE' })).status).toBe(204);
+    await coordinator.api.deleteJob(id); // the client accepts only the route's 204
     expect((await storedKeys(coordinator.dataDir)).filter((k) => k.includes(id))).toEqual([]);
   }, 300_000);
 });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
-import { getTasks, submitFile, waitForJob } from './support/api.js';
+import { refusal, submitFile, waitForJob } from './support/api.js';
 import { launchChromium, openContributorTabs, tabStatus, watchConsole, type Browser } from './support/browser.js';
 import { REPO_ROOT, removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { makeClip, probe, type StreamFacts } from './support/media.js';
@@ -81,9 +81,7 @@ function pipelineSuite(
       const started = Date.now();
       let id: string;
       if (submitVia === 'api') {
-        const res = await submitFile(coordinator.url, clip);
-        expect(res.status).toBe(201);
-        const created = (await res.json()) as { id: string; state: string };
+        const created = await submitFile(coordinator.api, clip); // the client accepts only the API's 201
         expect(created.state).toBe('queued');
         id = created.id;
       } else {
@@ -93,7 +91,7 @@ function pipelineSuite(
           EXPECTED.map((e) => `${e.rendition} ${e.width}x${e.height}`),
         );
       }
-      const job = await waitForJob(coordinator.url, id, { timeoutMs: 240_000 });
+      const job = await waitForJob(coordinator.api, id, { timeoutMs: 240_000 });
       const seconds = (Date.now() - started) / 1000;
       expect(job.error).toBeNull();
       expect(job.state).toBe('done');
@@ -101,7 +99,7 @@ function pipelineSuite(
       expect(job.source).toMatchObject({ width: 1280, height: 720, fps: 30, hasAudio: true });
 
       // Both tabs did work, and the grid says who did what.
-      const tasks = await getTasks(coordinator.url, id);
+      const tasks = await coordinator.api.getTasks(id);
       expect(tasks).toHaveLength(9);
       expect(tasks.every((t) => t.state === 'done' && t.attempts >= 1)).toBe(true);
       const workers = new Set(tasks.map((t) => t.worker));
@@ -117,10 +115,10 @@ function pipelineSuite(
     it('refuses a file that is not a video, in words', async () => {
       const bogus = path.join(workDir, 'notes.mp4');
       await (await import('node:fs/promises')).writeFile(bogus, 'this is not a video\n');
-      const res = await submitFile(coordinator.url, bogus);
-      expect(res.status).toBe(422);
-      const body = (await res.json()) as { error: { code: string; message: string } };
-      expect(body.error.message).toMatch(/not a decodable video/);
+      const refused = await refusal(submitFile(coordinator.api, bogus));
+      expect(refused.status).toBe(422);
+      // The API's own message: without its error body the client says only "HTTP 422".
+      expect(refused.message).toMatch(/not a decodable video/);
     });
   });
 }

@@ -1,73 +1,11 @@
 /**
- * What the dashboard asks of the coordinator's HTTP API: uploads and job
- * actions. (What it shows arrives pushed, through live/useEvents.ts.)
- * Responses are validated with the schemas in @tabgrid/shared, so a
- * coordinator that drifts from the contract shows up as one clear error
- * instead of a broken render.
+ * The dashboard's client of the coordinator's HTTP API (the shared one, on
+ * the page's own origin), plus the one request it sends itself: the upload.
+ * (What the dashboard shows arrives pushed, through live/useEvents.ts.)
  */
-import { apiErrorSchema, jobViewSchema, type JobView, type RenditionName } from '@tabgrid/shared';
+import { ApiRequestError, createApiClient, type CreatedJob, type RenditionName } from '@tabgrid/shared';
 
-/** A failed API call: the coordinator's own `{ error: { code, message } }` when it sent one. */
-export class ApiRequestError extends Error {
-  override readonly name = 'ApiRequestError';
-  constructor(
-    /** HTTP status, or 0 when no response arrived. */
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/** The part of a zod schema this module uses; keeps zod itself out of the dashboard's dependencies. */
-interface Schema<T> {
-  safeParse(data: unknown): { success: true; data: T } | { success: false; error: { message: string } };
-}
-
-const createdJobSchema = jobViewSchema.pick({ id: true, state: true });
-export type CreatedJob = Pick<JobView, 'id' | 'state'>;
-
-function parseBody<T>(schema: Schema<T>, text: string, what: string, status: number): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new ApiRequestError(status, 'bad_response', `${what}: the response is not JSON`, { cause });
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new ApiRequestError(status, 'bad_response', `${what}: unexpected response shape`, { cause: parsed.error });
-  }
-  return parsed.data;
-}
-
-/** Turns a non-2xx response body into an ApiRequestError, preferring the API's own message. */
-function errorFromBody(status: number, statusText: string, text: string): ApiRequestError {
-  try {
-    const parsed = apiErrorSchema.safeParse(JSON.parse(text));
-    if (parsed.success) return new ApiRequestError(status, parsed.data.error.code, parsed.data.error.message);
-  } catch {
-    // Not JSON (a proxy's HTML error page, say): fall through to the status line.
-  }
-  return new ApiRequestError(status, 'http_error', `HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
-}
-
-/** The three things a person can do to a job; each answers with the API's own words when refused (409 and so on). */
-export type JobAction = 'cancel' | 'retry' | 'delete';
-
-export async function jobAction(id: string, action: JobAction): Promise<void> {
-  const path = `/api/jobs/${encodeURIComponent(id)}`;
-  const [method, url] = action === 'delete' ? ['DELETE', path] : ['POST', `${path}/${action}`];
-  let res: Response;
-  try {
-    res = await fetch(url, { method, headers: { accept: 'application/json' } });
-  } catch (cause) {
-    throw new ApiRequestError(0, 'network', 'cannot reach the coordinator', { cause });
-  }
-  if (!res.ok) throw errorFromBody(res.status, res.statusText, await res.text());
-}
+export const api = createApiClient({ baseUrl: '' });
 
 export interface UploadProgress {
   readonly loaded: number;
@@ -76,10 +14,12 @@ export interface UploadProgress {
 }
 
 /**
- * Uploads a source video as multipart field `file`, with the renditions
- * chosen (none: the coordinator's default ladder). XMLHttpRequest rather than
- * fetch because only XHR reports upload progress in every browser; the body
- * is the File itself, which the browser streams from disk.
+ * Uploads a source video, with the renditions chosen (none: the
+ * coordinator's default). XMLHttpRequest rather than the client's fetch
+ * because only XHR reports upload progress in every browser; the request
+ * (URL, headers, form) comes from the shared client and its answer is read
+ * there too, so this knows nothing of the route. The body is the File
+ * itself, which the browser streams from disk.
  * Rejects with a DOMException named AbortError when `signal` aborts.
  */
 export function uploadJob(
@@ -92,6 +32,7 @@ export function uploadJob(
       reject(new DOMException('upload aborted', 'AbortError'));
       return;
     }
+    const request = api.submitFileRequest(file, renditions ? { renditions } : {});
     const xhr = new XMLHttpRequest();
     const onAbortSignal = (): void => xhr.abort();
     const cleanup = (): void => signal?.removeEventListener('abort', onAbortSignal);
@@ -103,12 +44,8 @@ export function uploadJob(
     xhr.addEventListener('load', () => {
       cleanup();
       const text = typeof xhr.response === 'string' ? xhr.response : '';
-      if (xhr.status < 200 || xhr.status >= 300) {
-        reject(errorFromBody(xhr.status, xhr.statusText, text));
-        return;
-      }
       try {
-        resolve(parseBody(createdJobSchema, text, 'POST /api/jobs', xhr.status));
+        resolve(api.readSubmitResponse({ status: xhr.status, statusText: xhr.statusText, text }));
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));
       }
@@ -122,13 +59,10 @@ export function uploadJob(
       reject(new DOMException('upload aborted', 'AbortError'));
     });
 
-    const body = new FormData();
-    if (renditions !== undefined && renditions.length > 0) body.append('renditions', renditions.join(','));
-    body.append('file', file, file.name);
-    xhr.open('POST', '/api/jobs');
+    xhr.open(request.method, request.url);
     xhr.responseType = 'text';
-    xhr.setRequestHeader('accept', 'application/json');
-    xhr.send(body);
+    for (const [name, value] of Object.entries(request.headers)) xhr.setRequestHeader(name, value);
+    xhr.send(request.body ?? null);
   });
 }
 

@@ -12,8 +12,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { x264ChunkArgs, type EncodeParams } from '@tabgrid/shared';
-import { getTasks, submitFile, waitForJob } from '../support/api.js';
+import { type EncodeParams, x264ChunkArgs } from '@tabgrid/shared';
+import { submitFile, waitForJob } from '../support/api.js';
 import { launchChromium, openContributorTabs } from '../support/browser.js';
 import { ARTIFACTS, removeDir, startCoordinatorProcess, tempDir } from '../support/coordinator-process.js';
 import { makeClip } from '../support/media.js';
@@ -78,12 +78,11 @@ async function gridRun(clip: string, tabs: number): Promise<{ wallSeconds: numbe
     // Let the tabs load the wasm core first: the wall time measures transcoding, not page load.
     await new Promise((r) => setTimeout(r, 3000));
     const started = performance.now();
-    const res = await submitFile(coordinator.url, clip);
-    const { id } = (await res.json()) as { id: string };
-    const job = await waitForJob(coordinator.url, id, { timeoutMs: 300_000 });
+    const { id } = await submitFile(coordinator.api, clip);
+    const job = await waitForJob(coordinator.api, id, { timeoutMs: 300_000 });
     if (job.state !== 'done') throw new Error(`bench job ended ${job.state}: ${job.error}`);
     const wallSeconds = (performance.now() - started) / 1000;
-    const tasks = await getTasks(coordinator.url, id);
+    const tasks = await coordinator.api.getTasks(id);
     const taskSeconds = tasks.flatMap((t) =>
       t.history.filter((h) => h.outcome === 'done' && h.endedAt).map((h) => (Date.parse(h.endedAt!) - Date.parse(h.startedAt)) / 1000),
     );

@@ -6,7 +6,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getTasks } from '../support/api.js';
 import { launchChromium, openContributorTabs, type Browser } from '../support/browser.js';
 import { freePort, removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
 import { ScenarioReport } from '../support/report.js';
@@ -39,8 +38,8 @@ describe('coordinator killed with SIGKILL', () => {
     coordinator = await start();
     await openContributorTabs(browser, coordinator.url, 2);
     const report = new ScenarioReport('kill -9 coordinator mid-transcode');
-    const id = await submit(coordinator.url, file);
-    const before = await waitUntil(coordinator.url, id, (j) => j.state === 'transcoding' && j.progress.done >= 2);
+    const id = await submit(coordinator.api, file);
+    const before = await waitUntil(coordinator.api, id, (j) => j.state === 'transcoding' && j.progress.done >= 2);
     await coordinator.kill9();
     report.injected(`SIGKILL at ${before.progress.done}/${before.progress.total} tasks done`);
     const down = Date.now();
@@ -48,8 +47,8 @@ describe('coordinator killed with SIGKILL', () => {
     report.observed(
       `coordinator back after ${((Date.now() - down) / 1000).toFixed(1)} s (stale DATA_DIR lock taken over, PGlite recovered)`,
     );
-    await finishAndVerify({ url: coordinator.url, id, source: facts, dir, dataDir, report });
-    const tasks = await getTasks(coordinator.url, id);
+    await finishAndVerify({ api: coordinator.api, id, source: facts, dir, dataDir, report });
+    const tasks = await coordinator.api.getTasks(id);
     expect(tasks.every((t) => t.history.filter((h) => h.outcome === 'done').length === 1)).toBe(true);
     report.observed(`attempts per task: ${tasks.map((t) => t.attempts).join(',')}`);
     report.print();
@@ -61,13 +60,13 @@ describe('coordinator killed with SIGKILL', () => {
     // Hold the merge at a named point so the kill lands inside it, not before or after.
     coordinator = await start({ TABGRID_FAILPOINTS: 'merge.before-upload=4000' });
     const report = new ScenarioReport('kill -9 coordinator mid-merge');
-    const id = await submit(coordinator.url, file);
-    await waitUntil(coordinator.url, id, (j) => j.state === 'merging');
+    const id = await submit(coordinator.api, file);
+    await waitUntil(coordinator.api, id, (j) => j.state === 'merging');
     await sleep(1000);
     await coordinator.kill9();
     report.injected('SIGKILL during the merge step (paused at merge.before-upload)');
     coordinator = await start();
-    await finishAndVerify({ url: coordinator.url, id, source: facts, dir, dataDir, report });
+    await finishAndVerify({ api: coordinator.api, id, source: facts, dir, dataDir, report });
     report.print();
   });
 });

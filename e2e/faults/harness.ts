@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
 import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
-import type { JobView } from '@tabgrid/shared';
-import { getJob, submitFile, waitForJob } from '../support/api.js';
+import type { ApiClient, JobView, RenditionName } from '@tabgrid/shared';
+import { submitFile, waitForJob } from '../support/api.js';
 import { makeClip, probe, type StreamFacts } from '../support/media.js';
 import type { ScenarioReport } from '../support/report.js';
 import { expectedFinalKeys, storedKeys, withoutDeliverables } from '../support/stored-objects.js';
@@ -26,17 +26,16 @@ export async function faultClip(dir: string, seconds = 12): Promise<{ file: stri
   return { file, facts: await probe(file) };
 }
 
-export async function submit(url: string, file: string, fields: Record<string, string> = {}): Promise<string> {
-  const res = await submitFile(url, file, fields);
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
+/** Uploads the clip (the client accepts only the API's 201) and returns the new job's id. */
+export async function submit(api: ApiClient, file: string, renditions?: readonly RenditionName[]): Promise<string> {
+  return (await submitFile(api, file, renditions ? { renditions } : {})).id;
 }
 
 /** Waits until the job satisfies `pred` (polling the API), e.g. "2 tasks done". */
-export async function waitUntil(url: string, id: string, pred: (j: JobView) => boolean, timeoutMs = 120_000): Promise<JobView> {
+export async function waitUntil(api: ApiClient, id: string, pred: (j: JobView) => boolean, timeoutMs = 120_000): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = await getJob(url, id).catch(() => undefined);
+    const job = await api.getJob(id).catch(() => undefined);
     if (job && pred(job)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} never reached the expected point; last: ${JSON.stringify(job)}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -45,7 +44,7 @@ export async function waitUntil(url: string, id: string, pred: (j: JobView) => b
 
 /** Waits for the job to finish and checks its outputs and the storage like every scenario must. */
 export async function finishAndVerify(opts: {
-  url: string;
+  api: ApiClient;
   id: string;
   source: StreamFacts;
   dir: string;
@@ -55,9 +54,9 @@ export async function finishAndVerify(opts: {
   expected?: typeof FAULT_EXPECTED;
 }): Promise<JobView> {
   const expected = opts.expected ?? FAULT_EXPECTED;
-  const job = await waitForJob(opts.url, opts.id, { timeoutMs: opts.timeoutMs ?? 180_000 });
+  const job = await waitForJob(opts.api, opts.id, { timeoutMs: opts.timeoutMs ?? 180_000 });
   opts.report.observed(`${job.state}${job.error ? ` (${job.error})` : ''}, ${job.progress.done}/${job.progress.total} tasks`);
-  await verifyOutputs(job, { baseUrl: opts.url, source: opts.source, expected, dir: opts.dir });
+  await verifyOutputs(job, { baseUrl: opts.api.baseUrl, source: opts.source, expected, dir: opts.dir });
   opts.report.verified(
     `${expected.map((e) => e.rendition).join(', ')}: h264, size, ${opts.source.frames} frames, duration, audio, clean decode`,
   );

@@ -38,8 +38,8 @@ describe('PostgreSQL restarted mid-job', () => {
     const { file, facts } = await faultClip(dir);
     await openContributorTabs(browser, coordinator.url, 2);
     const report = new ScenarioReport(`PostgreSQL stopped for ${OUTAGE_SECONDS} s mid-transcode`);
-    const id = await submit(coordinator.url, file);
-    const before = await waitUntil(coordinator.url, id, (j) => j.state === 'transcoding' && j.progress.done >= 1);
+    const id = await submit(coordinator.api, file);
+    const before = await waitUntil(coordinator.api, id, (j) => j.state === 'transcoding' && j.progress.done >= 1);
     await pg.stop();
     report.injected(`pg_ctl stop -m fast at ${before.progress.done}/${before.progress.total} tasks done`);
 
@@ -58,7 +58,7 @@ describe('PostgreSQL restarted mid-job', () => {
     report.injected('pg_ctl start');
     await expect.poll(async () => (await fetch(`${coordinator.url}/healthz`)).status, { timeout: 30_000 }).toBe(200);
     report.observed('/healthz 200 again');
-    await finishAndVerify({ url: coordinator.url, id, source: facts, dir, dataDir: coordinator.dataDir, report });
+    await finishAndVerify({ api: coordinator.api, id, source: facts, dir, dataDir: coordinator.dataDir, report });
     report.print();
   });
 });

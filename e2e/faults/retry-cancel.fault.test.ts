@@ -5,7 +5,7 @@
  * coordinator on the real PostgreSQL.
  */
 import { describe, expect, it } from 'vitest';
-import { getJob, getTasks } from '../support/api.js';
+import { refusal } from '../support/api.js';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
 import { storedKeys } from '../support/stored-objects.js';
@@ -26,7 +26,7 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     const bad = new ProtocolClient(fx.coordinator.url);
     await bad.connect();
     await bad.hello();
-    const id = await submit(fx.coordinator.url, file, { renditions: '360p' });
+    const id = await submit(fx.coordinator.api, file, ['360p']);
     const failOnce = async () => {
       const assign = await bad.next('assign', () => true, 20_000);
       bad.send({ type: 'fail', leaseId: assign.leaseId, token: assign.token, reason: `encoder crashed on attempt ${assign.attempt}` });
@@ -35,15 +35,15 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await failOnce();
     const second = await failOnce(); // after a 2 s backoff
     expect(second.attempt).toBe(2);
-    const failed = await waitUntil(fx.coordinator.url, id, (j) => j.state === 'failed', 20_000);
+    const failed = await waitUntil(fx.coordinator.api, id, (j) => j.state === 'failed', 20_000);
     report.injected('the only task failed twice by one worker (MAX_ATTEMPTS=2)');
     expect(failed.error).toBe(
       'chunk 0 (360p) failed 2 times; last reasons, newest first: worker failed: encoder crashed on attempt 2 | worker failed: encoder crashed on attempt 1',
     );
     report.observed(`failed: ${failed.error}`);
 
-    const retried = await fetch(`${fx.coordinator.url}/api/jobs/${id}/retry`, { method: 'POST' });
-    expect(retried.status).toBe(200);
+    // The client accepts only the route's 200 with a well-formed body.
+    expect(await fx.coordinator.api.retryJob(id)).toMatchObject({ id });
     report.injected('POST /retry');
     const third = await failOnce();
     expect(third.attempt).toBe(3);
@@ -56,7 +56,7 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     let stop = false;
     const working = good.work(() => stop);
     await finishAndVerify({
-      url: fx.coordinator.url,
+      api: fx.coordinator.api,
       id,
       source: facts,
       dir: fx.dir,
@@ -68,7 +68,7 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     stop = true;
     await working;
     expect(bad.received.filter((m) => m.type === 'assign')).toEqual([]);
-    const [task] = await getTasks(fx.coordinator.url, id);
+    const [task] = await fx.coordinator.api.getTasks(id);
     expect(task!.history.map((h) => h.outcome)).toEqual(['failed', 'failed', 'failed', 'done']);
     report.observed(
       `the task's attempts: ${task!.history.map((h) => `${h.outcome} by ${h.worker === bad.workerId ? 'bad' : 'good'}`).join(' → ')}`,
@@ -84,31 +84,30 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     const worker = new ProtocolClient(fx.coordinator.url);
     await worker.connect();
     await worker.hello();
-    const id = await submit(fx.coordinator.url, file);
+    const id = await submit(fx.coordinator.api, file);
     const assign = await worker.next('assign', () => true, 30_000);
     worker.send({ type: 'heartbeat', leaseId: assign.leaseId, token: assign.token, progress: 0.3, stage: 'transcoding' });
     const seg = await worker.transcode(assign); // downloaded and encoded before the cancel lands
 
-    const res = await fetch(`${fx.coordinator.url}/api/jobs/${id}/cancel`, { method: 'POST' });
-    expect(res.status).toBe(200);
+    expect(await fx.coordinator.api.cancelJob(id)).toEqual({ id, state: 'canceled' });
     report.injected('POST /cancel while a worker held a lease');
     const revoke = await worker.next('revoke', (r) => r.leaseId === assign.leaseId, 5_000);
     expect(revoke.reason).toMatch(/canceled/);
     report.observed(`worker told to stop: "${revoke.reason}"`);
-    expect((await getJob(fx.coordinator.url, id)).state).toBe('canceled');
-    expect((await getTasks(fx.coordinator.url, id)).every((t) => t.state === 'canceled')).toBe(true);
+    expect((await fx.coordinator.api.getJob(id)).state).toBe('canceled');
+    expect((await fx.coordinator.api.getTasks(id)).every((t) => t.state === 'canceled')).toBe(true);
     // A late upload and completion of the revoked lease: refused, and the upload swept.
     await worker.upload(assign, seg);
     expect((await worker.complete(assign, seg)).accepted).toBe(false);
-    expect((await fetch(`${fx.coordinator.url}/api/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(409);
+    expect((await refusal(fx.coordinator.api.cancelJob(id))).status).toBe(409);
 
     await expect
       .poll(async () => (await storedKeys(fx.coordinator.dataDir)).filter((k) => k.includes(id)), { timeout: 15_000 })
       .toEqual([`videos/${id}/manifests/source.json`, `videos/${id}/source/source.mp4`]);
     report.verified('chunks and segments (the late upload included) removed; source and manifest kept for a retry');
 
-    expect((await fetch(`${fx.coordinator.url}/api/jobs/${id}`, { method: 'DELETE' })).status).toBe(204);
-    expect((await fetch(`${fx.coordinator.url}/api/jobs/${id}`)).status).toBe(404);
+    await fx.coordinator.api.deleteJob(id); // the client accepts only the route's 204
+    expect((await refusal(fx.coordinator.api.getJob(id))).status).toBe(404);
     expect((await storedKeys(fx.coordinator.dataDir)).filter((k) => k.includes(id))).toEqual([]);
     report.verified('DELETE removed the job and every object it had');
     worker.close();

@@ -44,8 +44,8 @@ describe('storage unavailable mid-job', () => {
     const { file, facts } = await faultClip(dir);
     await openContributorTabs(browser, coordinator.url, 2);
     const report = new ScenarioReport(`S3 storage down for ${OUTAGE_SECONDS} s mid-transcode (external S3 path)`);
-    const id = await submit(coordinator.url, file);
-    const before = await waitUntil(coordinator.url, id, (j) => j.state === 'transcoding' && j.progress.done >= 1);
+    const id = await submit(coordinator.api, file);
+    const before = await waitUntil(coordinator.api, id, (j) => j.state === 'transcoding' && j.progress.done >= 1);
     await s3.stop();
     report.injected(`S3 server killed at ${before.progress.done}/${before.progress.total} tasks done`);
     const health = await fetch(`${coordinator.url}/healthz`);
@@ -57,7 +57,7 @@ describe('storage unavailable mid-job', () => {
     expect(coordinator.child.exitCode).toBeNull();
     await s3.start();
     report.injected('S3 server started again on the same port and data');
-    await finishAndVerify({ url: coordinator.url, id, source: facts, dir, report });
+    await finishAndVerify({ api: coordinator.api, id, source: facts, dir, report });
     report.print();
   });
 });

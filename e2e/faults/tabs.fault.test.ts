@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tabgrid/coordinator/src/db/test-database.js';
-import { getTasks } from '../support/api.js';
 import { launchChromium, openContributorTabs, tabStatus, type Browser, type Page } from '../support/browser.js';
 import { removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from '../support/coordinator-process.js';
 import { ScenarioReport } from '../support/report.js';
@@ -36,16 +35,16 @@ describe('tabs closed mid-task', () => {
 
     const baseline = new ScenarioReport('baseline: 3 tabs, no injection');
     let tabs: Page[] = await openContributorTabs(browser, coordinator.url, 3);
-    const baseId = await submit(coordinator.url, file);
-    await finishAndVerify({ url: coordinator.url, id: baseId, source: facts, dir, dataDir: coordinator.dataDir, report: baseline });
+    const baseId = await submit(coordinator.api, file);
+    await finishAndVerify({ api: coordinator.api, id: baseId, source: facts, dir, dataDir: coordinator.dataDir, report: baseline });
     const baselineSeconds = baseline.elapsedSeconds();
     baseline.print();
 
     const report = new ScenarioReport('close working tabs repeatedly');
-    const id = await submit(coordinator.url, file);
+    const id = await submit(coordinator.api, file);
     let closed = 0;
     while (closed < 4) {
-      const job = await waitUntil(coordinator.url, id, () => true);
+      const job = await waitUntil(coordinator.api, id, () => true);
       if (job.state === 'done' || job.state === 'failed') break;
       // Close a tab that is holding a lease right now.
       const statuses = await Promise.all(tabs.map((t) => tabStatus(t).catch(() => undefined)));
@@ -63,9 +62,9 @@ describe('tabs closed mid-task', () => {
       await new Promise((r) => setTimeout(r, 1500));
     }
     expect(closed).toBeGreaterThanOrEqual(2);
-    const job = await finishAndVerify({ url: coordinator.url, id, source: facts, dir, dataDir: coordinator.dataDir, report });
+    const job = await finishAndVerify({ api: coordinator.api, id, source: facts, dir, dataDir: coordinator.dataDir, report });
     expect(job.state).toBe('done');
-    const tasks = await getTasks(coordinator.url, id);
+    const tasks = await coordinator.api.getTasks(id);
     const interrupted = tasks.flatMap((t) => t.history).filter((h) => h.outcome !== 'done');
     expect(interrupted.length).toBeGreaterThanOrEqual(1);
     expect(tasks.every((t) => t.history.filter((h) => h.outcome === 'done').length === 1)).toBe(true);

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getTasks, submitFile, waitForJob } from '../support/api.js';
+import { submitFile, waitForJob } from '../support/api.js';
 import { makeClip, probe } from '../support/media.js';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
@@ -39,9 +39,7 @@ describe('zombie and replayed completions', () => {
     report.injected('garbage, un-introduced and malformed messages → error replies, connection kept');
     await zombie.hello();
 
-    const res = await submitFile(fx.coordinator.url, clip);
-    expect(res.status).toBe(201);
-    const { id } = (await res.json()) as { id: string };
+    const { id } = await submitFile(fx.coordinator.api, clip); // the client accepts only the API's 201
     const zAssign = await zombie.next('assign', () => true, 60_000);
     report.injected(`zombie took chunk ${zAssign.chunk} (attempt ${zAssign.attempt}) and went silent`);
 
@@ -50,8 +48,7 @@ describe('zombie and replayed completions', () => {
     await expect
       .poll(
         async () =>
-          (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)
-            ?.state,
+          (await fx.coordinator.api.getTasks(id)).find((t) => t.chunk === zAssign.chunk && t.rendition === zAssign.params.rendition)?.state,
         { timeout: 20_000 },
       )
       .toBe('queued');
@@ -77,14 +74,14 @@ describe('zombie and replayed completions', () => {
     const gSeg = await good.transcode(gAssign);
     await good.upload(gAssign, gSeg);
     expect((await good.complete(gAssign, gSeg)).accepted).toBe(true);
-    const before = (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
+    const before = (await fx.coordinator.api.getTasks(id)).find((t) => t.chunk === gAssign.chunk)!;
     expect(before.state).toBe('done');
 
     // Replays of the accepted completion change nothing: from the zombie it is refused; from the
     // good worker (whose answer might have been lost) it is acknowledged again, idempotently.
     expect((await zombie.complete(gAssign, zSeg)).accepted).toBe(false);
     expect((await good.complete(gAssign, gSeg)).accepted).toBe(true);
-    const after = (await getTasks(fx.coordinator.url, id)).find((t) => t.chunk === gAssign.chunk)!;
+    const after = (await fx.coordinator.api.getTasks(id)).find((t) => t.chunk === gAssign.chunk)!;
     expect(after).toEqual(before);
     report.injected('replayed the accepted completion (zombie: refused; its own worker: acknowledged again), task unchanged');
     expect(before.history.map((h) => h.outcome)).toEqual([...Array(gAssign.attempt - 1).fill('expired'), 'done']);
@@ -93,7 +90,7 @@ describe('zombie and replayed completions', () => {
     // The good worker finishes the rest.
     let finished = false;
     const working = good.work(() => finished);
-    const job = await waitForJob(fx.coordinator.url, id, { timeoutMs: 120_000 });
+    const job = await waitForJob(fx.coordinator.api, id, { timeoutMs: 120_000 });
     finished = true;
     await working;
     report.observed(`${job.state} with ${job.progress.done}/${job.progress.total} tasks`);

@@ -1,31 +1,43 @@
-/** The public HTTP API, as a user's script would call it. */
+/**
+ * The public HTTP API as a user's script calls it: the shared client (each
+ * started coordinator has one, `coordinator.api`), plus what only tests need.
+ */
 import { openAsBlob } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { jobViewSchema, taskViewSchema, TERMINAL_JOB_STATES, type JobState, type JobView, type TaskView } from '@tabgrid/shared';
+import {
+  ApiRequestError,
+  TERMINAL_JOB_STATES,
+  type ApiClient,
+  type CreatedJob,
+  type JobState,
+  type JobView,
+  type RenditionName,
+} from '@tabgrid/shared';
 
-export async function submitFile(url: string, file: string, fields: Record<string, string> = {}): Promise<Response> {
-  const form = new FormData();
-  for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  form.append('file', await openAsBlob(file), path.basename(file));
-  return fetch(`${url}/api/jobs`, { method: 'POST', body: form });
+/** Uploads a file from disk, streamed as it is sent, under its own name. */
+export async function submitFile(
+  api: ApiClient,
+  file: string,
+  options: { renditions?: readonly RenditionName[] } = {},
+): Promise<CreatedJob> {
+  return api.submitFile(await openAsBlob(file), { filename: path.basename(file), ...options });
 }
 
-export async function getJob(url: string, id: string): Promise<JobView> {
-  const res = await fetch(`${url}/api/jobs/${id}`);
-  if (!res.ok) throw new Error(`GET job ${id}: ${res.status} ${await res.text()}`);
-  return jobViewSchema.parse(await res.json());
-}
-
-export async function getTasks(url: string, id: string): Promise<TaskView[]> {
-  const res = await fetch(`${url}/api/jobs/${id}/tasks`);
-  if (!res.ok) throw new Error(`GET tasks ${id}: ${res.status}`);
-  return taskViewSchema.array().parse(await res.json());
+/** The ApiRequestError a call is refused with; fails when the call succeeds, or fails some other way. */
+export async function refusal(call: Promise<unknown>): Promise<ApiRequestError> {
+  const outcome = await call.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if ('value' in outcome) throw new Error(`expected the API to refuse, got ${JSON.stringify(outcome.value)}`);
+  if (!(outcome.error instanceof ApiRequestError)) throw outcome.error;
+  return outcome.error;
 }
 
 /** Polls until the job reaches one of `states` (default: any terminal state) or the timeout passes. */
 export async function waitForJob(
-  url: string,
+  api: ApiClient,
   id: string,
   opts: { timeoutMs: number; states?: readonly JobState[]; onPoll?: (job: JobView) => void },
 ): Promise<JobView> {
@@ -34,7 +46,7 @@ export async function waitForJob(
   let last: JobView | undefined;
   for (;;) {
     try {
-      last = await getJob(url, id);
+      last = await api.getJob(id);
       opts.onPoll?.(last);
       if (states.includes(last.state)) return last;
     } catch {

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { createApiClient, type ApiClient } from '@tabgrid/shared';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(REPO_ROOT, 'e2e', 'artifacts');
@@ -33,6 +34,8 @@ export async function tempDir(prefix: string): Promise<string> {
 
 export interface CoordinatorProcess {
   readonly url: string;
+  /** The API client for `url`. */
+  readonly api: ApiClient;
   readonly port: number;
   readonly dataDir: string;
   readonly logFile: string;
@@ -62,13 +65,14 @@ export async function startCoordinatorProcess(
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const url = `http://127.0.0.1:${port}`;
+  const api = createApiClient({ baseUrl: url });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
   for (;;) {
     const early = await Promise.race([exited, sleep(250).then(() => 'running' as const)]);
     if (early !== 'running') throw new Error(`coordinator exited with ${early} during start; see ${logFile}`);
-    const ok = await fetch(`${url}/healthz`).then(
-      (r) => r.ok,
+    const ok = await api.health().then(
+      (h) => h.ok,
       () => false,
     );
     if (ok) break;
@@ -79,6 +83,7 @@ export async function startCoordinatorProcess(
   }
   return {
     url,
+    api,
     port,
     dataDir,
     logFile,

@@ -98,3 +98,21 @@ export type TaskView = z.infer<typeof taskViewSchema>;
 
 export const apiErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 export type ApiError = z.infer<typeof apiErrorSchema>;
+
+/** `POST /api/jobs` (201): the new job, before any work on it. */
+export const createdJobSchema = jobViewSchema.pick({ id: true, state: true });
+export type CreatedJob = z.infer<typeof createdJobSchema>;
+
+/**
+ * `POST /api/jobs/:id/cancel` and `/retry`: the job's state after the change.
+ * A retry reads the state back after restarting the job, so `state` is absent
+ * when the job was deleted in between.
+ */
+export const jobStateChangeSchema = z.object({ id: z.string(), state: jobStateSchema.optional() });
+export type JobStateChange = z.infer<typeof jobStateChangeSchema>;
+
+const dependencyHealthSchema = z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), error: z.string() })]);
+
+/** `GET /healthz`: 200 when both dependencies answer, 503 (same body) naming what does not. */
+export const healthReportSchema = z.object({ ok: z.boolean(), database: dependencyHealthSchema, storage: dependencyHealthSchema });
+export type HealthReport = z.infer<typeof healthReportSchema>;

@@ -6,3 +6,4 @@ export * from './events.js';
 export * from './media-records.js';
 export * from './x264-args.js';
 export * from './backoff.js';
+export * from './api-client.js';

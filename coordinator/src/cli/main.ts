@@ -6,6 +6,7 @@
  *                                            upload a video; --wait follows it to the end
  */
 import { parseArgs } from 'node:util';
+import { createApiClient, parseRenditionList } from '@tabgrid/shared';
 import { runSubmit } from './submit.js';
 import { runWorkers } from './workers.js';
 
@@ -44,7 +45,9 @@ async function main(argv: string[]): Promise<number> {
     case 'submit': {
       const file = positionals[0];
       if (!file) throw new Error('submit needs a FILE');
-      return runSubmit({ url, file, wait: values.wait, renditions: values.renditions });
+      // Checked here, in the same words the coordinator would use, before a large upload starts.
+      const renditions = values.renditions === undefined ? undefined : parseRenditionList(values.renditions);
+      return runSubmit(createApiClient({ baseUrl: url }), { file, wait: values.wait, renditions });
     }
     default:
       console.error(`unknown command ${command}\n${USAGE}`);

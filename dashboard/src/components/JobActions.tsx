@@ -1,8 +1,17 @@
 import { TERMINAL_JOB_STATES, type JobView } from '@tabgrid/shared';
 import { useState } from 'react';
-import { errorMessage, jobAction, type JobAction } from '../api';
+import { api, errorMessage } from '../api';
 import { navigate, paths } from '../router';
 import { ConfirmDialog } from './ConfirmDialog';
+
+/** The three things a person can do to a job; each answers with the API's own words when refused (409 and so on). */
+type JobAction = 'cancel' | 'retry' | 'delete';
+
+const PERFORM: Record<JobAction, (id: string) => Promise<unknown>> = {
+  cancel: (id) => api.cancelJob(id),
+  retry: (id) => api.retryJob(id),
+  delete: (id) => api.deleteJob(id),
+};
 
 const COPY: Record<JobAction, { button: string; title: string; body: string; confirm: string; keep: string }> = {
   cancel: {
@@ -40,7 +49,7 @@ export function JobActions({ job }: { job: JobView }) {
     setBusy(true);
     setError(null);
     try {
-      await jobAction(job.id, action);
+      await PERFORM[action](job.id);
       setAsking(null);
       if (action === 'delete') navigate(paths.jobs());
     } catch (e) {

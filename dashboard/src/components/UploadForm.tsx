@@ -1,6 +1,5 @@
-import { RENDITION_NAMES, type RenditionName } from '@tabgrid/shared';
+import { RENDITION_NAMES, type CreatedJob, type RenditionName } from '@tabgrid/shared';
 import { useEffect, useId, useRef, useState, type DragEvent, type FormEvent } from 'react';
-import type { CreatedJob } from '../api';
 import { formatBytes } from '../format';
 import { useUpload, type UploadState } from '../hooks/useUpload';
 

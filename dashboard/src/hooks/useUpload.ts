@@ -1,7 +1,7 @@
 /** Upload state for the form: one upload at a time, cancelable, with progress. */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { RenditionName } from '@tabgrid/shared';
-import { errorMessage, isAbortError, uploadJob, type CreatedJob, type UploadProgress } from '../api';
+import type { CreatedJob, RenditionName } from '@tabgrid/shared';
+import { errorMessage, isAbortError, uploadJob, type UploadProgress } from '../api';
 
 export type UploadState =
   | { readonly phase: 'idle' }

@@ -23,6 +23,7 @@ import {
   type WorkersSnapshot,
 } from '@tabgrid/shared';
 import { useEffect, useState } from 'react';
+import { api } from '../api';
 
 export type Connection = 'connecting' | 'open' | 'reconnecting' | 'paused';
 
@@ -53,14 +54,8 @@ const HIDDEN_CLOSE_MS = 60_000;
 const REOPEN_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 15_000, jitter: 'none' };
 const SNAPSHOT_EVENTS = ['jobs', 'job', 'workers', 'status'] as const satisfies readonly EventName[];
 
-export function eventsUrl(topics: readonly EventTopic[], jobId: string | null): string {
-  const q = new URLSearchParams({ topics: topics.join(',') });
-  if (jobId !== null) q.set('job', jobId);
-  return `/api/events?${q.toString()}`;
-}
-
 export function useEvents(topics: readonly EventTopic[], jobId: string | null): Live {
-  const url = eventsUrl(topics, jobId);
+  const url = api.eventsUrl(topics, jobId);
   const [data, setData] = useState<Data>({ jobs: null, job: null, workers: null, status: null, problem: null, clockOffsetMs: 0 });
   const [connection, setConnection] = useState<Connection>('connecting');
 

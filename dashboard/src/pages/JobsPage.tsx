@@ -1,6 +1,5 @@
-import { TERMINAL_JOB_STATES, type JobView, type StatusSnapshot } from '@tabgrid/shared';
+import { TERMINAL_JOB_STATES, type CreatedJob, type JobView, type StatusSnapshot } from '@tabgrid/shared';
 import { useCallback } from 'react';
-import type { CreatedJob } from '../api';
 import { JobList } from '../components/JobList';
 import { PageHeading } from '../components/PageHeading';
 import { StatusNote } from '../components/StatusNote';
