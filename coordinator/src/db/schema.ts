@@ -167,18 +167,35 @@ export const taskAttempts = pgTable(
   ],
 );
 
-export const workers = pgTable('workers', {
-  id: text('id').primaryKey(),
-  name: text('name'),
-  capabilities: jsonb('capabilities').notNull(),
-  coordinatorId: text('coordinator_id'),
-  connectedAt: timestamp('connected_at', { withTimezone: true }).notNull().defaultNow(),
-  lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
-  disconnectedAt: timestamp('disconnected_at', { withTimezone: true }),
-  tasksDone: integer('tasks_done').notNull().default(0),
-  tasksFailed: integer('tasks_failed').notNull().default(0),
-  /** Failures since the last accepted segment; drives the quarantine below. */
-  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
-  /** A worker that keeps failing gets no work until then. */
-  quarantinedUntil: timestamp('quarantined_until', { withTimezone: true }),
+export const workers = pgTable(
+  'workers',
+  {
+    id: text('id').primaryKey(),
+    name: text('name'),
+    capabilities: jsonb('capabilities').notNull(),
+    coordinatorId: text('coordinator_id'),
+    connectedAt: timestamp('connected_at', { withTimezone: true }).notNull().defaultNow(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    disconnectedAt: timestamp('disconnected_at', { withTimezone: true }),
+    tasksDone: integer('tasks_done').notNull().default(0),
+    tasksFailed: integer('tasks_failed').notNull().default(0),
+    /** Failures since the last accepted segment; drives the quarantine below. */
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    /** A worker that keeps failing gets no work until then. */
+    quarantinedUntil: timestamp('quarantined_until', { withTimezone: true }),
+    /** The network address the worker's current (or last) session came from, as the coordinator saw it. */
+    address: text('address'),
+  },
+  (t) => [index('workers_address_idx').on(t.address)],
+);
+
+/**
+ * Server-side secrets shared by every coordinator on the database (signing
+ * keys for worker credentials and share links): created once, at random, by
+ * whichever coordinator needs one first (secrets/secret-table.ts).
+ */
+export const secrets = pgTable('secrets', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
