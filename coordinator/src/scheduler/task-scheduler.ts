@@ -31,12 +31,10 @@ import type { Storage } from '../storage/storage.js';
 import { LeaseLostError } from '../errors.js';
 import { segmentOwnership, wasAcceptedFrom } from '../tasks/task-table.js';
 import { QUARANTINE_AFTER, recordFailure, recordSuccess } from '../workers/worker-table.js';
+import { maxSegmentBytes, TRANSFER_URL_SECONDS } from './segment-limits.js';
 import { Semaphore } from './semaphore.js';
 import { verifySegment } from './verify-segment.js';
 import type { SegmentVerdict } from '../media/inspect-segment.js';
-
-/** Presigned URLs outlive any sane lease: a slow tab must still be able to finish the upload it started. */
-const PRESIGN_SECONDS = 30 * 60;
 
 export type Assignment = Omit<AssignMessage, 'type' | 'id'>;
 export interface CompletionResult {
@@ -74,8 +72,8 @@ export class TaskScheduler {
     this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
     const segmentKey = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
     const [inputUrl, outputUrl] = await Promise.all([
-      this.deps.storage.presignGet(task.chunk_key, PRESIGN_SECONDS),
-      this.deps.storage.presignPut(segmentKey, PRESIGN_SECONDS),
+      this.deps.storage.presignGet(task.chunk_key, TRANSFER_URL_SECONDS),
+      this.deps.storage.presignPut(segmentKey, TRANSFER_URL_SECONDS, { maxBytes: maxSegmentBytes(task.params) }),
     ]);
     this.log.info(
       { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, attempt: task.attempts },

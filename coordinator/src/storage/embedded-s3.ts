@@ -5,7 +5,8 @@
  * (docs/facts.md, "Storage"), so they go through the verifying gateway
  * (`gateway.ts`) on the coordinator's own server instead.
  */
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
@@ -25,6 +26,33 @@ interface S3rverStore {
   putObject(object: { bucket: string; key: string; content: unknown }): Promise<{ size: number; md5: string }>;
 }
 type S3rverCtor = new (opts: { directory: string; silent: boolean }) => S3rverApp;
+/** s3rver's account registry (lib/models/account.js): the keys it accepts, process-wide. */
+interface S3rverAccounts {
+  DUMMY_ACCOUNT: { createKeyPair(accessKeyId: string, secretAccessKey: string): void; revokeAccessKey(accessKeyId: string): void };
+}
+
+/**
+ * The embedded storage's credentials: random, made once per DATA_DIR and kept
+ * in `${dataDir}/storage-credentials.json` (mode 0600). s3rver's built-in
+ * `S3RVER`/`S3RVER` pair is public, and anyone who knows the secret signs a
+ * URL the gateway accepts: a GET of any job's source or a PUT over any output.
+ */
+async function storageCredentials(dataDir: string): Promise<{ accessKey: string; secretKey: string }> {
+  const file = path.join(dataDir, 'storage-credentials.json');
+  const existing = await readFile(file, 'utf8').catch(() => null);
+  if (existing !== null) {
+    const parsed = JSON.parse(existing) as { accessKey?: unknown; secretKey?: unknown };
+    if (typeof parsed.accessKey === 'string' && typeof parsed.secretKey === 'string' && parsed.secretKey.length >= 32) {
+      return { accessKey: parsed.accessKey, secretKey: parsed.secretKey };
+    }
+    throw new Error(`${file} is malformed; delete it to make new storage credentials (outstanding storage URLs stop working)`);
+  }
+  const creds = { accessKey: `TG${randomBytes(9).toString('hex').toUpperCase()}`, secretKey: randomBytes(30).toString('base64url') };
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(creds)}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+  return creds;
+}
 
 export interface EmbeddedS3 {
   readonly endpoint: URL;
@@ -36,9 +64,6 @@ export interface EmbeddedS3 {
   close(): Promise<void>;
 }
 
-// s3rver's built-in account (lib/models/account.js); any other key is refused.
-const ACCESS_KEY = 'S3RVER';
-const SECRET_KEY = 'S3RVER';
 const REGION = 'us-east-1';
 const BUCKET = 'storage';
 
@@ -49,7 +74,14 @@ const BUCKET = 'storage';
  */
 export async function startEmbeddedS3(opts: { dataDir: string; logger: Logger }): Promise<EmbeddedS3> {
   const log = opts.logger.child({ component: 's3rver' });
-  const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
+  const require = createRequire(import.meta.url);
+  const S3rver = require('s3rver') as S3rverCtor;
+  const { accessKey, secretKey } = await storageCredentials(opts.dataDir);
+  const accounts = require('s3rver/lib/models/account') as S3rverAccounts;
+  accounts.DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
+  // The public default pair must sign nothing here. (The registry is process-wide;
+  // only tests run more than one embedded server in a process, each with its own key.)
+  accounts.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
   const directory = path.join(opts.dataDir, 's3');
   // silent: true mutes both s3rver's winston request log and Koa's default
   // console error printer; we log requests ourselves below, at debug.
@@ -101,11 +133,14 @@ export async function startEmbeddedS3(opts: { dataDir: string; logger: Logger })
 
   return {
     endpoint,
-    accessKey: ACCESS_KEY,
-    secretKey: SECRET_KEY,
+    accessKey,
+    secretKey,
     region: REGION,
     bucket: BUCKET,
-    close: () => closeServer(server),
+    close: async () => {
+      await closeServer(server);
+      accounts.DUMMY_ACCOUNT.revokeAccessKey(accessKey);
+    },
   };
 }
 

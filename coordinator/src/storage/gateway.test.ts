@@ -3,7 +3,7 @@
  * mounted at /storage in a Hono app served by @hono/node-server, URLs signed
  * by createS3Storage's public signer for that server.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedS3, type EmbeddedS3 } from './embedded-s3.js';
 import { createStorageGateway } from './gateway.js';
-import { createS3Storage, minioClientOptions } from './s3-storage.js';
+import { createS3Storage, MAX_BYTES_PARAM, minioClientOptions } from './s3-storage.js';
 import type { Storage } from './storage.js';
 
 const ORIGIN = 'http://127.0.0.1:5173';
@@ -258,6 +258,40 @@ describe('storage gateway', () => {
     expect(await storage.stat('t/big.bin')).toBeNull();
   });
 
+  it('enforces the size limit signed into a segment URL, and refuses a URL whose limit was changed', async () => {
+    const limited = createS3Storage({ ...s3, publicEndpoint: () => publicUrl, signsPutLimits: true });
+    const url = await limited.presignPut('t/limited.bin', 60, { maxBytes: 1000 });
+    expect(new URL(url).searchParams.get(MAX_BYTES_PARAM)).toBe('1000');
+    const over = await put(url, bytes(1001));
+    expect(over.status).toBe(413);
+    expect(await errorCode(over)).toBe('too_large');
+    expect(await storage.stat('t/limited.bin')).toBeNull();
+    expect((await put(url, bytes(1000))).status).toBe(200);
+    // Raising the limit by hand breaks the signature.
+    const raised = new URL(url);
+    raised.searchParams.set(MAX_BYTES_PARAM, '100000000');
+    const forged = await put(raised.toString(), bytes(2000));
+    expect(forged.status).toBe(403);
+    expect(await errorCode(forged)).toBe('presign_signature_mismatch');
+  });
+
+  it('keeps random credentials per data folder and refuses URLs signed with s3rver’s public default secret', async () => {
+    expect(s3.accessKey).not.toBe('S3RVER');
+    expect(s3.secretKey).not.toBe('S3RVER');
+    expect(s3.secretKey.length).toBeGreaterThanOrEqual(32);
+    const saved = JSON.parse(await readFile(path.join(dir, 'storage-credentials.json'), 'utf8')) as { secretKey: string };
+    expect(saved.secretKey).toBe(s3.secretKey);
+    expect((await stat(path.join(dir, 'storage-credentials.json'))).mode & 0o077).toBe(0);
+    const defaults = new Client(minioClientOptions(publicUrl, { accessKey: 'S3RVER', secretKey: 'S3RVER', region: s3.region }));
+    const forgedGet = await fetch(await defaults.presignedGetObject(s3.bucket, 't/roundtrip.bin', 60));
+    expect(forgedGet.status).toBe(403);
+    const forgedPut = await put(await defaults.presignedPutObject(s3.bucket, 't/roundtrip.bin', 60), bytes(10));
+    expect(forgedPut.status).toBe(403);
+    // And straight at s3rver, the default key is unknown to it too.
+    const direct = new Client(minioClientOptions(s3.endpoint, { accessKey: 'S3RVER', secretKey: 'S3RVER', region: s3.region }));
+    await expect(direct.statObject(s3.bucket, 't/roundtrip.bin')).rejects.toThrow();
+  });
+
   it('answers other methods with 405', async () => {
     const res = await fetch(await storage.presignGet('t/roundtrip.bin', 60), { method: 'DELETE' });
     expect(res.status).toBe(405);
@@ -274,5 +308,6 @@ describe('storage gateway', () => {
     }
     // Parameter names may appear in reasons; signatures and credentials may not.
     expect(JSON.stringify(refusals)).not.toMatch(/[0-9a-f]{64}|S3RVER%2F|S3RVER\/\d{8}/);
+    expect(JSON.stringify(refusals)).not.toContain(s3.accessKey);
   });
 });

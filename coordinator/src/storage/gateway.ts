@@ -16,6 +16,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono, type Context } from 'hono';
 import type { Logger } from '../logger.js';
 import { createPresignVerifier } from './presign-verifier.js';
+import { MAX_BYTES_PARAM } from './s3-storage.js';
 
 export interface StorageGatewayOptions {
   readonly bucket: string;
@@ -121,6 +122,18 @@ export function createStorageGateway(opts: StorageGatewayOptions): Hono {
         return refuse(c, 411, 'length_required', 'PUT needs a Content-Length', { key: verdict.key });
       if (length > maxBodyBytes)
         return refuse(c, 413, 'too_large', `body of ${length} bytes exceeds the ${maxBodyBytes}-byte limit`, { key: verdict.key });
+      // The coordinator signs a limit into each segment URL: what a segment of
+      // that rung and chunk can plausibly weigh (scheduler/segment-limits.ts).
+      // Every query parameter of a verified URL is signed, and none repeats, so this one is the coordinator's.
+      const signedLimit = new RegExp(`(?:^|&)${MAX_BYTES_PARAM}=([^&]*)`).exec(query)?.[1];
+      if (signedLimit !== undefined) {
+        const limit = /^[0-9]{1,15}$/.test(signedLimit) ? Number(signedLimit) : NaN;
+        if (!(length <= limit)) {
+          return refuse(c, 413, 'too_large', `body of ${length} bytes exceeds this URL's limit of ${signedLimit} bytes`, {
+            key: verdict.key,
+          });
+        }
+      }
     }
 
     let upstream: http.IncomingMessage;

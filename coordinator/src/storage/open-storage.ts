@@ -49,6 +49,7 @@ export async function openStorage(config: Config, logger: Logger, publicOrigin: 
       secretKey: s3.secretKey,
       bucket: s3.bucket,
       region: s3.region,
+      signsPutLimits: true,
     });
     await storage.ensureBucket();
     const app = createStorageGateway({

@@ -28,7 +28,20 @@ export interface S3StorageOptions {
    * and sends objects up to this size in a single PUT; its default is 64 MiB.
    */
   readonly partSize?: number;
+  /**
+   * Sign `presignPut`'s maxBytes into the URL (MAX_BYTES_PARAM). Only for the
+   * embedded storage, whose gateway enforces it; an external S3 would only
+   * carry an unknown parameter.
+   */
+  readonly signsPutLimits?: boolean;
 }
+
+/**
+ * Query parameter carrying a presigned PUT's size limit. Signed like every
+ * other parameter, so only the coordinator can set it; the embedded storage's
+ * gateway enforces it.
+ */
+export const MAX_BYTES_PARAM = 'x-tabgrid-max-bytes';
 
 /** S3's limit for presigned URLs: 7 days. */
 export const MAX_PRESIGN_SECONDS = 604_800;
@@ -190,9 +203,13 @@ export function createS3Storage(opts: S3StorageOptions): Storage {
       return signer().presignedGetObject(bucket, key, expiresSeconds);
     },
 
-    async presignPut(key, expiresSeconds) {
+    async presignPut(key, expiresSeconds, limits) {
       checkExpiry(expiresSeconds);
-      return signer().presignedPutObject(bucket, key, expiresSeconds);
+      if (limits?.maxBytes === undefined || !opts.signsPutLimits) return signer().presignedPutObject(bucket, key, expiresSeconds);
+      if (!Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) {
+        throw new PermanentError('bad_limit', `maxBytes must be a positive integer, got ${limits.maxBytes}`);
+      }
+      return signer().presignedUrl('PUT', bucket, key, expiresSeconds, { [MAX_BYTES_PARAM]: String(limits.maxBytes) });
     },
   };
 }

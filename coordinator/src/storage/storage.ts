@@ -29,6 +29,11 @@ export interface Storage {
   list(prefix: string): Promise<string[]>;
   /** A URL a browser can GET `key` with, until it expires. */
   presignGet(key: string, expiresSeconds: number): Promise<string>;
-  /** A URL a browser can PUT `key` with (that key, that method only), until it expires. */
-  presignPut(key: string, expiresSeconds: number): Promise<string>;
+  /**
+   * A URL a browser can PUT `key` with (that key, that method only), until it
+   * expires. `maxBytes` is signed into the URL; the embedded storage's gateway
+   * refuses a larger body. An external S3 does not enforce it (a presigned PUT
+   * cannot carry a size range), so what was uploaded is checked afterwards.
+   */
+  presignPut(key: string, expiresSeconds: number, opts?: { maxBytes?: number }): Promise<string>;
 }
