@@ -161,7 +161,7 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const signal = AbortSignal.timeout(timeoutMs);
   const tooLarge = () => new TooLargeError(`the file is larger than the limit of ${opts.maxBytes} bytes (MAX_UPLOAD_BYTES)`);
-  const timedOut = () => new InvalidSourceError(`could not download the URL: timed out after ${Math.round(timeoutMs / 1000)} s`);
+  const timedOut = () => new InvalidSourceError(`could not download the URL: timed out after ${Math.round(timeoutMs / 100) / 10} s`);
   try {
     const { res, url: finalUrl } = await fetchChecked(url, opts, signal);
     const status = res.statusCode ?? 0;
@@ -197,7 +197,7 @@ export async function downloadSource(url: URL, opts: DownloadOptions): Promise<R
     const watch = watchTransfer({
       minBytesPerSecond: opts.minBytesPerSecond ?? 0,
       windowMs: opts.rateWindowMs ?? 30_000,
-      timeoutMs,
+      // The download's own time limit (`signal`) bounds the whole.
       what: 'the server',
       error: (message) => new InvalidSourceError(`could not download the URL: ${message}`),
       onLimit: (err) => {

@@ -13,7 +13,8 @@
 export interface TransferWatchOptions {
   readonly minBytesPerSecond: number;
   readonly windowMs: number;
-  readonly timeoutMs: number;
+  /** The whole transfer's limit; none when the caller bounds it otherwise. */
+  readonly timeoutMs?: number;
   /** What is arriving, for the messages: "the upload", "the download". */
   readonly what: string;
   readonly error: (message: string) => Error;
@@ -47,12 +48,13 @@ export function watchTransfer(opts: TransferWatchOptions): TransferWatch {
           inWindow = 0;
         }, opts.windowMs)
       : undefined;
-  const deadline = setTimeout(
-    () => fail(`${opts.what} took longer than ${seconds(opts.timeoutMs)} (UPLOAD_TIMEOUT_SECONDS) and was cut off`),
-    opts.timeoutMs,
-  );
+  const timeoutMs = opts.timeoutMs;
+  const deadline =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => fail(`${opts.what} took longer than ${seconds(timeoutMs)} (UPLOAD_TIMEOUT_SECONDS) and was cut off`), timeoutMs);
   window?.unref();
-  deadline.unref();
+  deadline?.unref();
   function stop() {
     stopped = true;
     clearInterval(window);
