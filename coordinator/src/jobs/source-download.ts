@@ -31,7 +31,6 @@ import type { ReceivedSource } from './intake.js';
 import { type PrivateAddresses, pickSourceAddress, type ResolvedAddress, type Resolver, unreachableSource } from './source-address.js';
 import { watchTransfer } from './transfer-watch.js';
 
-
 export interface DownloadOptions {
   readonly tmpDir: string;
   readonly maxBytes: number;

@@ -30,10 +30,13 @@ export interface PathologicalFiles {
   readonly hugeDuration: string;
 }
 
-/** `packets` video packets of a 16×16 picture at 240 fps, by looping a one-second clip with stream copy (~4 s per million). */
-export async function makeManyPackets(file: string, packets = 2_000_000): Promise<void> {
+/**
+ * `packets` video packets of a 16×16 picture at `fps`, by looping a
+ * one-second clip with stream copy (~4 s per million). At 1000 fps Matroska
+ * (1 ms time base) gives no average rate (0/0) and an r_frame_rate of 1000/1.
+ */
+export async function makeManyPackets(file: string, packets = 2_000_000, fps = 240): Promise<void> {
   const seed = `${file}.seed.mkv`;
-  const fps = 240;
   await ffmpeg([
     '-f',
     'lavfi',

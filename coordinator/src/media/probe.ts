@@ -100,13 +100,17 @@ export async function probeSource(tools: MediaTools, file: string, limits: Sourc
   const fps = ratio(video.avg_frame_rate) ?? ratio(video.r_frame_rate);
   if (!fps) throw new PermanentError('not_a_video', 'the video stream has no frame rate ffprobe can read');
   checkPictureSize(video.width, video.height, limits);
-  checkFrameRate(fps, limits);
   checkDuration(duration, limits);
   if (video.nb_frames) checkFrameCount(Number(video.nb_frames), limits, 'declares');
   const packets = Number(video.nb_read_packets);
-  if (Number.isFinite(packets)) {
-    checkFrameCount(packets, limits);
-    checkPacketRate(packets, duration, limits);
+  const counted = Number.isFinite(packets) ? packets : null;
+  // The frame-rate limit judges the average rate, or the counted one when the container has none
+  // (Matroska often says 0/0): r_frame_rate alone is a guess that can be the time base (1000/1).
+  const rate = ratio(video.avg_frame_rate) ?? (counted !== null ? counted / duration : null);
+  if (rate !== null) checkFrameRate(rate, limits);
+  if (counted !== null) {
+    checkFrameCount(counted, limits);
+    checkPacketRate(counted, duration, limits);
   }
   return {
     duration,

@@ -32,6 +32,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tabgrid-limits-'));
   await Promise.all([
     makeManyPackets(file('many.mkv'), 5000),
+    makeManyPackets(file('ms.mkv'), 2000, 1000),
     makeHugePicture(file('huge.mp4')),
     makeAbsurdFrameRate(file('rate.mp4')),
     makeHugeDuration(file('long.mkv')),
@@ -104,6 +105,14 @@ describe('probeSource with limits (intake and the probe step)', () => {
     expect((await refusal(probeSource(tools, file('many.mkv'), few))).message).toMatch(/has 5,040 frames, over the limit of 4,000/);
     const slow = { ...DEFAULT_SOURCE_LIMITS, maxPacketRate: 100 };
     expect((await refusal(probeSource(tools, file('many.mkv'), slow))).message).toMatch(/MAX_SOURCE_PACKET_RATE/);
+    // A container with no average rate (0/0, r_frame_rate 1000/1): the counted rate is judged.
+    expect((await refusal(probeSource(tools, file('ms.mkv')))).message).toMatch(
+      /frame rate is 1,000(\.\d+)? fps, over the limit of 240 fps \(MAX_SOURCE_FPS\)/,
+    );
+    const slowFps = { ...DEFAULT_SOURCE_LIMITS, maxFps: 2000 };
+    expect((await refusal(probeSource(tools, file('ms.mkv'), slowFps))).message).toMatch(
+      /\(1,000(\.\d+)? per second\), over the limit of 480 per second/,
+    );
     // Under the defaults the same file is a video.
     expect((await probeSource(tools, file('many.mkv'))).width).toBe(16);
   });

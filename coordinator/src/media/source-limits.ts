@@ -43,7 +43,7 @@ export class SourceLimitError extends PermanentError {
   }
 }
 
-const fmt = (n: number) => (Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(2));
+const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 
 /** Throws SourceLimitError for the first limit the picture size breaks. */
 export function checkPictureSize(width: number, height: number, limits: SourceLimits): void {
