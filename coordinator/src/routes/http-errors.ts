@@ -36,11 +36,11 @@ export function httpStatusOf(err: unknown): ContentfulStatusCode {
 /**
  * Headers that go with the error's answer: Retry-After when the same request
  * may succeed later, and Connection: close when the request's body was not
- * read to its end (a refused or cut-off upload), so the socket ends instead
- * of Node reading the rest of the body to reuse it.
+ * read to its end (a refused, cut-off or oversized request), so the socket
+ * ends instead of staying open for the rest of the body.
  */
 export function httpHeadersOf(err: unknown): Record<string, string> {
   if (err instanceof BusyError) return { 'retry-after': String(err.retryAfterSeconds), connection: 'close' };
-  if (err instanceof RequestTimeoutError) return { connection: 'close' };
+  if (err instanceof RequestTimeoutError || err instanceof TooLargeError) return { connection: 'close' };
   return {};
 }

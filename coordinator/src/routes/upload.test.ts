@@ -197,6 +197,7 @@ describe('POST /api/jobs with a JSON body (URL source)', () => {
     const got = await within(answer, 3000, 'large JSON');
     expect(got.status).toBe(413);
     expect(got.body.error?.message).toMatch(/JSON body is larger than 16384 bytes/);
+    expect(got.headers.connection).toBe('close');
   });
 
   it('refuses a body that does not arrive within the header timeout', async () => {
