@@ -46,7 +46,8 @@ beforeAll(async () => {
   await makeCorpus(cases);
   coordinator = await startCoordinatorProcess({
     name: 'corpus',
-    env: { CHUNK_SECONDS: String(CHUNK_SECONDS), MAX_DURATION_SECONDS: String(MAX_DURATION_SECONDS) },
+    // Sources by URL come from a loopback server below: a lab's setting (public addresses only by default).
+    env: { CHUNK_SECONDS: String(CHUNK_SECONDS), MAX_DURATION_SECONDS: String(MAX_DURATION_SECONDS), ALLOW_PRIVATE_SOURCE_URLS: 'true' },
   });
   // Sources by URL come from here.
   files = createServer((req, res) => {

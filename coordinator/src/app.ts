@@ -11,7 +11,7 @@ import { TabgridError } from './errors.js';
 import type { PipelineContext } from './pipeline/context.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
-import { httpStatusOf } from './routes/http-errors.js';
+import { httpHeadersOf, httpStatusOf } from './routes/http-errors.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mountStaticSites } from './routes/static-sites.js';
 import { workerRoutes } from './routes/workers.js';
@@ -30,7 +30,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions = {}) {
       return c.json({ error: { code: err.status === 400 ? 'bad_request' : 'http_error', message: err.message } }, err.status);
     }
     const status = httpStatusOf(err);
-    if (status < 500 && err instanceof TabgridError) return c.json({ error: { code: err.code, message: err.message } }, status);
+    if (status !== 500 && err instanceof TabgridError) {
+      return c.json({ error: { code: err.code, message: err.message } }, status, httpHeadersOf(err));
+    }
     const code = err instanceof TabgridError ? err.code : 'internal';
     ctx.logger.error({ err, path: c.req.path, method: c.req.method }, 'request failed');
     return c.json({ error: { code, message: `internal error: ${err.message}` } }, 500);

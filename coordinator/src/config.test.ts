@@ -41,4 +41,30 @@ describe('loadConfig', () => {
     expect(c.s3?.endpoint.host).toBe('minio:9000');
     expect(c.s3?.publicEndpoint.host).toBe('localhost:9000');
   });
+
+  it('has input limits that accept real sources up to 4K, and validates the URL-source policy', () => {
+    const c = loadConfig({});
+    expect(c.sourceLimits).toEqual({
+      maxWidth: 4096,
+      maxHeight: 4096,
+      maxPixels: 4096 * 3072,
+      maxFps: 240,
+      maxFrames: 1_000_000,
+      maxPacketRate: 480,
+      maxDurationSeconds: 4 * 3600,
+    });
+    expect(c.sourceUrls).toEqual({ allowPrivate: false, allowYtDlp: false });
+    expect(c.uploads).toEqual({ maxConcurrent: 4, timeoutSeconds: 7200, minBytesPerSecond: 8192, rateWindowSeconds: 30 });
+    expect(c.toolMemoryLimitBytes).toBeGreaterThanOrEqual(1024 * 1024 * 1024);
+    expect(loadConfig({ TOOL_MEMORY_LIMIT_MB: '3000' }).toolMemoryLimitBytes).toBe(3000 * 1024 * 1024);
+    expect(loadConfig({ MAX_DURATION_SECONDS: '30' }).sourceLimits.maxDurationSeconds).toBe(30);
+    expect(loadConfig({ ALLOW_PRIVATE_SOURCE_URLS: 'true' }).sourceUrls.allowPrivate).toBe(true);
+    expect(loadConfig({ ALLOW_PRIVATE_SOURCE_URLS: '10.1.0.0/16, fd00::/8' }).sourceUrls.allowPrivate).toEqual(['10.1.0.0/16', 'fd00::/8']);
+    expect(() => loadConfig({ ALLOW_PRIVATE_SOURCE_URLS: 'yes' })).toThrow(
+      /ALLOW_PRIVATE_SOURCE_URLS: must be true, false or a comma-separated list of CIDR ranges/,
+    );
+    expect(() => loadConfig({ ALLOW_PRIVATE_SOURCE_URLS: '10.0.0.0/33' })).toThrow(/ALLOW_PRIVATE_SOURCE_URLS/);
+    expect(() => loadConfig({ ALLOW_YT_DLP: '1' })).toThrow(/ALLOW_YT_DLP: must be true or false/);
+    expect(() => loadConfig({ TOOL_MEMORY_LIMIT_MB: '100' })).toThrow(/TOOL_MEMORY_LIMIT_MB/);
+  });
 });

@@ -3,11 +3,15 @@
  * validated: a bad value stops the process with a message naming the variable.
  */
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseRenditionList, type RenditionName } from '@tabgrid/shared';
+import { DEFAULT_SOURCE_LIMITS, type SourceLimits } from './media/source-limits.js';
+import { defaultToolMemoryMiB } from './media/tools.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true');
 
 const envSchema = z
   .object({
@@ -45,7 +49,34 @@ const envSchema = z
     CHUNK_SECONDS: z.coerce.number().min(1).max(60).default(4),
     MAX_UPLOAD_BYTES: positiveInt.default(4 * 1024 ** 3),
     /** Longest source accepted (4 h): refused at upload with 422. */
-    MAX_DURATION_SECONDS: positiveInt.default(4 * 3600),
+    MAX_DURATION_SECONDS: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxDurationSeconds),
+    /** Source limits (media/source-limits.ts): refused at upload with 422, and at the probe step. */
+    MAX_SOURCE_WIDTH: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxWidth),
+    MAX_SOURCE_HEIGHT: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxHeight),
+    MAX_SOURCE_PIXELS: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxPixels),
+    MAX_SOURCE_FPS: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxFps),
+    MAX_SOURCE_FRAMES: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxFrames),
+    MAX_SOURCE_PACKET_RATE: positiveInt.default(DEFAULT_SOURCE_LIMITS.maxPacketRate),
+    /** Address-space ceiling of every ffmpeg/ffprobe/yt-dlp run (media/tools.ts); default by cores and RAM. */
+    TOOL_MEMORY_LIMIT_MB: positiveInt.min(256).optional(),
+    /**
+     * URL sources are fetched from public addresses only. "true" also allows
+     * loopback, private (10/8, 172.16/12, 192.168/16, 100.64/10) and
+     * unique-local (fc00::/7) addresses, for a lab; a comma-separated list of
+     * CIDR ranges allows exactly those.
+     */
+    ALLOW_PRIVATE_SOURCE_URLS: z.string().default('false'),
+    /** yt-dlp for web-page URLs: it connects on its own, so it cannot be held to public addresses. Off unless enabled. */
+    ALLOW_YT_DLP: bool.default(false),
+    /** Uploads (and URL downloads) received at once; more get 503 with Retry-After. */
+    MAX_CONCURRENT_UPLOADS: positiveInt.max(1000).default(4),
+    /** An upload must be complete within this time. */
+    UPLOAD_TIMEOUT_SECONDS: positiveInt.default(2 * 3600),
+    /** An upload (or URL download) sending less than this on average over a window is cut off. */
+    UPLOAD_MIN_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(8192),
+    UPLOAD_RATE_WINDOW_SECONDS: positiveInt.max(3600).default(30),
+    /** A client must send a request's headers within this time. */
+    HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt.max(600).default(20),
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     FFPROBE_PATH: z.string().min(1).default('ffprobe'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -65,7 +96,38 @@ const envSchema = z
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['RENDITIONS'], message: (e as Error).message });
     }
+    const ranges = privateSourceRanges(env.ALLOW_PRIVATE_SOURCE_URLS);
+    if (typeof ranges === 'string') ctx.addIssue({ code: 'custom', path: ['ALLOW_PRIVATE_SOURCE_URLS'], message: ranges });
   });
+
+/** "false" → none, "true" → the private ranges, else CIDR ranges; a string is what is wrong. */
+function privateSourceRanges(value: string): SourceUrlPolicy['allowPrivate'] | string {
+  if (value === 'false') return false;
+  if (value === 'true') return true;
+  const ranges = value
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const bad = ranges.filter((r) => !ipaddr.isValidCIDR(r));
+  if (bad.length > 0 || ranges.length === 0) {
+    return `must be true, false or a comma-separated list of CIDR ranges (e.g. 10.1.0.0/16,fd00::/8); not ${bad.join(', ') || value}`;
+  }
+  return ranges;
+}
+
+/** Which addresses URL sources may be fetched from besides public ones (jobs/source-download.ts). */
+export interface SourceUrlPolicy {
+  /** false: public only; true: also loopback, private and unique-local; a list: also exactly these CIDR ranges. */
+  readonly allowPrivate: boolean | readonly string[];
+  readonly allowYtDlp: boolean;
+}
+
+export interface UploadLimits {
+  readonly maxConcurrent: number;
+  readonly timeoutSeconds: number;
+  readonly minBytesPerSecond: number;
+  readonly rateWindowSeconds: number;
+}
 
 export interface ExternalS3Config {
   readonly endpoint: URL;
@@ -93,6 +155,11 @@ export interface Config {
   readonly chunkSeconds: number;
   readonly maxUploadBytes: number;
   readonly maxDurationSeconds: number;
+  readonly sourceLimits: SourceLimits;
+  readonly toolMemoryLimitBytes: number;
+  readonly sourceUrls: SourceUrlPolicy;
+  readonly uploads: UploadLimits;
+  readonly httpHeadersTimeoutSeconds: number;
   readonly ffmpegPath: string;
   readonly ffprobePath: string;
   readonly logLevel: string;
@@ -146,6 +213,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chunkSeconds: e.CHUNK_SECONDS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxDurationSeconds: e.MAX_DURATION_SECONDS,
+    sourceLimits: {
+      maxWidth: e.MAX_SOURCE_WIDTH,
+      maxHeight: e.MAX_SOURCE_HEIGHT,
+      maxPixels: e.MAX_SOURCE_PIXELS,
+      maxFps: e.MAX_SOURCE_FPS,
+      maxFrames: e.MAX_SOURCE_FRAMES,
+      maxPacketRate: e.MAX_SOURCE_PACKET_RATE,
+      maxDurationSeconds: e.MAX_DURATION_SECONDS,
+    },
+    toolMemoryLimitBytes: (e.TOOL_MEMORY_LIMIT_MB ?? defaultToolMemoryMiB()) * 1024 * 1024,
+    sourceUrls: {
+      allowPrivate: privateSourceRanges(e.ALLOW_PRIVATE_SOURCE_URLS) as SourceUrlPolicy['allowPrivate'],
+      allowYtDlp: e.ALLOW_YT_DLP,
+    },
+    uploads: {
+      maxConcurrent: e.MAX_CONCURRENT_UPLOADS,
+      timeoutSeconds: e.UPLOAD_TIMEOUT_SECONDS,
+      minBytesPerSecond: e.UPLOAD_MIN_BYTES_PER_SECOND,
+      rateWindowSeconds: e.UPLOAD_RATE_WINDOW_SECONDS,
+    },
+    httpHeadersTimeoutSeconds: e.HTTP_HEADERS_TIMEOUT_SECONDS,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
     logLevel: e.LOG_LEVEL,

@@ -26,7 +26,8 @@ import { openDatabase } from './db/client.js';
 import { stepLeasePolicy, taskLeasePolicy } from './leases/policy.js';
 import { releaseStepsOf } from './leases/step-lease.js';
 import type { Logger } from './logger.js';
-import { checkMediaTools } from './media/tools.js';
+import { refuseSourceEndpoint } from './jobs/source-address.js';
+import { checkMediaTools, setToolMemoryLimit } from './media/tools.js';
 import { createNotifier } from './notify/index.js';
 import type { PipelineContext } from './pipeline/context.js';
 import { startPipelineRunner } from './pipeline/runner.js';
@@ -82,8 +83,10 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
     stack.push(lockDataDir(config.dataDir));
 
     const tools = { ffmpeg: config.ffmpegPath, ffprobe: config.ffprobePath };
+    setToolMemoryLimit(config.toolMemoryLimitBytes);
     const versions = await checkMediaTools(tools);
-    log.info({ ffmpeg: versions.ffmpeg }, 'media tools found');
+    log.info({ ffmpeg: versions.ffmpeg, toolMemoryCeilingMiB: versions.memoryCeilingMiB }, 'media tools found');
+    if (versions.memoryCeilingMiB === null) log.warn('prlimit (util-linux) not found: ffmpeg and ffprobe run without a memory ceiling');
 
     const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
     stack.push(() => database.close());
@@ -102,13 +105,23 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
       return publicUrl;
     });
     stack.push(() => storage.close());
+    if (storage.internalEndpoint) stack.push(refuseSourceEndpoint(storage.internalEndpoint));
     log.info({ storage: config.s3 ? config.s3.endpoint.origin : 'embedded', bucket: storage.storage.bucket }, 'storage ready');
 
     const ctx: PipelineContext = { db: database.db, storage: storage.storage, tools, config, logger: log, notifier };
     const app = createApp(ctx, storage.gateway ? { storageGateway: storage.gateway } : {});
-    const server = createAdaptorServer({ fetch: app.fetch }) as Server;
-    // Uploads of large videos take long; the default 5-minute request timeout would cut them.
-    server.requestTimeout = 0;
+    // Headers must arrive within HTTP_HEADERS_TIMEOUT_SECONDS, checked every second or two rather than every 30 s.
+    // A whole request (an upload) is cut by the upload route first, in words (routes/upload.ts); Node's
+    // request timeout, a minute later, is the backstop for every other route.
+    const headersTimeout = config.httpHeadersTimeoutSeconds * 1000;
+    const server = createAdaptorServer({
+      fetch: app.fetch,
+      serverOptions: {
+        headersTimeout,
+        requestTimeout: (config.uploads.timeoutSeconds + 60) * 1000,
+        connectionsCheckingInterval: Math.min(2000, headersTimeout / 2),
+      },
+    }) as Server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => resolve());

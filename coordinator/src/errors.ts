@@ -38,6 +38,22 @@ export class MediaToolError extends TabgridError {
   }
 }
 
+/**
+ * A native tool (ffmpeg, ffprobe, yt-dlp) was stopped at one of its limits:
+ * its time limit, its output cap or its memory ceiling. The same input hits
+ * the same limit again, so it is permanent: the source is refused, or the
+ * job fails with this message.
+ */
+export class ToolLimitError extends PermanentError {
+  constructor(
+    tool: string,
+    readonly limit: 'time' | 'output' | 'memory',
+    message: string,
+  ) {
+    super('tool_limit', `${tool}: ${message}`);
+  }
+}
+
 // ---- Domain errors a request can end in. The domain knows nothing of HTTP:
 // ---- app.ts maps each class to its status in one place (app.onError).
 
@@ -73,6 +89,23 @@ export class UnsupportedMediaTypeError extends TabgridError {
 export class TooLargeError extends TabgridError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('too_large', message, options);
+  }
+}
+
+/** The client was too slow sending its request: under the minimum upload rate, or over the upload time limit. */
+export class RequestTimeoutError extends TabgridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('request_timeout', message, options);
+  }
+}
+
+/** Too many requests of this kind are already being served; the same request may succeed after `retryAfterSeconds`. */
+export class BusyError extends TabgridError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('busy', message);
   }
 }
 

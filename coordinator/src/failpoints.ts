@@ -7,7 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
 
-export type Failpoint = 'split.after-upload' | 'merge.before-upload' | 'merge.after-upload';
+/** `step.before-<step>`: before the pipeline runner runs that step (e.g. `step.before-probe`). */
+export type Failpoint = 'split.after-upload' | 'merge.before-upload' | 'merge.after-upload' | `step.before-${string}`;
 
 export async function failpoint(points: ReadonlyMap<string, number>, name: Failpoint, logger: Logger): Promise<void> {
   const ms = points.get(name);

@@ -4,9 +4,10 @@
  * Job intake, whichever way the source arrived (a multipart upload or a URL
  * the coordinator downloaded; both are a file on local disk by now):
  *   1. the renditions asked for are parsed (InvalidRequestError),
- *   2. the file is probed, so a file that is not a video is refused now, in
- *      words (InvalidSourceError), and its duration checked against
- *      MAX_DURATION_SECONDS,
+ *   2. the file is probed, so a file that is not a video, or is over one of
+ *      the source limits (size, frame rate, frames, packets, duration:
+ *      media/source-limits.ts), is refused now, in words (InvalidSourceError,
+ *      422), before any step spends time on it,
  *   3. it is stored as the job's source, and kept on local disk for the first
  *      steps rather than downloaded again,
  *   4. the job row is inserted and the runners are told.
@@ -18,7 +19,6 @@ import path from 'node:path';
 import { parseRenditionList, type RenditionName } from '@tabgrid/shared';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import type { SourceMetadata } from '../db/schema.js';
 import { InvalidRequestError, InvalidSourceError, PermanentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { probeSource } from '../media/probe.js';
@@ -64,17 +64,11 @@ function renditionsOf(deps: IntakeDeps, fields: ReceivedSource['fields']): Rendi
 
 export async function submitJob(deps: IntakeDeps, source: ReceivedSource): Promise<JobRow> {
   const renditions = renditionsOf(deps, source.fields);
-  let probed: SourceMetadata;
   try {
-    probed = await probeSource(deps.tools, source.path);
+    await probeSource(deps.tools, source.path, deps.config.sourceLimits);
   } catch (err) {
     if (err instanceof PermanentError) throw new InvalidSourceError(err.message, { cause: err });
     throw err;
-  }
-  if (probed.duration > deps.config.maxDurationSeconds) {
-    throw new InvalidSourceError(
-      `the video is ${Math.round(probed.duration)} s long, over the limit of ${deps.config.maxDurationSeconds} s (MAX_DURATION_SECONDS)`,
-    );
   }
   const id = randomUUID();
   const ext = extensionOf(source.filename);

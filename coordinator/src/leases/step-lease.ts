@@ -5,7 +5,12 @@
  *
  * claimJobStep(q, { runnerId, ttlSeconds }) → job id | undefined
  *   the oldest job that needs server work (a step, or cleanup after it
- *   ended) and is not held by a live runner.
+ *   ended) and is not held by a live runner. Adds one to its
+ *   step_attempts, which so counts the step's starts: a step that finishes
+ *   resets it (releaseJobStep with resetAttempts), a thrown error leaves it.
+ *   More starts than MAX_STEP_ATTEMPTS means earlier ones ended with the
+ *   coordinator (kill -9, out of memory): the runner fails the job then
+ *   (pipeline/runner.ts) rather than run the step again.
  * renewJobStep(q, { jobId, runnerId, ttlSeconds }) → boolean (false: lost)
  * releaseJobStep(q, { jobId, runnerId, retryInSeconds }) → void
  *   0 frees it at once; >0 keeps it unclaimable until then (backoff after a retryable error).

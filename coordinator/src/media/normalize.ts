@@ -14,6 +14,7 @@
  * non-square pixels and rotation need nothing: the tab scales, rotates
  * (EncodeParams.rotation) and converts to yuv420p itself.
  */
+import { checkDuration, checkFrameCount, checkPacketRate, DEFAULT_SOURCE_LIMITS, type SourceLimits } from './source-limits.js';
 import { runTool, type MediaTools } from './tools.js';
 
 export type NormalizeReason = 'codec' | 'vfr' | 'interlaced' | 'sparse_keyframes' | 'start_offset';
@@ -33,18 +34,50 @@ const DAMAGE = /ended prematurely|truncat|invalid data found|corrupt|incomplete/
 /** Decoders present in @ffmpeg/core 0.12 (FFmpeg 5.1 native decoders). */
 const WASM_DECODABLE = new Set(['h264', 'hevc', 'vp8', 'vp9', 'mpeg2video', 'mpeg4', 'mpeg1video']);
 
-interface PacketProbe {
-  format?: { start_time?: string };
-  streams?: { codec_name?: string; field_order?: string; avg_frame_rate?: string; r_frame_rate?: string }[];
-  packets?: { pts_time?: string; dts_time?: string; flags?: string }[];
+/** The packet scan's time limit: demuxing is ~1 s per hour of 30 fps video, and the count is capped by MAX_SOURCE_FRAMES. */
+const SCAN_TIMEOUT_MS = 10 * 60_000;
+
+interface ScannedStream {
+  codec_name?: string;
+  field_order?: string;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+}
+
+/** `section|key=value|key=value` (ffprobe's compact writer) → section and fields. */
+function compactLine(line: string): { section: string; fields: Record<string, string> } {
+  const [section = '', ...pairs] = line.split('|');
+  const fields: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) fields[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { section, fields };
 }
 
 /**
  * One demux pass over the video packets (no decoding: ~1 s per hour of
- * 30 fps video) gives keyframe spacing and timestamp regularity.
+ * 30 fps video) gives keyframe spacing and timestamp regularity. ffprobe
+ * prints one compact line per packet, read as it comes, never one JSON
+ * document: a file of 2,000,000 tiny packets printed 248 MB of JSON
+ * (docs/facts.md, "Split and merge"). The scan stops as soon as the file is
+ * over MAX_SOURCE_FRAMES packets, and a file whose timestamps span more than
+ * MAX_DURATION_SECONDS, or with more packets per second than
+ * MAX_SOURCE_PACKET_RATE, is refused (SourceLimitError): the mezzanine's
+ * constant-rate output would fill every gap with frames.
  */
-export async function analyzeSource(tools: MediaTools, file: string, chunkSeconds: number): Promise<SourceAnalysis> {
-  const { stdout, stderr } = await runTool(
+export async function analyzeSource(
+  tools: MediaTools,
+  file: string,
+  chunkSeconds: number,
+  limits: SourceLimits = DEFAULT_SOURCE_LIMITS,
+): Promise<SourceAnalysis> {
+  let stream: ScannedStream = {};
+  let formatStart: string | undefined;
+  const times: number[] = [];
+  const keys: number[] = [];
+  let packets = 0;
+  const { stderr } = await runTool(
     tools.ffprobe,
     [
       '-v',
@@ -54,24 +87,32 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
       '-show_entries',
       'format=start_time:stream=codec_name,field_order,avg_frame_rate,r_frame_rate:packet=pts_time,dts_time,flags',
       '-of',
-      'json',
+      'compact',
       file,
     ],
-    { timeoutMs: 10 * 60_000 },
+    {
+      timeoutMs: SCAN_TIMEOUT_MS,
+      onStdoutLine: (line) => {
+        const { section, fields } = compactLine(line);
+        if (section === 'packet') {
+          packets++;
+          if (packets > limits.maxFrames) checkFrameCount(packets, limits);
+          const pts = Number(fields.pts_time);
+          const at = Number.isFinite(pts) ? pts : Number(fields.dts_time);
+          if (!Number.isFinite(at)) return;
+          times.push(at);
+          if (fields.flags?.includes('K')) keys.push(at);
+        } else if (section === 'stream') stream = fields;
+        else if (section === 'format') formatStart = fields.start_time;
+      },
+    },
   );
-  const parsed = JSON.parse(stdout) as PacketProbe;
-  const stream = parsed.streams?.[0] ?? {};
-  const times: number[] = [];
-  const keys: number[] = [];
-  for (const p of parsed.packets ?? []) {
-    const t = Number(p.pts_time ?? p.dts_time);
-    if (!Number.isFinite(t)) continue;
-    times.push(t);
-    if (p.flags?.includes('K')) keys.push(t);
-  }
   times.sort((a, b) => a - b);
   keys.sort((a, b) => a - b);
   const end = times.length ? times[times.length - 1]! : 0;
+  const span = times.length ? end - times[0]! : 0;
+  checkDuration(span, limits);
+  checkPacketRate(packets, span, limits);
   let maxKeyframeGap = keys.length ? keys[0]! : end;
   for (let i = 1; i <= keys.length; i++) {
     const next = i < keys.length ? keys[i]! : end;
@@ -91,7 +132,7 @@ export async function analyzeSource(tools: MediaTools, file: string, chunkSecond
   // added, starting at 0).
   const [rn, rd = 1] = frameRate.split('/').map(Number);
   // A negative file start is audio encoder priming (AAC in Matroska: -0.021 s), not content: ignored.
-  const fileStart = Math.max(0, Number(parsed.format?.start_time) || 0);
+  const fileStart = Math.max(0, Number(formatStart) || 0);
   if (times.length && times[0]! - fileStart > 1 / (rn! / rd) + 1e-3) reasons.push('start_offset');
   const damaged =
     stderr

@@ -75,7 +75,8 @@ export async function countPackets(tools: MediaTools, file: string): Promise<{ f
       'json',
       file,
     ],
-    { timeoutMs: 120_000 },
+    // Two numbers as JSON: anything bigger is not what this asked for.
+    { timeoutMs: 120_000, maxOutputBytes: 64 * 1024 },
   );
   const parsed = JSON.parse(stdout) as { streams?: { nb_read_packets?: string }[]; format?: { duration?: string } };
   return { frames: Number(parsed.streams?.[0]?.nb_read_packets ?? 0), duration: Number(parsed.format?.duration ?? 0) };

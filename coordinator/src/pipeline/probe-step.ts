@@ -10,8 +10,10 @@ import { localSource, type PipelineContext } from './context.js';
 
 export async function runProbeStep(ctx: PipelineContext, job: JobRow): Promise<void> {
   const file = await localSource(ctx, job);
-  const probed = await probeSource(ctx.tools, file);
-  const analysis = await analyzeSource(ctx.tools, file, ctx.config.chunkSeconds);
+  // The source limits again (intake checked them too; the limits may have changed since), and the packet
+  // scan measures what headers do not say: the span of the timestamps.
+  const probed = await probeSource(ctx.tools, file, ctx.config.sourceLimits);
+  const analysis = await analyzeSource(ctx.tools, file, ctx.config.chunkSeconds, ctx.config.sourceLimits);
   if (analysis.damaged) {
     throw new PermanentError('damaged_source', `the file is cut short or damaged (${analysis.damaged}); upload the complete file`);
   }

@@ -11,9 +11,18 @@
  * message; anything else is retried with backoff, and after the step lease
  * policy's maxAttempts the job fails with the last error. Cleanup of an
  * ended job is retried for as long as it takes (storage may be down a while).
+ *
+ * A step that takes the coordinator down with it (out of memory, kill -9)
+ * throws nothing to count, and after a restart the job is claimed again,
+ * first, since it is the oldest. So the claim counts starts
+ * (`step_attempts`, reset when a step finishes): a job claimed when its step
+ * has already been started MAX_STEP_ATTEMPTS times without finishing fails
+ * at once, saying so, instead of crashing every coordinator that takes it.
+ * An ended job's best-effort quality pass is skipped then; its cleanup runs.
  */
 import { backoffDelay } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
+import { failpoint } from '../failpoints.js';
 import { isTerminalJobState } from '../jobs/job-states.js';
 import { getJob, type JobRow, transitionJob } from '../jobs/job-table.js';
 import { renewEveryMs, STEP_RETRY_BACKOFF, type StepLeasePolicy } from '../leases/policy.js';
@@ -53,14 +62,23 @@ export function startPipelineRunner(ctx: PipelineContext, runnerId: string, poli
     if (!jobId) return false;
     const job = await getJob(ctx.db, jobId);
     if (!job) return true;
+    // This claim is one more start; the ones before it neither finished nor threw.
+    const unfinishedStarts = job.stepAttempts - 1;
+    const crashLooping = unfinishedStarts >= policy.maxAttempts;
+    if (crashLooping && !isTerminalJobState(job.state)) {
+      await failCrashLoopingJob(job, unfinishedStarts);
+      return true;
+    }
     const renew = setInterval(() => {
       renewJobStep(ctx.db, { jobId, runnerId, ttlSeconds: policy.ttlSeconds }).catch((err: unknown) =>
         log.warn({ jobId, err }, 'could not renew step lease'),
       );
     }, renewEveryMs(policy.ttlSeconds));
-    const steps = stepsFor(job);
+    // The quality pass is best effort, and may be what kept stopping the coordinator: the cleanup still runs.
+    const steps = crashLooping ? stepsFor(job).filter((s) => s !== 'quality') : stepsFor(job);
     try {
       for (const step of steps) {
+        await failpoint(ctx.config.failpoints, `step.before-${step}`, log);
         const started = Date.now();
         await STEPS[step](ctx, job);
         log.info({ jobId: job.id, step, ms: Date.now() - started }, 'step finished');
@@ -75,6 +93,18 @@ export function startPipelineRunner(ctx: PipelineContext, runnerId: string, poli
       if (steps.includes('split')) ctx.notifier.publish({ kind: 'work' });
     }
     return true;
+  }
+
+  async function failCrashLoopingJob(job: JobRow, starts: number): Promise<void> {
+    const step = stepsFor(job)[0] ?? job.state;
+    const error =
+      `the coordinator stopped while running the ${step} step ${starts} times (it crashed, was killed or lost its step lease each time), ` +
+      `so it is not tried again (MAX_STEP_ATTEMPTS=${policy.maxAttempts}); the source may need more memory or time than this server allows. ` +
+      'Retry the job to try once more.';
+    log.error({ jobId: job.id, step, starts }, 'step never finished; job failed');
+    await transitionJob(ctx.db, job.id, [job.state], 'failed', { error });
+    await releaseJobStep(ctx.db, { jobId: job.id, runnerId, retryInSeconds: 0, resetAttempts: true });
+    ctx.notifier.publish({ kind: 'job', jobId: job.id });
   }
 
   async function handleStepError(job: JobRow, step: string, err: unknown): Promise<void> {

@@ -5,10 +5,12 @@
  */
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
+  BusyError,
   ConflictError,
   InvalidRequestError,
   InvalidSourceError,
   NotFoundError,
+  RequestTimeoutError,
   type TabgridError,
   TooLargeError,
   UnsupportedMediaTypeError,
@@ -17,14 +19,28 @@ import {
 const STATUS_BY_CLASS: [new (...args: never[]) => TabgridError, ContentfulStatusCode][] = [
   [InvalidRequestError, 400],
   [NotFoundError, 404],
+  [RequestTimeoutError, 408],
   [ConflictError, 409],
   [TooLargeError, 413],
   [UnsupportedMediaTypeError, 415],
   [InvalidSourceError, 422],
+  [BusyError, 503],
 ];
 
 /** The status a thrown error answers with: 4xx for the domain's request errors, 500 for everything else. */
 export function httpStatusOf(err: unknown): ContentfulStatusCode {
   for (const [cls, status] of STATUS_BY_CLASS) if (err instanceof cls) return status;
   return 500;
+}
+
+/**
+ * Headers that go with the error's answer: Retry-After when the same request
+ * may succeed later, and Connection: close when the request's body was not
+ * read to its end (a refused, cut-off or oversized request), so the socket
+ * ends instead of staying open for the rest of the body.
+ */
+export function httpHeadersOf(err: unknown): Record<string, string> {
+  if (err instanceof BusyError) return { 'retry-after': String(err.retryAfterSeconds), connection: 'close' };
+  if (err instanceof RequestTimeoutError || err instanceof TooLargeError) return { connection: 'close' };
+  return {};
 }

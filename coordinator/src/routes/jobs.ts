@@ -13,11 +13,11 @@ import { InvalidRequestError, NotFoundError } from '../errors.js';
 import { type ReceivedSource, submitJob } from '../jobs/intake.js';
 import { getJob } from '../jobs/job-table.js';
 import { cancelJob, deleteJob, retryJob } from '../jobs/lifecycle.js';
-import { downloadSource, findOnPath, parseSourceUrl } from '../jobs/source-download.js';
+import { downloadSource, parseSourceUrl, sourceDownloadOptions } from '../jobs/source-download.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { jobView, listJobViews, taskViews } from '../views/job-views.js';
 import { hlsRoutes } from './hls.js';
-import { receiveUpload } from './upload.js';
+import { readJsonBody, receiveUpload, UploadSlots, uploadOptions } from './upload.js';
 
 const jobIdSchema = z.string().uuid();
 const urlJobSchema = z.object({ url: z.string().min(1).max(4096), renditions: z.string().max(200).optional() }).strict();
@@ -30,31 +30,39 @@ function parseJobId(raw: string): string {
 
 export function jobRoutes(ctx: PipelineContext) {
   const app = new Hono<{ Bindings: HttpBindings }>();
-  const ytDlp = findOnPath('yt-dlp');
+  const uploads = new UploadSlots(ctx.config.uploads.maxConcurrent);
 
   /** The request's source as a file on local disk, by either way of sending it. */
   async function receiveSource(c: Context<{ Bindings: HttpBindings }>): Promise<ReceivedSource> {
     const tmpDir = path.join(ctx.config.dataDir, 'uploads');
     if (!(c.req.header('content-type') ?? '').startsWith('application/json')) {
-      return receiveUpload(c.env.incoming, { tmpDir, maxBytes: ctx.config.maxUploadBytes });
+      return receiveUpload(c.env.incoming, uploadOptions(ctx.config, tmpDir));
     }
-    const parsed = urlJobSchema.safeParse(await c.req.json().catch(() => null));
+    // A URL submission is a few hundred bytes: it must come with the headers, not trickle in.
+    const body = await readJsonBody(c.env.incoming, { maxBytes: 16 * 1024, timeoutMs: ctx.config.httpHeadersTimeoutSeconds * 1000 });
+    const parsed = urlJobSchema.safeParse(body);
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
       throw new InvalidRequestError(`send { "url": "https://…", "renditions"?: "720p,480p" } or a multipart upload (${why})`);
     }
-    const body = parsed.data;
-    const source: ReceivedSource = await downloadSource(parseSourceUrl(body.url), { tmpDir, maxBytes: ctx.config.maxUploadBytes, ytDlp });
-    return body.renditions === undefined ? source : { ...source, fields: { renditions: body.renditions } };
+    const { url, renditions } = parsed.data;
+    const source: ReceivedSource = await downloadSource(parseSourceUrl(url), sourceDownloadOptions(ctx.config, tmpDir));
+    return renditions === undefined ? source : { ...source, fields: { renditions } };
   }
 
   app.post('/', async (c) => {
-    const source = await receiveSource(c);
+    // Held from the first byte to the probe's verdict (MAX_CONCURRENT_UPLOADS).
+    const release = uploads.acquire();
     try {
-      const job = await submitJob(ctx, source);
-      return c.json({ id: job.id, state: job.state }, 201);
+      const source = await receiveSource(c);
+      try {
+        const job = await submitJob(ctx, source);
+        return c.json({ id: job.id, state: job.state }, 201);
+      } finally {
+        await rm(source.path, { force: true });
+      }
     } finally {
-      await rm(source.path, { force: true });
+      release();
     }
   });
 

@@ -18,6 +18,8 @@ export interface OpenedStorage {
   readonly storage: Storage;
   /** The signature-checking gateway to mount on the coordinator's origin (embedded storage only). */
   readonly gateway?: { readonly path: string; readonly app: Hono };
+  /** The embedded S3 server's own address (loopback, no signature checks): URL sources must never reach it. */
+  readonly internalEndpoint?: URL;
   close(): Promise<void>;
 }
 
@@ -60,7 +62,7 @@ export async function openStorage(config: Config, logger: Logger, publicOrigin: 
       region: s3.region,
       logger,
     });
-    return { storage, gateway: { path: `/${s3.bucket}`, app }, close: () => s3.close() };
+    return { storage, gateway: { path: `/${s3.bucket}`, app }, internalEndpoint: s3.endpoint, close: () => s3.close() };
   } catch (err) {
     await s3.close();
     throw err;
