@@ -7,7 +7,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
 
-export type Failpoint = 'split.after-upload' | 'merge.before-upload' | 'merge.after-upload';
+export type Failpoint =
+  | 'split.after-upload'
+  | 'merge.before-upload'
+  | 'merge.after-upload'
+  /** Inside a checker slot, before the segment check: a slow checker queue. */
+  | 'verify.before-check';
 
 export async function failpoint(points: ReadonlyMap<string, number>, name: Failpoint, logger: Logger): Promise<void> {
   const ms = points.get(name);
