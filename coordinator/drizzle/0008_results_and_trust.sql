@@ -7,17 +7,17 @@ CREATE TABLE "task_results" (
 	"segment_key" text NOT NULL,
 	"segment_size" integer NOT NULL,
 	"segment_sha256" text NOT NULL,
-	"frames_sha256" text NOT NULL,
-	"frame_hashes" jsonb NOT NULL,
-	"min_ssim" real NOT NULL,
-	"min_psnr" real NOT NULL,
-	"min_tile_psnr" real NOT NULL,
+	"frames_sha256" text,
+	"frame_hashes" jsonb,
+	"min_ssim" real,
+	"min_psnr" real,
+	"min_tile_psnr" real,
 	"verdict" text DEFAULT 'pending' NOT NULL,
 	"reason" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"decided_at" timestamp with time zone,
 	CONSTRAINT "task_results_task_id_attempt_pk" PRIMARY KEY("task_id","attempt"),
-	CONSTRAINT "task_results_verdict_check" CHECK ("task_results"."verdict" IN ('pending', 'accepted', 'confirmed', 'outvoted', 'withdrawn', 'unused'))
+	CONSTRAINT "task_results_verdict_check" CHECK ("task_results"."verdict" IN ('refused', 'pending', 'accepted', 'confirmed', 'outvoted', 'withdrawn', 'unused'))
 );
 --> statement-breakpoint
 ALTER TABLE "task_attempts" DROP CONSTRAINT "task_attempts_outcome_check";--> statement-breakpoint

@@ -41,4 +41,16 @@ describe('loadConfig', () => {
     expect(c.s3?.endpoint.host).toBe('minio:9000');
     expect(c.s3?.publicEndpoint.host).toBe('localhost:9000');
   });
+
+  it('reads the replication settings, with defaults, and refuses nonsense', () => {
+    expect(loadConfig({})).toMatchObject({ replicaSampleRate: 0.1, replicaWaitSeconds: 300, replicasFromSameAddress: false });
+    expect(loadConfig({ REPLICA_SAMPLE_RATE: '0.25', REPLICA_WAIT_SECONDS: '60', REPLICAS_FROM_SAME_ADDRESS: 'true' })).toMatchObject({
+      replicaSampleRate: 0.25,
+      replicaWaitSeconds: 60,
+      replicasFromSameAddress: true,
+    });
+    expect(() => loadConfig({ REPLICA_SAMPLE_RATE: '1.5' })).toThrow(/REPLICA_SAMPLE_RATE/);
+    expect(() => loadConfig({ REPLICA_WAIT_SECONDS: '0' })).toThrow(/REPLICA_WAIT_SECONDS/);
+    expect(() => loadConfig({ REPLICAS_FROM_SAME_ADDRESS: 'yes' })).toThrow(/REPLICAS_FROM_SAME_ADDRESS/);
+  });
 });

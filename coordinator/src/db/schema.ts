@@ -41,15 +41,19 @@ export const ATTEMPT_OUTCOMES = ['done', 'submitted', 'expired', 'failed', 'reje
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 /**
- * What became of a segment that passed the content check (task_results.verdict):
- *   pending     waits for an independent replica to agree
+ * What became of a segment that reached the content check (task_results.verdict):
+ *   refused     failed the content check (scores too low); its worker is caught once
+ *               another worker's segment of the same chunk passes (the content was
+ *               checkable, so the failure was the worker's)
+ *   pending     passed; waits for an independent replica to agree
  *   accepted    the task's segment on the content check alone (no replica needed, or none could be had)
  *   confirmed   an independent replica's decoded frames were identical
- *   outvoted    two independent replicas agreed on other frames; its worker was caught
+ *   outvoted    two independent replicas agreed on other frames, or it was refused and
+ *               another worker's segment of the chunk passed: its worker was caught
  *   withdrawn   its worker was caught elsewhere, or its stored copy changed: the task is done again
  *   unused      another candidate was chosen without a quorum
  */
-export const RESULT_VERDICTS = ['pending', 'accepted', 'confirmed', 'outvoted', 'withdrawn', 'unused'] as const;
+export const RESULT_VERDICTS = ['refused', 'pending', 'accepted', 'confirmed', 'outvoted', 'withdrawn', 'unused'] as const;
 export type ResultVerdict = (typeof RESULT_VERDICTS)[number];
 
 /** `column IN ('a', 'b', …)` for a CHECK constraint. */
@@ -223,9 +227,11 @@ export const workers = pgTable(
 );
 
 /**
- * Every segment of a task that passed the content check: the candidates a
- * replica vote compares (decoded frame hashes, never container bytes) and
- * the one the task accepted. Rows live and die with their task.
+ * Every segment of a task that reached the content check: the ones that
+ * passed (the candidates a replica vote compares by decoded frame hashes,
+ * never container bytes, and the one the task accepted) and the ones it
+ * refused (kept to tell a lying worker from content no encoder can carry at
+ * the rung). Rows live and die with their task.
  */
 export const taskResults = pgTable(
   'task_results',
@@ -239,18 +245,18 @@ export const taskResults = pgTable(
     address: text('address'),
     /** Deterministic encoder configuration the segment came from, or NULL: checked by content only. */
     encoderConfig: text('encoder_config'),
-    /** The protected copy (storage/keys.ts verifiedSegment): no presigned URL can write it. */
+    /** The protected copy (storage/keys.ts verifiedSegment): no presigned URL can write it. The tab's upload key for a refused one. */
     segmentKey: text('segment_key').notNull(),
     segmentSize: integer('segment_size').notNull(),
     segmentSha256: text('segment_sha256').notNull(),
     /** sha256 of the per-frame sha256s of the decoded frames, in order: equal exactly when every frame is. */
-    framesSha256: text('frames_sha256').notNull(),
+    framesSha256: text('frames_sha256'),
     /** The first 16 hex digits of each decoded frame's sha256: names the first frame two replicas disagree on. */
-    frameHashes: jsonb('frame_hashes').$type<string[]>().notNull(),
-    /** The content check's worst frame scores. */
-    minSsim: real('min_ssim').notNull(),
-    minPsnr: real('min_psnr').notNull(),
-    minTilePsnr: real('min_tile_psnr').notNull(),
+    frameHashes: jsonb('frame_hashes').$type<string[]>(),
+    /** The content check's worst frame scores (null for a refused segment). */
+    minSsim: real('min_ssim'),
+    minPsnr: real('min_psnr'),
+    minTilePsnr: real('min_tile_psnr'),
     verdict: text('verdict').$type<ResultVerdict>().notNull().default('pending'),
     reason: text('reason'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

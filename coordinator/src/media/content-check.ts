@@ -68,9 +68,15 @@ export interface ContentMeasurement {
   readonly elapsedMs: number;
 }
 
+export interface WorstScores {
+  readonly ssim: number;
+  readonly psnr: number;
+  readonly tilePsnr: number;
+}
+
 export type ContentVerdict =
-  | { ok: true; worst: { ssim: number; psnr: number; tilePsnr: number }; framesSha256: string; frameHashes: string[] }
-  | { ok: false; reason: string };
+  | { ok: true; worst: WorstScores; framesSha256: string; frameHashes: string[] }
+  | { ok: false; reason: string; worst?: WorstScores };
 
 /** Longest a content check may take: a 4 s 1080p chunk takes ~2 s on one core; the cap only stops a stuck run. */
 const CHECK_TIMEOUT_MS = 5 * 60_000;
@@ -179,21 +185,25 @@ export function judgeContent(
   const psnr = worstOf('psnr');
   const tile = worstOf('tilePsnr');
   const rung = `${opts.rendition}'s threshold`;
+  const worst = { ssim: ssim.value, psnr: psnr.value, tilePsnr: tile.value };
   if (ssim.value < t.ssim) {
     return {
       ok: false,
+      worst,
       reason: `frame ${ssim.at + 1} of ${n} does not show the chunk: SSIM ${fmt(ssim.value, 3)} is below ${rung} ${fmt(t.ssim, 3)}`,
     };
   }
   if (psnr.value < t.psnr) {
     return {
       ok: false,
+      worst,
       reason: `frame ${psnr.at + 1} of ${n} does not show the chunk: PSNR ${fmt(psnr.value, 1)} dB is below ${rung} ${fmt(t.psnr, 1)} dB`,
     };
   }
   if (tile.value < t.tilePsnr) {
     return {
       ok: false,
+      worst,
       reason: `frame ${tile.at + 1} of ${n} differs from the chunk in part of the picture: its worst tile's PSNR ${fmt(tile.value, 1)} dB is below ${rung} ${fmt(t.tilePsnr, 1)} dB`,
     };
   }
@@ -201,13 +211,14 @@ export function judgeContent(
   if (shift.ratio < SHIFT_RATIO) {
     return {
       ok: false,
+      worst,
       reason: `the segment's frames match the chunk's shifted by one (${shift.direction}): error against the neighbouring frames is ${fmt(shift.ratio, 2)} of the error against their own (threshold ${SHIFT_RATIO})`,
     };
   }
   const frameHashes = m.frames.map((f) => f.hash);
   return {
     ok: true,
-    worst: { ssim: ssim.value, psnr: psnr.value, tilePsnr: tile.value },
+    worst,
     framesSha256: framesDigest(frameHashes),
     frameHashes,
   };

@@ -2,8 +2,8 @@
  * The completion of a task: a tab says its segment is uploaded, and the
  * coordinator checks it (verify-segment.ts: transfer, decode, content) and
  * accepts it, records it for a replica (segment-decision.ts,
- * replication.ts), or rejects it, catching a worker whose segment shows the
- * wrong content (catch-worker.ts).
+ * replication.ts), or rejects it, catching a worker whose segment is
+ * malformed or shows the wrong content (catch-worker.ts; see `refuse`).
  *
  * When the check itself cannot run (storage down, ffmpeg missing), nobody is
  * blamed: the lease goes back to the tab, which keeps its result and sends
@@ -21,8 +21,9 @@ import { beginVerification, type EndedLease, failLease, holdVerification, type T
 import { renewEveryMs } from '../leases/policy.js';
 import type { Logger } from '../logger.js';
 import { storageKeys } from '../storage/keys.js';
-import { wasSubmittedFrom } from '../tasks/task-results.js';
+import { decideResults, insertResult, passedByAnother, wasSubmittedFrom } from '../tasks/task-results.js';
 import { wasAcceptedFrom } from '../tasks/task-table.js';
+import { workerTrust } from '../workers/worker-table.js';
 import { catchWorker } from './catch-worker.js';
 import { type ReplicationSettings, settleCheckedSegment } from './segment-decision.js';
 import { Semaphore } from './semaphore.js';
@@ -109,7 +110,7 @@ export class SegmentCompleter {
         this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
         return { accepted: false, retry: true, reason };
       }
-      if (!check.ok) return await this.refuse(task, msg.token, key, check, ids);
+      if (!check.ok) return await this.refuse(task, { token: msg.token, key, size: msg.size }, check, ids);
       const outcome = await settleCheckedSegment(
         { db: this.deps.db, policy: this.deps.policy, replication: this.replication },
         { workerId, task, token: msg.token, size: msg.size, check },
@@ -131,6 +132,7 @@ export class SegmentCompleter {
           'segment passed; waits for a replica',
         );
         await this.hooks.afterEnded([outcome.ended], 'neutral');
+        for (const o of outcome.outvoted) await catchWorker(this.deps, { workerId: o.workerId, reason: o.reason });
         return { accepted: true, reason: 'the segment passed the check; another volunteer transcodes this chunk too, to confirm it' };
       }
       this.log.info(
@@ -161,30 +163,67 @@ export class SegmentCompleter {
 
   /**
    * A segment that failed its check: the lease ends as `rejected` (backoff)
-   * and the upload is deleted. Wrong content (undecodable, wrong size or
-   * count, not the chunk) catches the worker (catch-worker.ts): no honest
-   * encoder makes it. A transfer gone wrong (nothing stored, another size or
-   * hash) only counts towards the ordinary quarantine.
+   * and the upload is deleted. Then, by fault (verify-segment.ts):
+   *   format     the worker is caught at once (catch-worker.ts): no honest
+   *              encoder makes the wrong size or count, or undecodable bytes;
+   *   content    recorded as `refused`; the worker is caught now if another
+   *              worker's segment of this chunk already passed, or later
+   *              when one does (segment-decision.ts). Until then it is an
+   *              ordinary failure: a source no encoder can carry at the
+   *              rung's bitrate cap must not get honest volunteers caught;
+   *              it fails its job instead, naming the frame and score;
+   *   transfer   an ordinary failure (a transfer can go wrong).
    */
   private async refuse(
     task: TaskRow,
-    token: string,
-    key: string,
+    upload: { token: string; key: string; size: number },
     check: Extract<SegmentCheck, { ok: false }>,
     ids: { workerId: string } & Record<string, unknown>,
   ): Promise<CompletionResult> {
-    this.log.warn({ ...ids, reason: check.reason, fault: check.fault }, 'segment rejected');
-    const ended = await failLease(this.deps.db, {
-      taskId: task.id,
-      token,
-      outcome: 'rejected',
-      reason: `segment rejected: ${check.reason}`,
-      policy: this.deps.policy,
+    this.log.warn({ ...ids, reason: check.reason, fault: check.fault, worst: check.worst }, 'segment rejected');
+    const workerId = ids.workerId;
+    let catchNow = check.fault === 'format';
+    const ended = await this.deps.db.transaction(async (tx) => {
+      const lease = await failLease(tx, {
+        taskId: task.id,
+        token: upload.token,
+        outcome: 'rejected',
+        reason: `segment rejected: ${check.reason}`,
+        policy: this.deps.policy,
+      });
+      if (check.fault !== 'content') return lease;
+      await insertResult(tx, {
+        taskId: task.id,
+        attempt: task.attempts,
+        workerId,
+        address: (await workerTrust(tx, workerId, { lock: false }))?.address ?? null,
+        encoderConfig: null,
+        segmentKey: upload.key,
+        segmentSize: upload.size,
+        segmentSha256: check.sha256 ?? '',
+        framesSha256: null,
+        frameHashes: null,
+        minSsim: check.worst?.ssim ?? null,
+        minPsnr: check.worst?.psnr ?? null,
+        minTilePsnr: check.worst?.tilePsnr ?? null,
+        verdict: 'refused',
+        reason: check.reason,
+      });
+      if (await passedByAnother(tx, { taskId: task.id, workerId })) {
+        catchNow = true;
+        await decideResults(tx, {
+          taskId: task.id,
+          attempts: [task.attempts],
+          verdict: 'outvoted',
+          reason: `refused by the content check, and another worker's segment of this chunk passed it: ${check.reason}`,
+        });
+      }
+      return lease;
     });
-    await this.deps.storage.remove(key).catch(() => undefined);
-    if (check.fault === 'content') {
+    await this.deps.storage.remove(upload.key).catch(() => undefined);
+    if (catchNow) {
       await catchWorker(this.deps, {
-        workerId: ids.workerId,
+        workerId,
         reason: `job ${task.job_id} chunk ${task.chunk_index} (${task.rendition}): ${check.reason}`,
       });
       await this.hooks.afterEnded([ended], 'neutral');

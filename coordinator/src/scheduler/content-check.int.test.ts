@@ -85,16 +85,26 @@ describe('the content check', () => {
     await finishHonestly(job, 'honest-solo');
   }, 120_000);
 
-  const attacks: { kind: Forgery; reason: RegExp }[] = [
-    { kind: 'black', reason: /frame \d+ of 60 does not show the chunk: (SSIM [\d.]+|PSNR [\d.]+ dB) is below (240|360)p's threshold/ },
-    { kind: 'tampered', reason: /frame \d+ of 60 differs from the chunk in part of the picture: its worst tile's PSNR [\d.]+ dB/ },
-    { kind: 'tampered-small', reason: /frame \d+ of 60 differs from the chunk in part of the picture/ },
-    { kind: 'other-clip', reason: /frame \d+ of 60 does not show the chunk/ },
-    { kind: 'shifted', reason: /frame \d+ of 60 differs from the chunk in part of the picture|shifted by one/ },
-    { kind: 'wrong-rung', reason: /segment is (214x120|320x180), expected (426x240|640x360)/ },
-    { kind: 'undecodable', reason: /segment (has decode errors|is not a readable video|has \d+ frames)/ },
+  // `format`: no honest encoder makes it, whatever the content: caught at once. `content`: caught once
+  // another worker's segment of the same chunk passes (the content was checkable).
+  const attacks: { kind: Forgery; reason: RegExp; caughtAtOnce: boolean }[] = [
+    {
+      kind: 'black',
+      reason: /frame \d+ of 60 does not show the chunk: (SSIM [\d.]+|PSNR [\d.]+ dB) is below (240|360)p's threshold/,
+      caughtAtOnce: false,
+    },
+    {
+      kind: 'tampered',
+      reason: /frame \d+ of 60 differs from the chunk in part of the picture: its worst tile's PSNR [\d.]+ dB/,
+      caughtAtOnce: false,
+    },
+    { kind: 'tampered-small', reason: /frame \d+ of 60 differs from the chunk in part of the picture/, caughtAtOnce: false },
+    { kind: 'other-clip', reason: /frame \d+ of 60 does not show the chunk/, caughtAtOnce: false },
+    { kind: 'shifted', reason: /frame \d+ of 60 differs from the chunk in part of the picture|shifted by one/, caughtAtOnce: false },
+    { kind: 'wrong-rung', reason: /segment is (214x120|320x180), expected (426x240|640x360)/, caughtAtOnce: true },
+    { kind: 'undecodable', reason: /segment (has decode errors|is not a readable video|has \d+ frames)/, caughtAtOnce: true },
   ];
-  for (const { kind, reason } of attacks) {
+  for (const { kind, reason, caughtAtOnce } of attacks) {
     it(`refuses a ${kind} segment, catches its worker and still finishes the job with honest content`, async () => {
       const job = await startJob(world, source);
       const liar = `liar-${kind}`;
@@ -103,18 +113,26 @@ describe('the content check', () => {
       const lie = await work(world, liar, kind);
       expect(lie?.result.accepted, 'the bad segment is refused').toBe(false);
       expect(lie?.result.reason).toMatch(reason);
-      const liarRow = await trustRow(world, liar);
-      expect(liarRow.caught, 'the liar is caught').toBe(true);
-      expect(liarRow.quarantined, 'and quarantined for a long while').toBe(true);
-      expect(await world.scheduler.assign(liar), 'a quarantined liar gets no work').toBeNull();
       const [attempt] = await rows<{ outcome: string; reason: string }>(
         world.database.db,
         sql`SELECT outcome, reason FROM task_attempts WHERE task_id = ${lie!.assignment.leaseId} AND attempt = 1`,
       );
       expect(attempt).toMatchObject({ outcome: 'rejected' });
       expect(attempt!.reason).toMatch(reason);
+      const first = await trustRow(world, liar);
+      expect(
+        first.caught,
+        caughtAtOnce ? 'a malformed segment catches its worker at once' : 'not caught before the chunk is shown checkable',
+      ).toBe(caughtAtOnce);
+      if (!caughtAtOnce) expect(first.consecutive_failures, 'an ordinary failure meanwhile').toBe(1);
+
       await addWorker(world, honest, '10.0.2.1');
       await finishHonestly(job, honest);
+      const after = await trustRow(world, liar);
+      expect(after.caught, 'the liar is caught').toBe(true);
+      expect(after.quarantined, 'and quarantined for a long while').toBe(true);
+      expect(after.caught_reason).toMatch(reason);
+      expect(await world.scheduler.assign(liar), 'a quarantined liar gets no work').toBeNull();
     }, 120_000);
   }
 });

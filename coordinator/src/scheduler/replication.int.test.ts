@@ -14,7 +14,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rows } from '../db/client.js';
 import { claimTasks } from '../leases/index.js';
 import { taskLeasePolicy } from '../leases/policy.js';
-import { WASM_X264_SINGLE_THREAD } from '../workers/encoder-config.js';
+import type { Capabilities } from '@tabgrid/shared';
+import { deterministicConfig, deterministicConfigSql, WASM_X264_SINGLE_THREAD } from '../workers/encoder-config.js';
 import {
   addWorker,
   makeSource,
@@ -51,7 +52,7 @@ async function results(jobId: string) {
   return rows<{ attempt: number; worker_id: string; verdict: string; reason: string | null; encoder_config: string | null }>(
     world.database.db,
     sql`SELECT r.attempt, r.worker_id, r.verdict, r.reason, r.encoder_config FROM task_results r JOIN tasks t ON t.id = r.task_id
-         WHERE t.job_id = ${jobId} ORDER BY r.attempt`,
+         WHERE t.job_id = ${jobId} ORDER BY r.attempt, r.created_at`,
   );
 }
 
@@ -168,29 +169,34 @@ describe('replication by reputation', () => {
   }, 120_000);
 
   it('redoes the accepted results of a worker caught later, in jobs not finished yet', async () => {
-    // Alone on the grid, the liar's honest-looking first results are accepted on the content check alone.
+    // Alone on the grid, the liar's honest-looking first result is accepted on the content check alone.
     const job = await startJob(world, source, '360p,240p');
     await addWorker(world, 'sleeper', '10.6.0.1');
     expect((await work(world, 'sleeper', 'honest'))?.result).toEqual({ accepted: true });
-    const before = await rows<{ state: string }>(
-      world.database.db,
-      sql`SELECT state FROM tasks WHERE job_id = ${job.id} ORDER BY rendition`,
-    );
-    expect(before.map((t) => t.state).sort()).toEqual(['done', 'queued']);
-    // Then it lies once and is caught: its accepted result goes back to the queue too.
-    const lie = await work(world, 'sleeper', 'black');
-    expect(lie?.result.accepted).toBe(false);
+    const states = async () =>
+      (await rows<{ state: string }>(world.database.db, sql`SELECT state FROM tasks WHERE job_id = ${job.id} ORDER BY rendition`)).map(
+        (t) => t.state,
+      );
+    expect((await states()).sort()).toEqual(['done', 'queued']);
+    // Then it lies: refused, and caught as soon as an honest segment of the same chunk passes.
+    expect((await work(world, 'sleeper', 'black'))?.result.accepted).toBe(false);
+    expect((await trustRow(world, 'sleeper')).caught).toBe(false);
+    await addWorker(world, 'redoer', '10.6.0.2');
+    await world.database.db.execute(sql`UPDATE tasks SET available_at = now() WHERE job_id = ${job.id}`);
+    expect((await work(world, 'redoer', 'honest'))?.result).toEqual({ accepted: true });
     expect(await trustRow(world, 'sleeper')).toMatchObject({ caught: true, quarantined: true });
+    // Its accepted result went back to the queue: nobody vouched for it.
     const after = await rows<{ state: string; last_error: string | null }>(
       world.database.db,
       sql`SELECT state, last_error FROM tasks WHERE job_id = ${job.id} ORDER BY rendition`,
     );
-    expect(after.map((t) => t.state)).toEqual(['queued', 'queued']);
-    expect(after.some((t) => t.last_error?.startsWith('redone: its worker sleeper was caught'))).toBe(true);
-    expect((await results(job.id)).map((r) => r.verdict)).toEqual(['withdrawn']);
-    await addWorker(world, 'redoer', '10.6.0.2');
-    await world.database.db.execute(sql`UPDATE tasks SET available_at = now() WHERE job_id = ${job.id}`);
-    expect((await work(world, 'redoer', 'honest'))?.result).toEqual({ accepted: true });
+    expect(after.map((t) => t.state).sort()).toEqual(['done', 'queued']);
+    expect(after.find((t) => t.state === 'queued')!.last_error).toMatch(/^redone: its worker sleeper was caught/);
+    expect((await results(job.id)).map((r) => [r.worker_id, r.verdict])).toEqual([
+      ['sleeper', 'withdrawn'],
+      ['sleeper', 'outvoted'],
+      ['redoer', 'accepted'],
+    ]);
     expect((await work(world, 'redoer', 'honest'))?.result).toEqual({ accepted: true });
     expect((await runSteps(world, job.id)).state).toBe('done');
   }, 120_000);
@@ -211,7 +217,7 @@ describe('replication by reputation', () => {
     expect((await runSteps(world, job.id)).state).toBe('done');
   }, 120_000);
 
-  it('refuses a tampered replica and keeps waiting for an honest one', async () => {
+  it('refuses a tampered replica, catches it at once (the chunk already passed the check), and waits for an honest one', async () => {
     const job = await startJob(world, source, '240p');
     await addWorker(world, 'hon-a', '10.8.0.1');
     await addWorker(world, 'bad-replica', '10.8.0.2');
@@ -219,12 +225,31 @@ describe('replication by reputation', () => {
     expect((await work(world, 'hon-a', 'honest'))?.result.accepted).toBe(true);
     const bad = await work(world, 'bad-replica', 'tampered');
     expect(bad?.result.reason).toMatch(/differs from the chunk in part of the picture/);
+    expect(await trustRow(world, 'bad-replica')).toMatchObject({ caught: true, quarantined: true });
     expect(await taskOf(job.id)).toMatchObject({ state: 'queued', replica_config: WASM_X264_SINGLE_THREAD });
     await world.database.db.execute(sql`UPDATE tasks SET available_at = now() WHERE job_id = ${job.id}`);
     expect((await work(world, 'hon-c', 'honest'))?.result).toEqual({ accepted: true });
     expect((await results(job.id)).map((r) => [r.worker_id, r.verdict])).toEqual([
       ['hon-a', 'confirmed'],
+      ['bad-replica', 'outvoted'],
       ['hon-c', 'confirmed'],
     ]);
   }, 120_000);
+
+  it('reads the encoder configuration in SQL (claims, sweeps) exactly as in code', async () => {
+    const cases: Capabilities[] = [
+      { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false },
+      { encoders: ['wasm-x264', 'webcodecs-h264'], threads: 1, wasmMultiThread: false },
+      { encoders: ['wasm-x264'], threads: 2, wasmMultiThread: true },
+      { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: true },
+      { encoders: ['webcodecs-h264', 'wasm-x264'], threads: 1, wasmMultiThread: false },
+      { encoders: ['native-x264'], threads: 1, wasmMultiThread: false },
+    ];
+    for (const [i, caps] of cases.entries()) await addWorker(world, `caps-${i}`, null, caps);
+    const found = await rows<{ id: string; config: string | null }>(
+      world.database.db,
+      sql`SELECT id, ${deterministicConfigSql(sql`capabilities`)} AS config FROM workers WHERE id LIKE 'caps-%' ORDER BY id`,
+    );
+    expect(found.map((f) => f.config)).toEqual(cases.map((c) => deterministicConfig(c)));
+  });
 });

@@ -10,7 +10,7 @@
 import { capabilitiesSchema } from '@tabgrid/shared';
 import type { Db } from '../db/client.js';
 import { acceptSegment, type EndedLease, failLease, type LeasePolicy, requeueForReplica, type TaskRow } from '../leases/index.js';
-import { decideResults, insertResult, type NewResult, pendingResults, type ResultRow } from '../tasks/task-results.js';
+import { condemnRefused, decideResults, insertResult, type NewResult, pendingResults, type ResultRow } from '../tasks/task-results.js';
 import { deterministicConfig } from '../workers/encoder-config.js';
 import { recordConfirmed, recordSuccess, replicatorAvailable, TRUST_AFTER_CONFIRMED, workerTrust } from '../workers/worker-table.js';
 import { type Decision, decideReplication, firstDifferingFrame } from './replication.js';
@@ -27,11 +27,19 @@ export interface ReplicationSettings {
   readonly random: () => number;
 }
 
+/** Workers to catch once the decision is committed, each with why. */
+export type Condemned = { workerId: string; reason: string }[];
+
 export type SegmentOutcome =
-  /** The task is done with a checked segment; `outvoted` workers disagreed with two agreeing replicas and must be caught. */
-  | { kind: 'accepted'; decision: Decision; outvoted: { workerId: string; reason: string }[] }
-  /** Recorded; the task went back to the queue for a replica. */
-  | { kind: 'pending'; decision: Decision; ended: EndedLease }
+  /**
+   * The task is done with a checked segment. `outvoted`: workers that
+   * disagreed with two agreeing replicas, or whose segment of this chunk the
+   * content check refused (this one passed, so the content was checkable):
+   * they must be caught.
+   */
+  | { kind: 'accepted'; decision: Decision; outvoted: Condemned }
+  /** Recorded; the task went back to the queue for a replica. `outvoted` as above, for refusals. */
+  | { kind: 'pending'; decision: Decision; ended: EndedLease; outvoted: Condemned }
   /** The worker was caught while it held this lease: its result is not used, the task goes back to the queue. */
   | { kind: 'refused'; reason: string; ended: EndedLease };
 
@@ -55,6 +63,11 @@ export async function settleCheckedSegment(
     const address = trust?.address ?? null;
     const confirmed = trust?.confirmed_results ?? 0;
     const candidates = await pendingResults(tx, task.id);
+    // This segment passed: earlier refusals of the same chunk were their workers' doing, not the content's.
+    const refused: Condemned = (await condemnRefused(tx, { taskId: task.id, passedBy: workerId })).map((r) => ({
+      workerId: r.worker_id,
+      reason: `job ${task.job_id} chunk ${task.chunk_index} (${task.rendition}) attempt ${r.attempt}: ${r.reason ?? 'refused'}`,
+    }));
     let decision = decideReplication({
       result: { workerId, address, config, framesSha256: check.framesSha256 },
       candidates,
@@ -65,7 +78,13 @@ export async function settleCheckedSegment(
     });
     if (
       decision.kind === 'want-replica' &&
-      !(await replicatorAvailable(tx, { config: decision.config, workerId, address, sameAddressOk: replication.sameAddressOk }))
+      !(await replicatorAvailable(tx, {
+        config: decision.config,
+        workerId,
+        address,
+        sameAddressOk: replication.sameAddressOk,
+        exclude: refused.map((r) => r.workerId),
+      }))
     ) {
       decision = { kind: 'accept', why: `${decision.why}, but no independent replicator is connected` };
     }
@@ -99,7 +118,7 @@ export async function settleCheckedSegment(
         await insertResult(tx, { ...result, verdict: 'accepted' });
         await unused(candidates, `attempt ${task.attempts} was accepted instead: ${decision.why}`);
         await accept(own);
-        return { kind: 'accepted', decision, outvoted: [] };
+        return { kind: 'accepted', decision, outvoted: refused };
       }
       case 'confirm': {
         const { agreeing, outvoted } = decision;
@@ -132,7 +151,11 @@ export async function settleCheckedSegment(
         );
         await accept(own);
         await recordConfirmed(tx, [...new Set([workerId, ...agreeing.map((a) => a.worker_id)])]);
-        return { kind: 'accepted', decision, outvoted: reasons.map(({ workerId: w, reason }) => ({ workerId: w, reason })) };
+        return {
+          kind: 'accepted',
+          decision,
+          outvoted: [...reasons.map(({ workerId: w, reason }) => ({ workerId: w, reason })), ...refused],
+        };
       }
       case 'want-replica':
       case 'tie-break': {
@@ -145,7 +168,7 @@ export async function settleCheckedSegment(
           reason: `passed the content check; waits for an independent replica (${decision.why})`,
         });
         await recordSuccess(tx, workerId);
-        return { kind: 'pending', decision, ended };
+        return { kind: 'pending', decision, ended, outvoted: refused };
       }
       case 'no-quorum': {
         const chosen = decision.chosen;
@@ -168,7 +191,7 @@ export async function settleCheckedSegment(
           });
           await recordSuccess(tx, workerId);
         } else await accept(own);
-        return { kind: 'accepted', decision, outvoted: [] };
+        return { kind: 'accepted', decision, outvoted: refused };
       }
     }
   });

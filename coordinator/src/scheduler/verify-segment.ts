@@ -16,7 +16,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { EncodeParams } from '@tabgrid/shared';
-import { judgeContent, measureContent } from '../media/content-check.js';
+import { judgeContent, measureContent, type WorstScores } from '../media/content-check.js';
 import { inspectSegment } from '../media/inspect-segment.js';
 import type { MediaTools } from '../media/tools.js';
 import type { Storage } from '../storage/storage.js';
@@ -37,7 +37,7 @@ export type SegmentCheck =
       framesSha256: string;
       /** The first 16 hex digits of each decoded frame's sha256. */
       frameHashes: string[];
-      worst: { ssim: number; psnr: number; tilePsnr: number };
+      worst: WorstScores;
       /** Wall time of the content check alone (decode both, measure), ms. */
       contentMs: number;
     }
@@ -45,12 +45,22 @@ export type SegmentCheck =
       ok: false;
       reason: string;
       /**
-       * Whose fault: `transfer` (nothing uploaded, a size or hash that does
-       * not match the tab's word: a transfer can go wrong) or `content` (the
-       * bytes arrived as the tab said and are not the chunk at this rung: no
-       * honest encoder makes that). A content fault catches the worker.
+       * Whose fault:
+       *   transfer  nothing uploaded, a size or hash that does not match the
+       *             tab's word: a transfer can go wrong (an ordinary failure);
+       *   format    not H.264 4:2:0 at the rung's size with the chunk's frame
+       *             count, or undecodable: no honest encoder makes that,
+       *             whatever the content (the worker is caught);
+       *   content   decodes as asked but scores below the rung's thresholds:
+       *             the worker's fault, or a source no encoder can carry at
+       *             the rung's bitrate cap (caught once another worker's
+       *             segment of the chunk passes).
        */
-      fault: 'transfer' | 'content';
+      fault: 'transfer' | 'format' | 'content';
+      /** sha256 of the stored bytes, when they were read. */
+      sha256?: string;
+      /** The worst frame scores, for a content fault. */
+      worst?: WorstScores;
     };
 
 export async function verifySegment(
@@ -72,11 +82,12 @@ export async function verifySegment(
     if (digest !== opts.sha256)
       return { ok: false, fault: 'transfer', reason: 'stored segment does not match the sha256 the tab reported' };
     const decoded = await inspectSegment(deps.tools, file, opts.params);
-    if (!decoded.ok) return { ok: false, fault: 'content', reason: decoded.reason };
+    if (!decoded.ok) return { ok: false, fault: 'format', reason: decoded.reason, sha256: digest };
     await deps.storage.getToFile(opts.chunkKey, chunk);
     const measured = await measureContent(deps.tools, { segment: file, chunk, params: opts.params });
     const verdict = judgeContent(measured, { rendition: opts.params.rendition, frames: opts.params.frames });
-    if (!verdict.ok) return { ok: false, fault: 'content', reason: verdict.reason };
+    if (!verdict.ok)
+      return { ok: false, fault: 'content', reason: verdict.reason, sha256: digest, ...(verdict.worst ? { worst: verdict.worst } : {}) };
     await deps.storage.putFile(opts.protectedKey, file, 'video/mp4');
     return {
       ok: true,

@@ -20,16 +20,16 @@ export interface NewResult {
   segmentKey: string;
   segmentSize: number;
   segmentSha256: string;
-  framesSha256: string;
-  frameHashes: string[];
-  minSsim: number;
-  minPsnr: number;
-  minTilePsnr: number;
+  framesSha256: string | null;
+  frameHashes: string[] | null;
+  minSsim: number | null;
+  minPsnr: number | null;
+  minTilePsnr: number | null;
   verdict: ResultVerdict;
   reason: string | null;
 }
 
-/** A result as the replication decision sees it: with its worker's trust. */
+/** A result that passed the content check, as the replication decision sees it: with its worker's trust. */
 export interface ResultRow {
   task_id: string;
   attempt: number;
@@ -47,16 +47,16 @@ export interface ResultRow {
 }
 
 /**
- * insertResult(q, result) → void. Records a segment that passed the content
- * check; a second insert for the same attempt changes nothing (the first
- * one's decision stands).
+ * insertResult(q, result) → void. Records a segment that reached the content
+ * check (passed, or refused); a second insert for the same attempt changes
+ * nothing (the first one's decision stands).
  */
 export async function insertResult(q: Queryable, r: NewResult): Promise<void> {
   await q.execute(sql`
     INSERT INTO task_results (task_id, attempt, worker_id, address, encoder_config, segment_key, segment_size, segment_sha256,
                               frames_sha256, frame_hashes, min_ssim, min_psnr, min_tile_psnr, verdict, reason, decided_at)
     VALUES (${r.taskId}, ${r.attempt}, ${r.workerId}, ${r.address}, ${r.encoderConfig}, ${r.segmentKey}, ${r.segmentSize},
-            ${r.segmentSha256}, ${r.framesSha256}, ${JSON.stringify(r.frameHashes)}::jsonb, ${r.minSsim}, ${r.minPsnr},
+            ${r.segmentSha256}, ${r.framesSha256}, ${r.frameHashes ? JSON.stringify(r.frameHashes) : null}::jsonb, ${r.minSsim}, ${r.minPsnr},
             ${r.minTilePsnr}, ${r.verdict}, ${r.reason}, CASE WHEN ${r.verdict} = 'pending' THEN NULL ELSE now() END)
     ON CONFLICT (task_id, attempt) DO NOTHING`);
 }
@@ -88,6 +88,41 @@ export async function decideResults(
     UPDATE task_results SET verdict = ${opts.verdict}, reason = ${opts.reason}, decided_at = now()
      WHERE task_id = ${opts.taskId} AND verdict = 'pending'
        AND attempt = ANY(string_to_array(${opts.attempts.join(',')}, ',')::int[])`);
+}
+
+/**
+ * condemnRefused(q, { taskId, passedBy }) → [{ attempt, worker_id, reason }].
+ * The task's refused results from workers other than `passedBy`, whose
+ * segment of the same chunk just passed: the content was checkable, so those
+ * refusals were the workers' own doing. They become `outvoted`; the caller
+ * catches their workers.
+ */
+export async function condemnRefused(
+  q: Queryable,
+  opts: { taskId: string; passedBy: string },
+): Promise<{ attempt: number; worker_id: string; reason: string | null }[]> {
+  return rows(
+    q,
+    sql`UPDATE task_results SET verdict = 'outvoted', decided_at = now(),
+                                reason = 'refused by the content check, and another worker''s segment of this chunk passed it: ' || coalesce(reason, '')
+         WHERE task_id = ${opts.taskId} AND verdict = 'refused' AND worker_id <> ${opts.passedBy}
+        RETURNING attempt, worker_id, reason`,
+  );
+}
+
+/**
+ * passedByAnother(q, { taskId, workerId }) → boolean: a segment of this task
+ * from another worker passed the content check, whatever became of it since
+ * (a result that passed has its decoded frame hashes; a refused one has none).
+ */
+export async function passedByAnother(q: Queryable, opts: { taskId: string; workerId: string }): Promise<boolean> {
+  const [row] = await rows<{ ok: boolean }>(
+    q,
+    sql`SELECT true AS ok FROM task_results
+         WHERE task_id = ${opts.taskId} AND worker_id <> ${opts.workerId} AND frames_sha256 IS NOT NULL
+         LIMIT 1`,
+  );
+  return Boolean(row?.ok);
 }
 
 /** withdrawPendingOf(q, { workerId, reason }) → ids of the tasks whose pending results of this worker were withdrawn. */
@@ -175,7 +210,7 @@ export async function submittedAttempts(
   const found = await rows<{ chunk_index: number; attempt: number; worker_id: string; segment_sha256: string }>(
     q,
     sql`SELECT t.chunk_index, r.attempt, r.worker_id, r.segment_sha256 FROM task_results r JOIN tasks t ON t.id = r.task_id
-         WHERE t.job_id = ${jobId} AND t.rendition = ${rendition}`,
+         WHERE t.job_id = ${jobId} AND t.rendition = ${rendition} AND r.verdict <> 'refused'`,
   );
   return new Map(found.map((f) => [`${f.chunk_index}/${f.attempt}`, { worker_id: f.worker_id, segment_sha256: f.segment_sha256 }]));
 }

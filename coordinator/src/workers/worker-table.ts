@@ -143,23 +143,24 @@ export async function markCaught(q: Queryable, opts: { workerId: string; reason:
 }
 
 /**
- * replicatorAvailable(q, { config, workerId, address, sameAddressOk }) →
+ * replicatorAvailable(q, { config, workerId, address, sameAddressOk, exclude }) →
  * boolean: some other connected, unquarantined worker of encoder
- * configuration `config` could confirm a result of `workerId` (from a
- * different address, unless `sameAddressOk`; an unknown address counts as
- * the same).
+ * configuration `config`, not in `exclude` (about to be caught), could
+ * confirm a result of `workerId` (from a different address, unless
+ * `sameAddressOk`; an unknown address counts as the same).
  */
 export async function replicatorAvailable(
   q: Queryable,
-  opts: { config: string; workerId: string; address: string | null; sameAddressOk: boolean },
+  opts: { config: string; workerId: string; address: string | null; sameAddressOk: boolean; exclude?: readonly string[] },
 ): Promise<boolean> {
+  const excluded = [opts.workerId, ...(opts.exclude ?? [])];
   const otherAddress = opts.sameAddressOk
     ? sql`true`
     : sql`(w.address IS NOT NULL AND ${opts.address}::text IS NOT NULL AND w.address <> ${opts.address})`;
   const [row] = await rows<{ ok: boolean }>(
     q,
     sql`SELECT true AS ok FROM workers w
-         WHERE w.id <> ${opts.workerId} AND w.disconnected_at IS NULL
+         WHERE w.id <> ALL(string_to_array(${excluded.join(',')}, ',')) AND w.disconnected_at IS NULL
            AND (w.quarantined_until IS NULL OR w.quarantined_until <= now())
            AND ${deterministicConfigSql(sql`w.capabilities`)} = ${opts.config} AND ${otherAddress}
          LIMIT 1`,
