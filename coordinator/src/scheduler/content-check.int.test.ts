@@ -135,4 +135,34 @@ describe('the content check', () => {
       expect(await world.scheduler.assign(liar), 'a quarantined liar gets no work').toBeNull();
     }, 120_000);
   }
+
+  it('fails a job no encoder can carry at its rung, naming the frame and score, and catches nobody for it', async () => {
+    // Random 2-pixel cells changing every frame, at 240p's 400 kbit/s: honest encodes score like black frames (docs/facts.md).
+    const cells = path.join(world.dir, 'cells.mp4');
+    await makeSource(cells, {
+      seconds: 2,
+      width: 640,
+      height: 360,
+      gop: 60,
+      lavfi: 'life=size=320x180:mold=10:ratio=0.3:life_color=white:death_color=black:rate=30',
+      vf: 'scale=640:360:flags=neighbor',
+    });
+    const job = await startJob(world, cells, '240p');
+    const honest = Array.from({ length: world.config.maxAttempts }, (_, i) => `cells-${i}`);
+    for (const [i, worker] of honest.entries()) {
+      await addWorker(world, worker, `10.20.0.${i}`);
+      await world.database.db.execute(sql`UPDATE tasks SET available_at = now() WHERE job_id = ${job.id}`);
+      const done = await work(world, worker, 'honest');
+      expect(done?.result.accepted, `${worker}'s honest segment cannot pass`).toBe(false);
+    }
+    const [failed] = await rows<{ state: string; error: string }>(
+      world.database.db,
+      sql`SELECT state, error FROM jobs WHERE id = ${job.id}`,
+    );
+    expect(failed!.state).toBe('failed');
+    expect(failed!.error).toMatch(
+      /chunk 0 \(240p\) failed 5 times; last reasons, newest first: segment rejected: frame \d+ of 60 (does not show|differs)/,
+    );
+    for (const worker of honest) expect((await trustRow(world, worker)).caught, `${worker} is not caught for the content`).toBe(false);
+  }, 120_000);
 });

@@ -109,10 +109,18 @@ export async function openResultsWorld(
   }
 }
 
-/** A moving test picture (testsrc2), H.264 with a keyframe every `gop` frames, no audio. */
-export async function makeSource(file: string, spec: { seconds: number; width: number; height: number; gop: number }): Promise<void> {
+/**
+ * A source clip, H.264 with a keyframe every `gop` frames, no audio: a
+ * moving test picture (testsrc2) unless `lavfi` names another source (its
+ * output then goes through `vf`, e.g. a scale to the size).
+ */
+export async function makeSource(
+  file: string,
+  spec: { seconds: number; width: number; height: number; gop: number; lavfi?: string; vf?: string },
+): Promise<void> {
+  const input = spec.lavfi ?? `testsrc2=size=${spec.width}x${spec.height}:rate=30`;
   await run('ffmpeg', [
-    ...['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${spec.width}x${spec.height}:rate=30`],
+    ...['-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', input, ...(spec.vf ? ['-vf', spec.vf] : [])],
     ...['-t', String(spec.seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-g', String(spec.gop)],
     ...['-pix_fmt', 'yuv420p', file],
   ]);
