@@ -67,4 +67,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ALLOW_YT_DLP: '1' })).toThrow(/ALLOW_YT_DLP: must be true or false/);
     expect(() => loadConfig({ TOOL_MEMORY_LIMIT_MB: '100' })).toThrow(/TOOL_MEMORY_LIMIT_MB/);
   });
+
+  it('reads the replication settings, with defaults, and refuses nonsense', () => {
+    expect(loadConfig({})).toMatchObject({ replicaSampleRate: 0.1, replicaWaitSeconds: 300, replicasFromSameAddress: false });
+    expect(loadConfig({ REPLICA_SAMPLE_RATE: '0.25', REPLICA_WAIT_SECONDS: '60', REPLICAS_FROM_SAME_ADDRESS: 'true' })).toMatchObject({
+      replicaSampleRate: 0.25,
+      replicaWaitSeconds: 60,
+      replicasFromSameAddress: true,
+    });
+    expect(() => loadConfig({ REPLICA_SAMPLE_RATE: '1.5' })).toThrow(/REPLICA_SAMPLE_RATE/);
+    expect(() => loadConfig({ REPLICA_WAIT_SECONDS: '0' })).toThrow(/REPLICA_WAIT_SECONDS/);
+    expect(() => loadConfig({ REPLICAS_FROM_SAME_ADDRESS: 'yes' })).toThrow(/REPLICAS_FROM_SAME_ADDRESS/);
+  });
 });

@@ -39,6 +39,12 @@ const envSchema = z
     /** A coordinator's lease on a job's server-side step (probe, split, merge, cleanup). */
     STEP_LEASE_TTL_SECONDS: positiveInt.max(3600).default(30),
     MAX_STEP_ATTEMPTS: positiveInt.max(100).default(5),
+    /** Share of a trusted worker's results confirmed by an independent replica anyway (scheduler/replication.ts). */
+    REPLICA_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.1),
+    /** How long a result waits for a replica before it is accepted on the content check alone. */
+    REPLICA_WAIT_SECONDS: positiveInt.max(86_400).default(300),
+    /** Let replicas come from the address of the result they confirm: a lab, or tests on one machine. */
+    REPLICAS_FROM_SAME_ADDRESS: z.enum(['true', 'false', '1', '0']).default('false'),
     DISCONNECT_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(5),
     /** Fault injection for tests: "name=ms,name=ms" pauses at named points (see failpoints.ts). */
     TABGRID_FAILPOINTS: z
@@ -149,6 +155,9 @@ export interface Config {
   readonly maxAttempts: number;
   readonly stepLeaseTtlSeconds: number;
   readonly maxStepAttempts: number;
+  readonly replicaSampleRate: number;
+  readonly replicaWaitSeconds: number;
+  readonly replicasFromSameAddress: boolean;
   readonly disconnectGraceSeconds: number;
   readonly failpoints: ReadonlyMap<string, number>;
   readonly renditions: RenditionName[];
@@ -199,6 +208,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAttempts: e.MAX_ATTEMPTS,
     stepLeaseTtlSeconds: e.STEP_LEASE_TTL_SECONDS,
     maxStepAttempts: e.MAX_STEP_ATTEMPTS,
+    replicaSampleRate: e.REPLICA_SAMPLE_RATE,
+    replicaWaitSeconds: e.REPLICA_WAIT_SECONDS,
+    replicasFromSameAddress: e.REPLICAS_FROM_SAME_ADDRESS === 'true' || e.REPLICAS_FROM_SAME_ADDRESS === '1',
     disconnectGraceSeconds: e.DISCONNECT_GRACE_SECONDS,
     failpoints: new Map(
       (e.TABGRID_FAILPOINTS ?? '')

@@ -7,8 +7,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
 
-/** `step.before-<step>`: before the pipeline runner runs that step (e.g. `step.before-probe`). */
-export type Failpoint = 'split.after-upload' | 'merge.before-upload' | 'merge.after-upload' | `step.before-${string}`;
+export type Failpoint =
+  | 'split.after-upload'
+  | 'merge.before-upload'
+  | 'merge.after-upload'
+  /** Inside a checker slot, before the segment check: a slow checker queue. */
+  | 'verify.before-check'
+  /** Before the pipeline runner runs that step (e.g. `step.before-probe`). */
+  | `step.before-${string}`;
 
 export async function failpoint(points: ReadonlyMap<string, number>, name: Failpoint, logger: Logger): Promise<void> {
   const ms = points.get(name);

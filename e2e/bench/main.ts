@@ -4,7 +4,10 @@
  *
  *  1. per chunk: the tab's exact x264 arguments run natively (1 thread) vs in
  *     ffmpeg.wasm in a real Chromium tab (from the task attempts' timings);
- *  2. the grid: wall time from upload to `done` with 1 and with 2 tabs.
+ *  2. per chunk, the same chunks: what the coordinator's check of the segment
+ *     costs (decode check + content check: both videos decoded, per-frame
+ *     PSNR/SSIM/tiles/frame hashes), against the transcode it checks;
+ *  3. the grid: wall time from upload to `done` with 1 and with 2 tabs.
  *
  * Writes a table to stdout and JSON to e2e/artifacts/bench.json.
  */
@@ -13,6 +16,8 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type EncodeParams, x264ChunkArgs } from '@tabgrid/shared';
+import { judgeContent, measureContent } from '@tabgrid/coordinator/src/media/content-check.js';
+import { inspectSegment } from '@tabgrid/coordinator/src/media/inspect-segment.js';
 import { submitFile, waitForJob } from '../support/api.js';
 import { launchChromium, openContributorTabs } from '../support/browser.js';
 import { ARTIFACTS, removeDir, startCoordinatorProcess, tempDir } from '../support/coordinator-process.js';
@@ -33,7 +38,18 @@ const PARAMS: EncodeParams = {
   frames: 120,
 };
 
-async function nativePerChunk(dir: string, clip: string): Promise<number[]> {
+interface PerChunk {
+  /** Native x264, the tab's argv, 1 thread (s). */
+  transcode: number[];
+  /** The coordinator's decode check (ffprobe -count_frames) of that segment (s). */
+  inspect: number[];
+  /** The content check of that segment against its chunk (s). */
+  content: number[];
+}
+
+const TOOLS = { ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' };
+
+async function nativePerChunk(dir: string, clip: string): Promise<PerChunk> {
   const chunks = path.join(dir, 'chunks');
   await mkdir(chunks, { recursive: true });
   await run('ffmpeg', [
@@ -55,17 +71,23 @@ async function nativePerChunk(dir: string, clip: string): Promise<number[]> {
     'matroska',
     path.join(chunks, 'c%03d.mkv'),
   ]);
-  const times: number[] = [];
+  const times: PerChunk = { transcode: [], inspect: [], content: [] };
   for (const name of (await readdir(chunks)).sort()) {
-    const started = performance.now();
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-nostdin',
-      '-y',
-      ...x264ChunkArgs(PARAMS, { input: path.join(chunks, name), output: path.join(dir, `${name}.mp4`), threads: 1 }),
-    ]);
-    times.push((performance.now() - started) / 1000);
+    const chunk = path.join(chunks, name);
+    const segment = path.join(dir, `${name}.mp4`);
+    let started = performance.now();
+    await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...x264ChunkArgs(PARAMS, { input: chunk, output: segment, threads: 1 })]);
+    times.transcode.push((performance.now() - started) / 1000);
+    // The same segment, checked as the coordinator checks it (scheduler/verify-segment.ts), one step at a time.
+    started = performance.now();
+    const decoded = await inspectSegment(TOOLS, segment, PARAMS);
+    times.inspect.push((performance.now() - started) / 1000);
+    if (!decoded.ok) throw new Error(`bench segment ${name} failed the decode check: ${decoded.reason}`);
+    started = performance.now();
+    const measured = await measureContent(TOOLS, { segment, chunk, params: PARAMS });
+    times.content.push((performance.now() - started) / 1000);
+    const verdict = judgeContent(measured, { rendition: PARAMS.rendition, frames: PARAMS.frames });
+    if (!verdict.ok) throw new Error(`bench segment ${name} failed the content check: ${verdict.reason}`);
   }
   return times;
 }
@@ -105,12 +127,18 @@ async function main(): Promise<void> {
     const one = await gridRun(clip, 1);
     const two = await gridRun(clip, 2);
     const wasmChunk = median(one.taskSeconds);
+    const checkSeconds = median(native.inspect.map((x, i) => x + native.content[i]!));
     const result = {
       clip: CLIP,
       rendition: `${PARAMS.rendition} ${PARAMS.width}x${PARAMS.height} x264 ${PARAMS.preset} crf ${PARAMS.crf}`,
-      nativeChunkSeconds: median(native),
+      nativeChunkSeconds: median(native.transcode),
       wasmTaskSeconds: wasmChunk,
-      wasmOverNative: wasmChunk / median(native),
+      wasmOverNative: wasmChunk / median(native.transcode),
+      checkDecodeSeconds: median(native.inspect),
+      checkContentSeconds: median(native.content),
+      checkSeconds,
+      checkOverNativeTranscode: checkSeconds / median(native.transcode),
+      checkOverWasmTask: checkSeconds / wasmChunk,
       grid1TabWallSeconds: one.wallSeconds,
       grid2TabsWallSeconds: two.wallSeconds,
       speedup2Tabs: one.wallSeconds / two.wallSeconds,
@@ -125,6 +153,10 @@ async function main(): Promise<void> {
       'native x264, 1 thread, per 4 s chunk (s)': result.nativeChunkSeconds.toFixed(2),
       'ffmpeg.wasm in a tab, per task incl. download/upload (s)': result.wasmTaskSeconds.toFixed(2),
       'wasm / native': result.wasmOverNative.toFixed(1),
+      'coordinator check per segment: decode (s)': result.checkDecodeSeconds.toFixed(2),
+      'coordinator check per segment: content (s)': result.checkContentSeconds.toFixed(2),
+      'check / native transcode of the same chunk': result.checkOverNativeTranscode.toFixed(2),
+      'check / wasm task': result.checkOverWasmTask.toFixed(2),
       'grid, 1 tab, upload → done (s)': result.grid1TabWallSeconds.toFixed(1),
       'grid, 2 tabs, upload → done (s)': result.grid2TabsWallSeconds.toFixed(1),
       'speed-up 1 → 2 tabs': result.speedup2Tabs.toFixed(2),

@@ -32,9 +32,29 @@ import {
 } from '@tabgrid/shared';
 import { constantList } from './sql-literals.js';
 
-/** Why an attempt ended; kept per attempt and shown by GET /api/jobs/:id/tasks. */
-export const ATTEMPT_OUTCOMES = ['done', 'expired', 'failed', 'rejected', 'disconnected', 'canceled'] as const;
+/**
+ * Why an attempt ended; kept per attempt and shown by GET /api/jobs/:id/tasks.
+ * `submitted`: the segment passed the content check and waits for an
+ * independent replica to confirm it (its verdict is in task_results).
+ */
+export const ATTEMPT_OUTCOMES = ['done', 'submitted', 'expired', 'failed', 'rejected', 'disconnected', 'canceled'] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/**
+ * What became of a segment that reached the content check (task_results.verdict):
+ *   refused     failed the content check (scores too low); its worker is caught once
+ *               another worker's segment of the same chunk passes (the content was
+ *               checkable, so the failure was the worker's)
+ *   pending     passed; waits for an independent replica to agree
+ *   accepted    the task's segment on the content check alone (no replica needed, or none could be had)
+ *   confirmed   an independent replica's decoded frames were identical
+ *   outvoted    two independent replicas agreed on other frames, or it was refused and
+ *               another worker's segment of the chunk passed: its worker was caught
+ *   withdrawn   its worker was caught elsewhere, or its stored copy changed: the task is done again
+ *   unused      another candidate was chosen without a quorum
+ */
+export const RESULT_VERDICTS = ['refused', 'pending', 'accepted', 'confirmed', 'outvoted', 'withdrawn', 'unused'] as const;
+export type ResultVerdict = (typeof RESULT_VERDICTS)[number];
 
 /** `column IN ('a', 'b', …)` for a CHECK constraint. */
 const oneOf = (column: AnyPgColumn, values: readonly string[]) => sql`${column} IN (${constantList(values)})`;
@@ -125,7 +145,11 @@ export const tasks = pgTable(
     chunkKey: text('chunk_key').notNull(),
     chunkSize: integer('chunk_size').notNull(),
     attempts: integer('attempts').notNull().default(0),
-    /** `attempts` when the job was last retried: MAX_ATTEMPTS counts from here. */
+    /**
+     * Attempts that do not count against MAX_ATTEMPTS: those before the job
+     * was last retried (or the task redone), and each one that submitted a
+     * result for a replica to confirm.
+     */
     retryBase: integer('retry_base').notNull().default(0),
     leaseToken: text('lease_token'),
     leaseOwner: text('lease_owner'),
@@ -137,6 +161,14 @@ export const tasks = pgTable(
     segmentSize: integer('segment_size'),
     segmentSha256: text('segment_sha256'),
     lastError: text('last_error'),
+    /**
+     * While the task waits for an independent replica of a pending result:
+     * the encoder configuration (workers/encoder-config.ts) the replica must
+     * come from. NULL otherwise.
+     */
+    replicaConfig: text('replica_config'),
+    /** After this, a task still waiting for a replica is settled on the content check alone. */
+    replicaDeadline: timestamp('replica_deadline', { withTimezone: true }),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -185,8 +217,56 @@ export const workers = pgTable(
     quarantinedUntil: timestamp('quarantined_until', { withTimezone: true }),
     /** The network address the worker's current (or last) session came from, as the coordinator saw it. */
     address: text('address'),
+    /** Results of this worker an independent replica agreed with since it was last caught: trusted from TRUST_AFTER_CONFIRMED. */
+    confirmedResults: integer('confirmed_results').notNull().default(0),
+    /** When the worker was last caught (a segment failed the content check, outvoted by replicas, an accepted upload overwritten), and why. */
+    caughtAt: timestamp('caught_at', { withTimezone: true }),
+    caughtReason: text('caught_reason'),
   },
   (t) => [index('workers_address_idx').on(t.address)],
+);
+
+/**
+ * Every segment of a task that reached the content check: the ones that
+ * passed (the candidates a replica vote compares by decoded frame hashes,
+ * never container bytes, and the one the task accepted) and the ones it
+ * refused (kept to tell a lying worker from content no encoder can carry at
+ * the rung). Rows live and die with their task.
+ */
+export const taskResults = pgTable(
+  'task_results',
+  {
+    taskId: text('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    workerId: text('worker_id').notNull(),
+    /** The worker's address when it submitted: replicas must come from another one. */
+    address: text('address'),
+    /** Deterministic encoder configuration the segment came from, or NULL: checked by content only. */
+    encoderConfig: text('encoder_config'),
+    /** The protected copy (storage/keys.ts verifiedSegment): no presigned URL can write it. The tab's upload key for a refused one. */
+    segmentKey: text('segment_key').notNull(),
+    segmentSize: integer('segment_size').notNull(),
+    segmentSha256: text('segment_sha256').notNull(),
+    /** sha256 of the per-frame sha256s of the decoded frames, in order: equal exactly when every frame is. */
+    framesSha256: text('frames_sha256'),
+    /** The first 16 hex digits of each decoded frame's sha256: names the first frame two replicas disagree on. */
+    frameHashes: jsonb('frame_hashes').$type<string[]>(),
+    /** The content check's worst frame scores (null for a refused segment). */
+    minSsim: real('min_ssim'),
+    minPsnr: real('min_psnr'),
+    minTilePsnr: real('min_tile_psnr'),
+    verdict: text('verdict').$type<ResultVerdict>().notNull().default('pending'),
+    reason: text('reason'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.taskId, t.attempt] }),
+    index('task_results_worker_idx').on(t.workerId, t.verdict),
+    check('task_results_verdict_check', oneOf(t.verdict, RESULT_VERDICTS)),
+  ],
 );
 
 /**

@@ -5,10 +5,12 @@
  * the same table as a trigger, so no writer (a new step, a hand-written
  * UPDATE) can put a job where this table does not lead.
  *
- *   queued ─► probing ─► splitting ─► transcoding ─► merging ─► done
+ *   queued ─► probing ─► splitting ─► transcoding ⇄ merging ─► done
  *     │          │           │             │            │
  *     └──────────┴───────────┴─────────────┴────────────┴─► failed | canceled
  *   failed | canceled ─► queued (retry before the probe finished) | splitting (retry after it)
+ *   merging ─► transcoding: a segment was withdrawn before the merge finished (its
+ *   worker was caught, or its stored copy changed): that chunk is transcoded again
  *
  * Server-side steps (pipeline/steps.ts) run in queued, probing, splitting and
  * merging; tabs work in transcoding; done, failed and canceled are terminal
@@ -22,7 +24,7 @@ export const JOB_TRANSITIONS: { readonly [From in JobState]: readonly JobState[]
   probing: ['splitting', 'failed', 'canceled'],
   splitting: ['transcoding', 'failed', 'canceled'],
   transcoding: ['merging', 'failed', 'canceled'],
-  merging: ['done', 'failed', 'canceled'],
+  merging: ['transcoding', 'done', 'failed', 'canceled'],
   done: [],
   failed: ['queued', 'splitting'],
   canceled: ['queued', 'splitting'],

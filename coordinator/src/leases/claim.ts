@@ -13,6 +13,7 @@
 import { sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { type TaskRow, taskRowColumns } from '../tasks/task-columns.js';
+import { claimableBy } from '../tasks/task-results.js';
 import type { LeasePolicy } from './types.js';
 
 export async function claimTasks(q: Queryable, opts: { workerId: string; limit: number; policy: LeasePolicy }): Promise<TaskRow[]> {
@@ -29,6 +30,7 @@ export async function claimTasks(q: Queryable, opts: { workerId: string; limit: 
          AND c.available_at <= now()
          AND j.state = 'transcoding'
          AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = ${opts.workerId} AND w.quarantined_until > now())
+         AND ${claimableBy('c', opts.workerId, opts.policy.sameAddressReplicas ?? false)}
        ORDER BY j.created_at, c.chunk_index, c.rendition
        LIMIT ${opts.limit}
          FOR UPDATE OF c SKIP LOCKED

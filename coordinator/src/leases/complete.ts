@@ -18,7 +18,7 @@
  *
  * acceptSegment(q, { taskId, token, segment }) → { jobId }
  *   verifying → done: records the accepted segment's key, size and hash and
- *   closes the attempt. An accepted segment is never replaced: the update
+ *   closes the attempt; a replica it was waiting for is no longer awaited. An accepted segment is never replaced: the update
  *   only matches a task still verifying under this token. LeaseLostError
  *   otherwise.
  */
@@ -72,6 +72,8 @@ export async function acceptSegment(
              segment_key = ${opts.segment.key},
              segment_size = ${opts.segment.size},
              segment_sha256 = ${opts.segment.sha256},
+             replica_config = NULL,
+             replica_deadline = NULL,
              lease_token = NULL,
              lease_owner = NULL,
              lease_expires_at = NULL,

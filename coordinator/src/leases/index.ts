@@ -2,5 +2,7 @@ export { claimTasks } from './claim.js';
 export { renewLease, resumeLease } from './heartbeat.js';
 export { beginVerification, acceptSegment, undoVerification } from './complete.js';
 export { failLease, type EndedLease } from './fail.js';
+export { expireStalledChecks, holdVerification } from './check-hold.js';
+export { requeueForReplica } from './replica.js';
 export { reapExpiredLeases, releaseAllLeases, releaseLeases } from './reap.js';
 export type { TaskRow, AttemptOutcome, LeasePolicy } from './types.js';

@@ -19,8 +19,14 @@ export interface StepLeasePolicy {
   readonly maxAttempts: number;
 }
 
-export function taskLeasePolicy(config: Pick<Config, 'leaseTtlSeconds' | 'maxAttempts'>): LeasePolicy {
-  return { ttlSeconds: config.leaseTtlSeconds, maxAttempts: config.maxAttempts };
+export function taskLeasePolicy(
+  config: Pick<Config, 'leaseTtlSeconds' | 'maxAttempts'> & Partial<Pick<Config, 'replicasFromSameAddress'>>,
+): LeasePolicy {
+  return {
+    ttlSeconds: config.leaseTtlSeconds,
+    maxAttempts: config.maxAttempts,
+    sameAddressReplicas: config.replicasFromSameAddress ?? false,
+  };
 }
 
 export function stepLeasePolicy(config: Pick<Config, 'stepLeaseTtlSeconds' | 'maxStepAttempts'>): StepLeasePolicy {

@@ -3,9 +3,17 @@
  * volunteer is trusted: the segment is decoded in full (ffprobe
  * -count_frames) and must be H.264 4:2:0 at exactly the rendition's size
  * with exactly the chunk's frame count, without a single decode error.
+ *
+ * ffprobe exiting with an error is a verdict on the file; ffprobe missing,
+ * or killed by the timeout, is not (it throws: the check could not run, and
+ * nobody is blamed for that).
  */
 import type { EncodeParams } from '@tabgrid/shared';
+import { MediaToolError } from '../errors.js';
 import { runTool, type MediaTools } from './tools.js';
+
+/** ffprobe ran and said no (runTool words an exit status "exit code N"); anything else means it did not run to the end. */
+const failedOnTheFile = (err: unknown): boolean => err instanceof MediaToolError && /: exit code \d+/.test(err.message);
 
 export type SegmentVerdict = { ok: true } | { ok: false; reason: string };
 
@@ -30,6 +38,7 @@ export async function inspectSegment(tools: MediaTools, file: string, expected: 
       { timeoutMs: 120_000 },
     ));
   } catch (err) {
+    if (!failedOnTheFile(err)) throw err;
     return { ok: false, reason: `segment is not a readable video: ${(err as Error).message.slice(0, 300)}` };
   }
   if (stderr.trim()) return { ok: false, reason: `segment has decode errors: ${stderr.trim().slice(0, 300)}` };

@@ -7,13 +7,18 @@
  * and a thumbnail sprite (media/preview.ts): stream copies and a few decoded
  * frames, cheap next to the merge itself. Re-runnable from the start: inputs
  * stay in storage until the job is done.
+ *
+ * It merges only what was checked (merge-audit.ts): each segment comes from
+ * its protected copy and must hash as it did when accepted; an upload
+ * overwritten after its check catches its worker. Either finding sends the
+ * affected chunks back to the tabs and the job back to transcoding, before
+ * anything is uploaded.
  */
 import path from 'node:path';
 import { manifestSchema } from '@tabgrid/shared';
 import { mkdir } from 'node:fs/promises';
 import type { JobDeliverables, JobOutput } from '../db/schema.js';
 import { transitionJob, type JobRow } from '../jobs/job-table.js';
-import { renditionSegments } from '../tasks/task-table.js';
 import { encodeAudio, mergeSegments } from '../media/merge.js';
 import { countPackets } from '../media/split.js';
 import { avcCodecStringOfFile, buildMasterPlaylist, packageHls, type PackagedPlaylist, type VariantStream } from '../media/hls.js';
@@ -22,11 +27,23 @@ import type { Storage } from '../storage/storage.js';
 import { storageKeys } from '../storage/keys.js';
 import { failpoint } from '../failpoints.js';
 import { freshDir, localSource, workDir, type PipelineContext } from './context.js';
+import { fetchAuditedSegments } from './merge-audit.js';
 
 export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<void> {
   if (!job.source || !job.ladder) throw new Error(`job ${job.id} reached merging without probe results`);
   const dir = await freshDir(path.join(workDir(ctx, job.id), 'merge'));
   const manifest = manifestSchema.parse(JSON.parse((await ctx.storage.getBuffer(storageKeys.manifest(job.id))).toString('utf8')));
+
+  // Every rendition's segments, checked, before anything is merged or uploaded.
+  const segmentFiles = new Map<string, string[]>();
+  for (const rung of job.ladder) {
+    const audited = await fetchAuditedSegments(ctx, { jobId: job.id, rendition: rung.name, chunks: manifest.chunks.length, dir });
+    if (!audited.ok) {
+      ctx.logger.warn({ jobId: job.id, rendition: rung.name, why: audited.reopened }, 'merge stopped: chunks go back to the tabs');
+      return;
+    }
+    segmentFiles.set(rung.name, audited.files);
+  }
 
   let audio: string | null = null;
   if (job.source.hasAudio) {
@@ -60,16 +77,7 @@ export async function runMergeStep(ctx: PipelineContext, job: JobRow): Promise<v
 
   const outputs: JobOutput[] = [];
   for (const rung of job.ladder) {
-    const accepted = await renditionSegments(ctx.db, job.id, rung.name);
-    if (accepted.length !== manifest.chunks.length || accepted.some((t, i) => t.chunk !== i || t.state !== 'done' || !t.key)) {
-      throw new Error(`rendition ${rung.name}: not every chunk has an accepted segment`);
-    }
-    const files: string[] = [];
-    for (const t of accepted) {
-      const file = path.join(dir, `${rung.name}_${String(t.chunk).padStart(4, '0')}.mp4`);
-      await ctx.storage.getToFile(t.key!, file);
-      files.push(file);
-    }
+    const files = segmentFiles.get(rung.name)!;
     const out = path.join(dir, `${rung.name}.mp4`);
     await mergeSegments(ctx.tools, { segments: files, audio, listFile: path.join(dir, `${rung.name}.txt`), out });
     const { frames } = await countPackets(ctx.tools, out);

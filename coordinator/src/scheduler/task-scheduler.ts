@@ -1,40 +1,36 @@
 /**
  * Hands tasks to workers and settles them: the lease operations plus what
  * surrounds them (presigned URLs, segment checks, job progression). The
- * WebSocket gateway calls it; it holds no state a restart would lose.
+ * WebSocket gateway calls it; it holds no state a restart would lose. The
+ * completion of a task (check, replication, rejection) is complete-segment.ts.
  */
-import path from 'node:path';
 import type { AssignMessage, CompleteMessage, FailMessage, HeartbeatMessage } from '@tabgrid/shared';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { settleTranscoding } from '../jobs/settle.js';
 import {
-  acceptSegment,
-  beginVerification,
   claimTasks,
+  expireStalledChecks,
   failLease,
   reapExpiredLeases,
   releaseAllLeases,
   releaseLeases,
   renewLease,
   resumeLease,
-  undoVerification,
   type EndedLease,
   type LeasePolicy,
-  type TaskRow,
 } from '../leases/index.js';
 import type { Logger } from '../logger.js';
 import type { Notifier } from '../notify/index.js';
 import type { MediaTools } from '../media/tools.js';
 import { storageKeys } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
-import { LeaseLostError } from '../errors.js';
-import { segmentOwnership, wasAcceptedFrom } from '../tasks/task-table.js';
-import { QUARANTINE_AFTER, recordFailure, recordSuccess } from '../workers/worker-table.js';
+import { segmentOwnership } from '../tasks/task-table.js';
+import { QUARANTINE_AFTER, recordFailure } from '../workers/worker-table.js';
+import { SegmentCompleter } from './complete-segment.js';
+import { settleUnreplicated } from './replica-sweep.js';
+import type { ReplicationSettings } from './segment-decision.js';
 import { maxSegmentBytes, TRANSFER_URL_SECONDS } from './segment-limits.js';
-import { Semaphore } from './semaphore.js';
-import { verifySegment } from './verify-segment.js';
-import type { SegmentVerdict } from '../media/inspect-segment.js';
 
 export type Assignment = Omit<AssignMessage, 'type' | 'id'>;
 export interface CompletionResult {
@@ -53,16 +49,37 @@ export interface SchedulerDeps {
   readonly policy: LeasePolicy;
   /** Told of every change: jobs that moved, tasks back in the queue, workers quarantined. */
   readonly notifier: Notifier;
+  /** Segment checks at once (default 2: each decodes two videos, and two cores are all there is). */
+  readonly checkSlots?: number;
+  /** The coin that samples trusted workers' results for a replica (default Math.random). */
+  readonly random?: () => number;
 }
 
 export class TaskScheduler {
-  private readonly checks = new Semaphore(2);
-  private readonly completing = new Map<string, Promise<CompletionResult>>();
+  private readonly completer: SegmentCompleter;
   private readonly log: Logger;
   private readonly backoffTimers = new Set<NodeJS.Timeout>();
 
+  private readonly replication: ReplicationSettings;
+
   constructor(private readonly deps: SchedulerDeps) {
     this.log = deps.logger.child({ component: 'scheduler' });
+    this.replication = {
+      sampleRate: deps.config.replicaSampleRate,
+      waitSeconds: deps.config.replicaWaitSeconds,
+      sameAddressOk: deps.config.replicasFromSameAddress,
+      random: deps.random ?? Math.random,
+    };
+    this.completer = new SegmentCompleter(
+      deps,
+      this.replication,
+      {
+        afterEnded: (ended, blame) => this.afterEnded(ended, blame),
+        settle: (jobId) => this.settle(jobId),
+        sweepStaleSegments: (taskId) => this.sweepStaleSegments(taskId),
+      },
+      this.log,
+    );
   }
 
   /** Leases the next task to `workerId`, or null when there is none. */
@@ -103,85 +120,12 @@ export class TaskScheduler {
   }
 
   /**
-   * Verifies the uploaded segment and accepts or rejects it. LeaseLostError
-   * if the lease is not current. When the check itself cannot run (storage
-   * down, ffprobe missing), nobody is blamed: the lease goes back to the tab,
-   * which keeps its result and sends `complete` again later.
+   * Checks the uploaded segment and accepts it, records it for a replica, or
+   * rejects it (complete-segment.ts). LeaseLostError if the lease is not
+   * current; `retry` when the check itself could not run.
    */
-  async complete(workerId: string, msg: CompleteMessage): Promise<CompletionResult> {
-    // A tab that re-sends `complete` (its connection dropped while we checked)
-    // shares the check already running instead of starting a second one,
-    // which could otherwise undo the first one's verifying state.
-    const running = this.completing.get(msg.token);
-    if (running) return running;
-    const result = this.completeOnce(workerId, msg);
-    this.completing.set(msg.token, result);
-    try {
-      return await result;
-    } finally {
-      this.completing.delete(msg.token);
-    }
-  }
-
-  private async completeOnce(workerId: string, msg: CompleteMessage): Promise<CompletionResult> {
-    let task: TaskRow;
-    try {
-      task = await beginVerification(this.deps.db, { taskId: msg.leaseId, token: msg.token, policy: this.deps.policy });
-    } catch (err) {
-      if (!(err instanceof LeaseLostError)) throw err;
-      // The answer to an accepted completion was lost and the tab sent it again:
-      // say yes again (idempotent; nothing is counted twice).
-      if (await wasAcceptedFrom(this.deps.db, { taskId: msg.leaseId, workerId, sha256: msg.sha256, size: msg.size })) {
-        return { accepted: true };
-      }
-      await this.sweepStaleSegments(msg.leaseId);
-      throw err;
-    }
-    this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
-    const key = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
-    let verdict: SegmentVerdict;
-    try {
-      verdict = await this.checks.run(() =>
-        verifySegment(
-          { storage: this.deps.storage, tools: this.deps.tools, scratchDir: path.join(this.deps.config.dataDir, 'verify') },
-          { key, size: msg.size, sha256: msg.sha256, params: task.params },
-        ),
-      );
-    } catch (err) {
-      const reason = `the coordinator could not check the segment now (${(err as Error).message}); keep it and send complete again`;
-      this.log.warn(
-        { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, err: (err as Error).message },
-        'segment check could not run; the tab will retry',
-      );
-      await undoVerification(this.deps.db, { taskId: task.id, token: msg.token, policy: this.deps.policy });
-      this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
-      return { accepted: false, retry: true, reason };
-    }
-    if (verdict.ok) {
-      await acceptSegment(this.deps.db, { taskId: task.id, token: msg.token, segment: { key, size: msg.size, sha256: msg.sha256 } });
-      await this.recordSuccess(workerId);
-      this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
-      this.log.info(
-        { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, encodeMs: msg.encodeMs },
-        'segment accepted',
-      );
-      await this.settle(task.job_id);
-      return { accepted: true };
-    }
-    this.log.warn(
-      { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, reason: verdict.reason },
-      'segment rejected',
-    );
-    const ended = await failLease(this.deps.db, {
-      taskId: task.id,
-      token: msg.token,
-      outcome: 'rejected',
-      reason: `segment rejected: ${verdict.reason}`,
-      policy: this.deps.policy,
-    });
-    await this.deps.storage.remove(key).catch(() => undefined);
-    await this.afterEnded([ended], 'failure');
-    return { accepted: false, reason: verdict.reason };
+  complete(workerId: string, msg: CompleteMessage): Promise<CompletionResult> {
+    return this.completer.complete(workerId, msg);
   }
 
   async fail(msg: FailMessage): Promise<void> {
@@ -242,10 +186,24 @@ export class TaskScheduler {
     await this.afterEnded(ended, 'neutral');
   }
 
-  /** Expires every lease not renewed in time (the reaper calls this); the tabs holding them are told to stop. */
+  /**
+   * Expires every lease not renewed in time (the reaper calls this); the tabs
+   * holding them are told to stop. A verifying lease only expires when the
+   * coordinator holding its check stopped renewing it: not the tab's fault.
+   * Then settles tasks whose replica will not come (replica-sweep.ts).
+   */
   async reap(): Promise<EndedLease[]> {
+    const stalled = await expireStalledChecks(this.deps.db, { policy: this.deps.policy });
+    if (stalled.length > 0) {
+      this.log.warn(
+        { expired: stalled.map((e) => ({ task: e.task_id, worker: e.worker_id })) },
+        'segment checks stalled; requeued without blame',
+      );
+      await this.afterEnded(stalled, 'neutral');
+    }
+    await this.settleUnreplicated();
     const ended = await reapExpiredLeases(this.deps.db, { policy: this.deps.policy });
-    if (ended.length === 0) return ended;
+    if (ended.length === 0) return stalled;
     this.log.info({ expired: ended.map((e) => ({ task: e.task_id, worker: e.worker_id, state: e.state })) }, 'reaped expired leases');
     this.deps.notifier.publish({
       kind: 'revoke',
@@ -253,7 +211,22 @@ export class TaskScheduler {
       reason: 'the lease expired: no heartbeat in time',
     });
     await this.afterEnded(ended, 'failure');
-    return ended;
+    return [...stalled, ...ended];
+  }
+
+  /** Tasks that wait for a replica that will not come are settled on the content check alone. */
+  async settleUnreplicated(): Promise<void> {
+    const { settled, reopened } = await settleUnreplicated({
+      db: this.deps.db,
+      storage: this.deps.storage,
+      logger: this.log,
+      sameAddressOk: this.replication.sameAddressOk,
+    });
+    for (const jobId of settled) {
+      this.deps.notifier.publish({ kind: 'job', jobId });
+      await this.settle(jobId);
+    }
+    if (reopened > 0) this.deps.notifier.publish({ kind: 'work' });
   }
 
   /**
@@ -291,12 +264,6 @@ export class TaskScheduler {
       this.log.info({ jobId, state: moved }, 'transcoding settled');
       this.deps.notifier.publish({ kind: 'job', jobId });
     }
-  }
-
-  /** One accepted segment: counted, and any quarantine lifted. */
-  private async recordSuccess(workerId: string): Promise<void> {
-    await recordSuccess(this.deps.db, workerId);
-    this.deps.notifier.publish({ kind: 'workers' });
   }
 
   /** A failure counts towards quarantine (workers/worker-table.ts). */

@@ -9,6 +9,13 @@
  *                                                            a tab's transcoded segment, one key per
  *                                                            attempt so a late or replayed upload can
  *                                                            never overwrite the accepted one
+ *   videos/{jobId}/segments/verified/{rendition}/chunk_{NNNN}.a{attempt}.mp4
+ *                                                            the bytes the coordinator checked, copied
+ *                                                            from its own scratch file: no presigned URL
+ *                                                            is ever made for it, so no tab can change
+ *                                                            what the merge reads ('verified' is no
+ *                                                            rendition name, and the cleanup of segments/
+ *                                                            covers it)
  *   videos/{jobId}/audio/audio.m4a                           the source audio, encoded once (AAC)
  *   encoded/{jobId}_{rendition}.mp4                          the merged rendition (faststart)
  *   encoded/{jobId}/hls/master.m3u8                          HLS master playlist (relative URIs)
@@ -27,6 +34,11 @@ export const storageKeys = {
   segmentsPrefix: (jobId: string) => `videos/${jobId}/segments/`,
   segment: (jobId: string, rendition: string, index: number, attempt: number) =>
     `videos/${jobId}/segments/${rendition}/chunk_${pad(index)}.a${attempt}.mp4`,
+  /** The protected copy of a checked segment: written only by the coordinator, never presigned. */
+  verifiedSegment: (jobId: string, rendition: string, index: number, attempt: number) =>
+    `videos/${jobId}/segments/verified/${rendition}/chunk_${pad(index)}.a${attempt}.mp4`,
+  /** Where the tabs' own uploads of one rendition live (not the verified copies). */
+  renditionUploadsPrefix: (jobId: string, rendition: string) => `videos/${jobId}/segments/${rendition}/`,
   audioPrefix: (jobId: string) => `videos/${jobId}/audio/`,
   audio: (jobId: string) => `videos/${jobId}/audio/audio.m4a`,
   output: (jobId: string, rendition: string) => `encoded/${jobId}_${rendition}.mp4`,

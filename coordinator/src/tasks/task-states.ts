@@ -9,17 +9,20 @@
  *     ▲                 │  ▲                  │   │
  *     │                 │  └────undo check────┘   │
  *     └──fail/expire/release (attempts left)──────┤
+ *     └──submitted: wait for a replica ───────────┤
  *   dead ◄──fail/expire/release (MAX_ATTEMPTS)────┘
+ *   queued ──no replica to be had: accept on content──► done
+ *   done ──withdrawn (its worker caught, its stored copy changed)──► queued
  *   queued | leased | verifying ──cancel──► canceled
  *   dead | canceled ──retry──► queued
  */
 import { TASK_STATES, type TaskState } from '@tabgrid/shared';
 
 export const TASK_TRANSITIONS: { readonly [From in TaskState]: readonly TaskState[] } = {
-  queued: ['leased', 'canceled'],
+  queued: ['leased', 'done', 'canceled'],
   leased: ['verifying', 'queued', 'dead', 'canceled'],
   verifying: ['leased', 'done', 'queued', 'dead', 'canceled'],
-  done: [],
+  done: ['queued'],
   dead: ['queued'],
   canceled: ['queued'],
 };

@@ -198,3 +198,89 @@ export async function firstDeadTask(q: Queryable, jobId: string): Promise<DeadTa
 /** A condition on a job row (alias `jobs`): it has tasks and every one is done. For transitionJob's `onlyIf`. */
 export const everyTaskDone = sql`EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id)
   AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id AND tasks.state <> 'done')`;
+
+// ---- Results that wait for replicas, and withdrawn results (scheduler/replication.ts, scheduler/catch-worker.ts).
+
+/**
+ * acceptWithoutReplica(q, { taskId, segment, reason }) → { job_id } | undefined.
+ * queued → done with a pending result's protected copy, for a task that
+ * waited for a replica in vain (task-results.ts tasksToSettleWithoutReplica):
+ * the segment passed the content check when it was submitted. undefined when
+ * the task is no longer waiting (a replica was claimed meanwhile).
+ */
+export async function acceptWithoutReplica(
+  q: Queryable,
+  opts: { taskId: string; segment: { key: string; size: number; sha256: string } },
+): Promise<{ job_id: string } | undefined> {
+  const [row] = await rows<{ job_id: string }>(
+    q,
+    sql`UPDATE tasks SET state = 'done', segment_key = ${opts.segment.key}, segment_size = ${opts.segment.size},
+                          segment_sha256 = ${opts.segment.sha256}, replica_config = NULL, replica_deadline = NULL,
+                          last_error = NULL, progress = 1, updated_at = now()
+         WHERE id = ${opts.taskId} AND state = 'queued' AND replica_config IS NOT NULL
+        RETURNING job_id`,
+  );
+  return row;
+}
+
+/**
+ * stopWaitingForReplica(q, taskIds) → void. Queued tasks none of whose
+ * results is pending any more (their workers were caught) wait for no
+ * replica: any worker may take them again.
+ */
+export async function stopWaitingForReplica(q: Queryable, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await q.execute(sql`
+    UPDATE tasks SET replica_config = NULL, replica_deadline = NULL, updated_at = now()
+     WHERE id = ANY(string_to_array(${taskIds.join(',')}, ',')) AND state = 'queued' AND replica_config IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM task_results r WHERE r.task_id = tasks.id AND r.verdict = 'pending')`);
+}
+
+/**
+ * requeueWithdrawn(q, { taskIds, reason }) → [{ task_id, job_id, job_state }].
+ * done → queued for tasks whose accepted segment was withdrawn, only in jobs
+ * still transcoding or merging (a finished job keeps what it published).
+ * Each job row is locked first, so a merge that is about to finish waits and
+ * then finds its job moved back. The redo gets a fresh MAX_ATTEMPTS
+ * (retry_base = attempts): it is no fault of the task's.
+ */
+export async function requeueWithdrawn(
+  q: Queryable,
+  opts: { taskIds: readonly string[]; reason: string },
+): Promise<{ task_id: string; job_id: string; job_state: 'transcoding' | 'merging' }[]> {
+  if (opts.taskIds.length === 0) return [];
+  return rows(
+    q,
+    sql`
+    WITH locked AS (
+      SELECT j.id, j.state FROM jobs j
+       WHERE j.id IN (SELECT job_id FROM tasks WHERE id = ANY(string_to_array(${opts.taskIds.join(',')}, ',')))
+         AND j.state IN ('transcoding', 'merging')
+         FOR UPDATE OF j
+    )
+    UPDATE tasks t SET state = 'queued', segment_key = NULL, segment_size = NULL, segment_sha256 = NULL,
+                       retry_base = t.attempts, available_at = now(), progress = 0, replica_config = NULL,
+                       replica_deadline = NULL, last_error = ${opts.reason}, updated_at = now()
+      FROM locked
+     WHERE t.id = ANY(string_to_array(${opts.taskIds.join(',')}, ',')) AND t.job_id = locked.id AND t.state = 'done'
+    RETURNING t.id AS task_id, t.job_id, locked.state AS job_state`,
+  );
+}
+
+export interface MergeSegment {
+  task_id: string;
+  chunk_index: number;
+  state: TaskState;
+  segment_key: string | null;
+  segment_size: number | null;
+  segment_sha256: string | null;
+}
+
+/** mergeSegmentsOf(q, jobId, rendition) → every task of the rendition in chunk order, with its accepted segment's key, size and sha256. */
+export async function mergeSegmentsOf(q: Queryable, jobId: string, rendition: RenditionName): Promise<MergeSegment[]> {
+  return rows<MergeSegment>(
+    q,
+    sql`SELECT id AS task_id, chunk_index, state, segment_key, segment_size, segment_sha256 FROM tasks
+         WHERE job_id = ${jobId} AND rendition = ${rendition} ORDER BY chunk_index`,
+  );
+}

@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import type { BackoffPolicy, Capabilities } from '@tabgrid/shared';
 import { type Queryable, rows } from '../db/client.js';
+import { deterministicConfigSql } from './encoder-config.js';
 
 /** Failures in a row after which a worker gets no work for a while. */
 export const QUARANTINE_AFTER = 3;
@@ -67,12 +68,102 @@ export async function recordFailure(
     UPDATE workers
        SET tasks_failed = tasks_failed + 1,
            consecutive_failures = consecutive_failures + 1,
+           -- greatest(): a failure never shortens a longer quarantine (a caught worker's, markCaught below).
            quarantined_until = CASE WHEN consecutive_failures + 1 >= ${QUARANTINE_AFTER}::int
-             THEN now() + make_interval(secs => least(${QUARANTINE_BACKOFF.maxMs / 1000}::int,
-                    ${QUARANTINE_BACKOFF.initialMs / 1000}::int * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}::int))::int)
+             THEN greatest(quarantined_until, now() + make_interval(secs => least(${QUARANTINE_BACKOFF.maxMs / 1000}::int,
+                    ${QUARANTINE_BACKOFF.initialMs / 1000}::int * power(2, consecutive_failures + 1 - ${QUARANTINE_AFTER}::int))::int))
              ELSE quarantined_until END
      WHERE id = ${workerId}
     RETURNING quarantined_until, consecutive_failures`,
   );
   return row;
+}
+
+// ---- Trust: replication by reputation (scheduler/replication.ts) and catching liars (scheduler/catch-worker.ts).
+
+/**
+ * A worker is trusted once this many of its results were confirmed by an
+ * independent replica since it was last caught; before that every result of
+ * its is replicated (when a replicator is connected). BOINC's adaptive
+ * replication uses the same idea; 10 keeps a new identity replicated for
+ * its first ~10 tasks, which costs a new volunteer's first minute of work
+ * twice and makes a fresh identity (the cheapest way around a catch) buy
+ * nothing.
+ */
+export const TRUST_AFTER_CONFIRMED = 10;
+/** A caught worker gets no work for a day: long enough that catching is not a slap on the wrist, and its results are redone anyway. */
+export const CAUGHT_QUARANTINE_SECONDS = 24 * 3600;
+
+export interface WorkerTrust {
+  id: string;
+  address: string | null;
+  capabilities: unknown;
+  confirmed_results: number;
+  caught_at: Date | string | null;
+  /** The worker is quarantined right now (caught, or failing again and again). */
+  quarantined: boolean;
+}
+
+/** workerTrust(q, workerId, { lock }) → the worker's trust, or undefined for an unknown worker. With `lock`, FOR UPDATE (serialises with markCaught). */
+export async function workerTrust(q: Queryable, workerId: string, opts: { lock: boolean }): Promise<WorkerTrust | undefined> {
+  const [row] = await rows<WorkerTrust>(
+    q,
+    sql`SELECT id, address, capabilities, confirmed_results, caught_at, coalesce(quarantined_until > now(), false) AS quarantined
+          FROM workers WHERE id = ${workerId} ${opts.lock ? sql`FOR UPDATE` : sql``}`,
+  );
+  return row;
+}
+
+/** recordConfirmed(q, workerIds) → void. Each worker's result was confirmed by an independent replica: one step towards trust. */
+export async function recordConfirmed(q: Queryable, workerIds: readonly string[]): Promise<void> {
+  if (workerIds.length === 0) return;
+  await q.execute(sql`
+    UPDATE workers SET confirmed_results = confirmed_results + 1
+     WHERE id = ANY(string_to_array(${workerIds.join(',')}, ',')) AND caught_at IS NULL`);
+}
+
+/**
+ * markCaught(q, { workerId, reason }) → boolean (false for an unknown worker).
+ * The worker was caught once: its trust is gone (every result replicated
+ * again) and it is quarantined for CAUGHT_QUARANTINE_SECONDS at least.
+ * caught_at stays set: a caught worker never vouches for another's result
+ * again (tasks/task-results.ts withdrawAcceptedOf).
+ */
+export async function markCaught(q: Queryable, opts: { workerId: string; reason: string }): Promise<boolean> {
+  const changed = await rows<{ id: string }>(
+    q,
+    sql`UPDATE workers
+           SET caught_at = now(), caught_reason = ${opts.reason.slice(0, 2000)}, confirmed_results = 0,
+               tasks_failed = tasks_failed + 1,
+               quarantined_until = greatest(coalesce(quarantined_until, now()), now() + make_interval(secs => ${CAUGHT_QUARANTINE_SECONDS}))
+         WHERE id = ${opts.workerId}
+        RETURNING id`,
+  );
+  return changed.length > 0;
+}
+
+/**
+ * replicatorAvailable(q, { config, workerId, address, sameAddressOk, exclude }) →
+ * boolean: some other connected, unquarantined worker of encoder
+ * configuration `config`, not in `exclude` (about to be caught), could
+ * confirm a result of `workerId` (from a different address, unless
+ * `sameAddressOk`; an unknown address counts as the same).
+ */
+export async function replicatorAvailable(
+  q: Queryable,
+  opts: { config: string; workerId: string; address: string | null; sameAddressOk: boolean; exclude?: readonly string[] },
+): Promise<boolean> {
+  const excluded = [opts.workerId, ...(opts.exclude ?? [])];
+  const otherAddress = opts.sameAddressOk
+    ? sql`true`
+    : sql`(w.address IS NOT NULL AND ${opts.address}::text IS NOT NULL AND w.address <> ${opts.address})`;
+  const [row] = await rows<{ ok: boolean }>(
+    q,
+    sql`SELECT true AS ok FROM workers w
+         WHERE w.id <> ALL(string_to_array(${excluded.join(',')}, ',')) AND w.disconnected_at IS NULL
+           AND (w.quarantined_until IS NULL OR w.quarantined_until <= now())
+           AND ${deterministicConfigSql(sql`w.capabilities`)} = ${opts.config} AND ${otherAddress}
+         LIMIT 1`,
+  );
+  return Boolean(row?.ok);
 }

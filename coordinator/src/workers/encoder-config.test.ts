@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { deterministicConfig, WASM_X264_SINGLE_THREAD } from './encoder-config.js';
+
+describe('deterministicConfig', () => {
+  it('is the single-thread wasm core only', () => {
+    expect(deterministicConfig({ encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false })).toBe(WASM_X264_SINGLE_THREAD);
+    expect(deterministicConfig({ encoders: ['wasm-x264', 'webcodecs-h264'], threads: 1, wasmMultiThread: false })).toBe(
+      WASM_X264_SINGLE_THREAD,
+    );
+    expect(deterministicConfig({ encoders: ['wasm-x264'], threads: 2, wasmMultiThread: true })).toBeNull();
+    expect(deterministicConfig({ encoders: ['wasm-x264'], threads: 1, wasmMultiThread: true })).toBeNull();
+    expect(deterministicConfig({ encoders: ['webcodecs-h264', 'wasm-x264'], threads: 1, wasmMultiThread: false })).toBeNull();
+    expect(deterministicConfig({ encoders: ['native-x264'], threads: 1, wasmMultiThread: false })).toBeNull();
+    expect(deterministicConfig(null)).toBeNull();
+  });
+});
