@@ -11,7 +11,9 @@ import { settleTranscoding } from '../jobs/settle.js';
 import {
   acceptSegment,
   beginVerification,
+  claimOutlook,
   claimTasks,
+  claimableExists,
   failLease,
   reapExpiredLeases,
   releaseAllLeases,
@@ -65,6 +67,16 @@ export class TaskScheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     this.log = deps.logger.child({ component: 'scheduler' });
+  }
+
+  /** Whether any task is claimable now by a worker that is not blocked (the dispatcher's first question each round). */
+  hasClaimableWork(): Promise<boolean> {
+    return claimableExists(this.deps.db);
+  }
+
+  /** Why `workerId` got nothing: no work left, or it is blocked (quarantine) until when. */
+  whyNothingFor(workerId: string): Promise<{ workLeft: boolean; blockedUntil: Date | null }> {
+    return claimOutlook(this.deps.db, workerId);
   }
 
   /** Leases the next task to `workerId`, or null when there is none. */
@@ -186,13 +198,15 @@ export class TaskScheduler {
     return { accepted: false, reason: verdict.reason };
   }
 
-  async fail(msg: FailMessage): Promise<void> {
+  /** The tab gave up on its lease. Only the lease's owner can: LeaseLostError for anyone else, or a stale token. */
+  async fail(workerId: string, msg: FailMessage): Promise<void> {
     const ended = await failLease(this.deps.db, {
       taskId: msg.leaseId,
       token: msg.token,
       outcome: 'failed',
       reason: `worker failed: ${msg.reason}`,
       policy: this.deps.policy,
+      workerId,
     });
     await this.afterEnded([ended], 'failure');
   }
@@ -229,6 +243,18 @@ export class TaskScheduler {
       onlyIfDisconnected: true,
     });
     if (ended.length > 0) this.log.info({ workerId, released: ended.length }, 'released leases of a disconnected worker');
+    await this.afterEnded(ended, 'neutral');
+  }
+
+  /** A lease claimed for a tab that left before it could be sent: back to the queue at once, nobody blamed. */
+  async releaseUnsent(workerId: string, token: string): Promise<void> {
+    const ended = await releaseLeases(this.deps.db, {
+      workerId,
+      tokens: [token],
+      outcome: 'disconnected',
+      reason: 'the tab left before its assignment was sent',
+      policy: this.deps.policy,
+    });
     await this.afterEnded(ended, 'neutral');
   }
 

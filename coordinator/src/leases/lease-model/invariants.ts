@@ -6,10 +6,11 @@
 import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { rows } from '../../db/client.js';
-import { claimTasks } from '../index.js';
+import { claimTasks, type AttemptOutcome } from '../index.js';
 import { db } from './database.js';
 import { acceptOp, beginOp, failOp, heartbeatOp, runOp, undoOp, type LeaseOp } from './lease-ops.js';
 import {
+  countedFailures,
   currentLease,
   describeLease,
   DRAINER,
@@ -94,8 +95,15 @@ export async function checkInvariants(w: World): Promise<void> {
       owner: held,
       expiry: held,
     });
-    expect(row.attempts - row.retry_base, `${at}: attempts never exceed maxAttempts`).toBeLessThanOrEqual(policy.maxAttempts);
-    if (row.state === 'dead') expect(row.attempts - row.retry_base, `${at}: dead only after maxAttempts attempts`).toBe(policy.maxAttempts);
+    // The failure budget (failure-budget.ts): only failures from distinct addresses count, and maxAttempts of them kill the task.
+    const counted = countedFailures(
+      history.map((a) => ({ worker: a.worker_id, outcome: a.outcome as AttemptOutcome | null })),
+      false,
+    );
+    expect(counted, `${at}: failures from distinct addresses never exceed maxAttempts`).toBeLessThanOrEqual(policy.maxAttempts);
+    expect(row.state === 'dead', `${at}: dead exactly when failures came from maxAttempts distinct addresses`).toBe(
+      counted === policy.maxAttempts,
+    );
     expect(row.attempts, `${at}: attempts never decrease`).toBeGreaterThanOrEqual(w.seenAttempts.get(row.id) ?? 0);
     w.seenAttempts.set(row.id, row.attempts);
     const accepted = w.seenDone.get(row.id);
