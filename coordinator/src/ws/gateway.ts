@@ -74,6 +74,8 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   const connections = new Set<WorkerConnection>();
   const addressLimits = new AddressLimits({ maxOpen: limits.maxConnectionsPerAddress, perMinute: limits.connectionsPerMinute });
   const hellos = new BoundedQueue(limits.helloConcurrency, limits.maxPendingHellos);
+  /** Ends of sessions, paced like hellos (a NAT dropping hundreds of tabs at once is a flood too), but never refused. */
+  const goodbyes = new BoundedQueue(limits.helloConcurrency, Number.MAX_SAFE_INTEGER);
   /** Leases of tabs that dropped, by token, released unless the tab resumes them in time. */
   const graceTimers = new Map<string, NodeJS.Timeout>();
   /** Wakes the dispatch loop (below): any coordinator announced work, or a tab here became idle. */
@@ -191,7 +193,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     // Only this session (connected_at is kept to the millisecond so a JS Date matches it exactly):
     // the tab may already have reconnected, here or to another coordinator.
     const marked = session
-      ? closeSession(opts.db, { workerId, connectedAt: session }).then(() => opts.notifier.publish({ kind: 'workers' }))
+      ? goodbyes.run(() => closeSession(opts.db, { workerId, connectedAt: session })).then(() => opts.notifier.publish({ kind: 'workers' }))
       : Promise.resolve();
     if (!lease) {
       marked.catch(() => undefined);

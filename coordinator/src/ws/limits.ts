@@ -109,6 +109,14 @@ export class AddressLimits {
  * must leave room for everything else (on PGlite every query waits for the
  * one before it). run() resolves to the task's result, or to `{ refused }`
  * at once when the queue is full.
+ *
+ * Every task starts on a later turn of the event loop (setImmediate), at most
+ * `concurrency` per turn. PGlite runs a query synchronously and resolves it
+ * in a microtask, so a hello started from its socket's callback finished in
+ * that callback, freeing its slot for the next socket's: 300 hellos arriving
+ * together ran back to back in one poll phase and stalled everything else
+ * (timers, /healthz) for 0.85–2.7 s on 2 shared cores. A turn at a time,
+ * /healthz answers between them.
  */
 export class BoundedQueue {
   private running = 0;
@@ -125,13 +133,14 @@ export class BoundedQueue {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {
       this.running += 1;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     try {
       return { ok: true, value: await task() };
     } finally {
-      // Hand the slot straight to the next in line, or give it back.
+      // Hand the slot to the next in line (on the next turn), or give it back.
       const next = this.waiting.shift();
-      if (next) next();
+      if (next) setImmediate(next);
       else this.running -= 1;
     }
   }
