@@ -123,8 +123,12 @@ export class WorkerConnection {
   }
 
   revoke(leaseId: string, reason: string): void {
-    if (this.lease?.leaseId === leaseId) this.lease = undefined;
     this.send({ type: 'revoke', leaseId, reason });
+    if (this.lease?.leaseId !== leaseId) return;
+    this.lease = undefined;
+    // Idle again, at the back of the line: a tab whose lease expired (it went silent)
+    // must not get the same task straight back ahead of the tabs that waited.
+    this.markWaiting();
   }
 
   /**
