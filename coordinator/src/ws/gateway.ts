@@ -69,7 +69,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   wss.on('error', (err) => log.warn({ err: err.message }, 'WebSocket server error'));
   wss.on('wsClientError', (err, socket) => {
     log.info({ err: err.message }, 'refused a malformed WebSocket handshake');
-    socket.destroy();
+    socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   const connections = new Set<WorkerConnection>();
   const addressLimits = new AddressLimits({ maxOpen: limits.maxConnectionsPerAddress, perMinute: limits.connectionsPerMinute });

@@ -6,7 +6,8 @@
 import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { rows } from '../../db/client.js';
-import { claimTasks, type AttemptOutcome } from '../index.js';
+import { LeaseLostError } from '../../errors.js';
+import { claimTasks, failLease, type AttemptOutcome } from '../index.js';
 import { db } from './database.js';
 import { acceptOp, beginOp, failOp, heartbeatOp, runOp, undoOp, type LeaseOp } from './lease-ops.js';
 import {
@@ -20,6 +21,7 @@ import {
   LEASE_STATES,
   policy,
   task,
+  WORKERS,
   type LeaseState,
   type World,
 } from './model.js';
@@ -53,6 +55,17 @@ interface DbAttempt {
  */
 async function probeZombies(w: World): Promise<void> {
   for (const t of w.tasks) {
+    // The current token in the hands of another worker (a stranger's `fail`) is refused too.
+    const current = currentLease(w, t);
+    if (current && isHeld(t)) {
+      const stranger = WORKERS.find((id) => id !== current.worker) ?? DRAINER;
+      const [result] = await Promise.allSettled([
+        failLease(db(), { taskId: t.id, token: current.token, outcome: 'failed', reason: 'foreign', policy, workerId: stranger }),
+      ]);
+      if (result!.status === 'fulfilled' || !(result!.reason instanceof LeaseLostError)) {
+        throw new Error(`failLease by ${stranger} was not refused on ${describeLease(t, current)}`);
+      }
+    }
     if (!isHeld(t) && t.state !== 'done') continue;
     const zombie = w.issued.filter((l) => l.taskId === t.id && !isCurrent(t, l)).at(-1);
     if (!zombie) continue;
