@@ -14,7 +14,7 @@
  * - `fail` spam from a new identity per message, all from one address.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { frame, RawSocket } from '@tabgrid/coordinator/src/ws/testing/raw-socket.js';
 import { PROTOCOL_VERSION, type AssignMessage } from '@tabgrid/shared';
 import { ProtocolClient } from '../support/protocol-client.js';
@@ -91,6 +91,25 @@ function fuzzMessages(seed: number, count: number, lease: { leaseId: string; tok
 describe('hostile workers', () => {
   const fx = coordinatorOnFreshDatabase('hostile', { ...FAULT_ENV, MAX_ATTEMPTS: '2' });
 
+  /** Every client a scenario opens, closed after it whatever happened (a silent leftover would hold tasks in the next one). */
+  const clients: ProtocolClient[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  const client = (address: string) => {
+    const c = new ProtocolClient(fx.coordinator.url, { localAddress: address });
+    clients.push(c);
+    return c;
+  };
+  afterEach(async () => {
+    for (const stop of cleanups.splice(0)) await stop();
+    for (const c of clients.splice(0)) {
+      try {
+        c.close();
+      } catch {
+        // never connected
+      }
+    }
+  });
+
   async function healthy(): Promise<void> {
     expect(fx.coordinator.child.exitCode).toBeNull();
     expect((await fx.coordinator.api.health()).ok).toBe(true);
@@ -98,19 +117,18 @@ describe('hostile workers', () => {
 
   /** An honest worker from `address` that transcodes everything it is given until stopped. */
   async function honest(address: string) {
-    const worker = new ProtocolClient(fx.coordinator.url, { localAddress: address });
+    const worker = client(address);
     await worker.connect();
     await worker.hello();
     let stop = false;
     const working = worker.work(() => stop);
-    return {
-      worker,
-      async stop() {
-        stop = true;
-        await working;
-        worker.close();
-      },
+    const stopIt = async () => {
+      stop = true;
+      await working.catch(() => undefined);
+      worker.close();
     };
+    cleanups.push(stopIt);
+    return { worker, stop: stopIt };
   }
 
   it('a WebSocket fuzz while a job runs: no crash, error replies, and the job finishes frame-exact', async () => {
@@ -118,7 +136,7 @@ describe('hostile workers', () => {
     const { file, facts } = await faultClip(fx.dir);
     const id = await submit(fx.coordinator.api, file);
     // A lease to replay: a throwaway worker takes one task and drops it (it expires and goes to the honest worker).
-    const taker = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.50' });
+    const taker = client('127.0.0.50');
     await taker.connect();
     await taker.hello();
     const taken = await taker.next('assign', () => true, 60_000);
@@ -130,7 +148,7 @@ describe('hostile workers', () => {
     let closedByLimit = 0;
     // In batches of 25 per connection: the message budget (a burst of 60) closes a chattier socket.
     for (let i = 0; i < messages.length; i += 25) {
-      const fuzzer = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.50' });
+      const fuzzer = client('127.0.0.50');
       await fuzzer.connect();
       if (i % 50 === 0) await fuzzer.hello(); // half the batches are introduced, half are not
       for (const m of messages.slice(i, i + 25)) fuzzer.send(m);
@@ -173,7 +191,7 @@ describe('hostile workers', () => {
   it('a stranger with the volunteer’s id, a forged credential or even its lease token touches neither its lease nor its session', async () => {
     const report = new ScenarioReport('identity hijack');
     const { file, facts } = await faultClip(fx.dir);
-    const volunteer = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.3' });
+    const volunteer = client('127.0.0.3');
     await volunteer.connect();
     await volunteer.hello();
     const id = await submit(fx.coordinator.api, file);
@@ -183,13 +201,16 @@ describe('hostile workers', () => {
     const listed = (await fx.coordinator.api.workers()).workers.find((w) => w.id === volunteer.workerId);
     expect(listed?.current).toHaveLength(1);
     expect(JSON.stringify(listed)).not.toContain(volunteer.credential!.split('.')[1]!);
+    const mac = volunteer.credential!.split('.')[1]!;
     const forgeries = [
       volunteer.workerId,
       `${volunteer.workerId}.${randomBytes(32).toString('base64url').slice(0, 43)}`,
-      `${volunteer.workerId}.${volunteer.credential!.split('.')[1]!.slice(0, 42)}A`,
+      // One character changed (the last one of a 32-byte MAC is one of 4, so pick one that differs).
+      `${volunteer.workerId}.${mac.slice(0, 42)}${mac.endsWith('A') ? 'Q' : 'A'}`,
+      `${volunteer.workerId}.${mac.slice(0, 42)}`,
     ];
     for (const credential of forgeries) {
-      const stranger = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.4' });
+      const stranger = client('127.0.0.4');
       stranger.credential = credential;
       await stranger.connect();
       const welcome = await stranger.hello({ leaseId: lease.leaseId, token: lease.token });
@@ -221,6 +242,10 @@ describe('hostile workers', () => {
     expect((await volunteer.complete(lease, seg)).accepted).toBe(true);
     let stop = false;
     const working = volunteer.work(() => stop);
+    cleanups.push(async () => {
+      stop = true;
+      await working.catch(() => undefined);
+    });
     const job = await finishAndVerify({ api: fx.coordinator.api, id, source: facts, dir: fx.dir, dataDir: fx.coordinator.dataDir, report });
     stop = true;
     await working;
@@ -235,7 +260,7 @@ describe('hostile workers', () => {
   it('a quarantined worker coming back as a new identity from its address gets nothing; the job finishes elsewhere', async () => {
     const report = new ScenarioReport('quarantine dodge');
     const { file, facts } = await faultClip(fx.dir);
-    const bad = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.5' });
+    const bad = client('127.0.0.5');
     await bad.connect();
     await bad.hello();
     const id = await submit(fx.coordinator.api, file);
@@ -248,7 +273,7 @@ describe('hostile workers', () => {
       .not.toBeNull();
     report.injected('a worker failed 3 tasks in a row and is quarantined');
     bad.close();
-    const dodger = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.5' });
+    const dodger = client('127.0.0.5');
     await dodger.connect();
     const welcome = await dodger.hello();
     expect(welcome.workerId).not.toBe(bad.workerId);
@@ -274,7 +299,7 @@ describe('hostile workers', () => {
     const identities = new Set<string>();
     const spam = (async () => {
       while (!stopSpam && spammed < 12) {
-        const s = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.7' });
+        const s = client('127.0.0.7');
         await s.connect().catch(() => undefined);
         const welcome = await s.hello().catch(() => undefined);
         const a = welcome && (await s.next('assign', () => true, 3000).catch(() => undefined));
@@ -287,6 +312,10 @@ describe('hostile workers', () => {
         s.close();
       }
     })();
+    cleanups.push(async () => {
+      stopSpam = true;
+      await spam;
+    });
     // The spammer gets a head start on the whole queue before an honest worker joins.
     await expect.poll(() => spammed, { timeout: 60_000 }).toBeGreaterThanOrEqual(4);
     const good = await honest('127.0.0.8');

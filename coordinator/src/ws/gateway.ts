@@ -244,6 +244,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     }
     // The slot is held until the socket closes, whether or not the handshake completes.
     socket.once('close', admitted.release);
+    if (socket.destroyed) admitted.release();
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, address.key));
   }
   server.on('upgrade', onUpgrade);
