@@ -227,9 +227,9 @@ export class TaskScheduler {
     for (const key of stale) if (key !== task.segment_key) await this.deps.storage.remove(key).catch(() => undefined);
   }
 
-  /** A reconnecting tab still working on a lease keeps it if its token is current (renewing it); LeaseLostError otherwise. */
-  async resume(lease: { leaseId: string; token: string }): Promise<void> {
-    await resumeLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, policy: this.deps.policy });
+  /** A reconnecting tab still working on its lease keeps it if the token is current and the lease is its own (renewing it); LeaseLostError otherwise. */
+  async resume(workerId: string, lease: { leaseId: string; token: string }): Promise<void> {
+    await resumeLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, policy: this.deps.policy, workerId });
   }
 
   /** Leases of a worker that went away and did not come back (to any coordinator) in time. */

@@ -125,11 +125,11 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     }
     if (proven && msg.resume) {
       const { resume } = msg;
-      const timer = graceTimers.get(resume.token);
-      if (timer) clearTimeout(timer);
-      graceTimers.delete(resume.token);
       try {
-        await opts.scheduler.resume(resume);
+        await opts.scheduler.resume(workerId, resume);
+        // Its own lease, resumed: the release pending since its socket dropped is off.
+        clearTimeout(graceTimers.get(resume.token));
+        graceTimers.delete(resume.token);
         conn.lease = { leaseId: resume.leaseId, token: resume.token };
         log.info({ workerId, leaseId: resume.leaseId }, 'worker reconnected and resumed its lease');
       } catch (err) {

@@ -107,6 +107,18 @@ describe('server-issued identity', () => {
     stranger.close();
   });
 
+  it('a worker with a valid identity of its own cannot resume the victim’s lease with its token', async () => {
+    const other = await new TabClient(c.port, { localAddress: '127.0.0.4' }).connect();
+    await other.hello({ credential: null });
+    other.close();
+    const again = await new TabClient(c.port, { localAddress: '127.0.0.4' }).connect();
+    const welcome = await again.hello({ credential: other.credential!, resume: { leaseId: lease.leaseId, token: lease.token } });
+    expect(welcome.workerId).toBe(other.workerId);
+    expect((await again.next('revoke')).leaseId).toBe(lease.leaseId);
+    await victimUntouched();
+    again.close();
+  });
+
   it('the victim itself reconnects with its credential and resumes its lease', async () => {
     const again = await new TabClient(c.port, { localAddress: '127.0.0.2' }).connect();
     const welcome = await again.hello({ credential: victim.credential!, resume: { leaseId: lease.leaseId, token: lease.token } });
