@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { submitFile, waitForJob } from './support/api.js';
-import { launchChromium, openContributorTabs, watchConsole, type Browser, type Page } from './support/browser.js';
+import { launchChromium, openContributorTabs, tabStatus, watchConsole, type Browser, type Page } from './support/browser.js';
 import { ARTIFACTS, removeDir, startCoordinatorProcess, tempDir, type CoordinatorProcess } from './support/coordinator-process.js';
 import { makeClip } from './support/media.js';
 
@@ -21,9 +21,12 @@ const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
 /**
  * 8 s at 640×360 with a keyframe every second, cut every 2 s: 4 chunks × 2
- * renditions = 8 small tasks. Two attempts per task, so the failing job fails soon.
+ * renditions = 8 small tasks. Two attempts per task, so the failing job fails
+ * soon; they must come from two addresses (one address cannot kill a task),
+ * so the coordinator reads the address from X-Forwarded-For (TRUST_PROXY) and
+ * each failing tab's browser context sends its own.
  */
-const ENV = { RENDITIONS: '360p,240p', CHUNK_SECONDS: '2', MAX_ATTEMPTS: '2' };
+const ENV = { RENDITIONS: '360p,240p', CHUNK_SECONDS: '2', MAX_ATTEMPTS: '2', TRUST_PROXY: '1' };
 const TASKS = 8;
 
 let coordinator: CoordinatorProcess;
@@ -99,10 +102,18 @@ describe('dashboard', () => {
   });
 
   it('shows why a job failed after it was accepted, and which chunk was retried', async () => {
-    // A tab whose encoder never gets anywhere: its watchdog gives up on every
-    // task at once (?stallSeconds), the only tab there is, so each attempt fails.
-    const stalling = await (await browser.newContext()).newPage();
-    await stalling.goto(`${coordinator.url}/contribute/?stallSeconds=0.01`);
+    // Tabs whose encoder never gets anywhere: their watchdog gives up on every
+    // task at once (?stallSeconds), the only tabs there are, so each attempt fails.
+    // Two volunteers at two addresses: failures from one address never kill a task.
+    const stallingTabs = await Promise.all(
+      ['198.51.100.1', '198.51.100.2'].map(async (address) => {
+        const tab = await (await browser.newContext({ extraHTTPHeaders: { 'X-Forwarded-For': address } })).newPage();
+        await tab.goto(`${coordinator.url}/contribute/?stallSeconds=0.01`);
+        return tab;
+      }),
+    );
+    for (const tab of stallingTabs)
+      await expect.poll(async () => (await tabStatus(tab))?.connection, { timeout: 60_000 }).toBe('connected');
     const small = path.join(dir, 'short.mp4');
     await makeClip(small, { seconds: 2, width: 320, height: 240, fps: 30, audio: false, gop: 30 });
     await page.getByTestId('upload-input').setInputFiles(small);
@@ -110,7 +121,7 @@ describe('dashboard', () => {
     await page.getByTestId('upload-submit').click();
     await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
     await expect.poll(() => page.getByTestId('job-state').getAttribute('data-state'), { timeout: 90_000 }).toBe('failed');
-    await stalling.context().close();
+    for (const tab of stallingTabs) await tab.context().close();
     expect(await page.getByTestId('job-error').textContent()).toMatch(/chunk 0 \(240p\) failed 2 times; .*made no progress/);
     expect(await cells('dead').count()).toBe(1);
     expect(await cells('dead').first().textContent()).toBe('2'); // the retry badge
@@ -238,13 +249,14 @@ describe('dashboard', () => {
     await page.mouse.move(0, 0);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'job-done-desktop.png'), fullPage: true });
 
-    // The volunteers page, reached by its link: both tabs, and the stalling one that left with its failures.
+    // The volunteers page, reached by its link: both tabs, and the two stalling ones (two addresses:
+    // one alone cannot kill a task) that left with their failures, one each.
     await page.getByRole('link', { name: /Volunteers/ }).click();
-    await expect.poll(() => page.getByTestId('workers-row').count()).toBe(3);
+    await expect.poll(() => page.getByTestId('workers-row').count()).toBe(4);
     expect(await page.getByTestId('workers-connected').textContent()).toBe('2');
     const left = page.locator('[data-testid="workers-row"][data-state="left"]');
-    expect(await left.count()).toBe(1);
-    expect(await left.locator('td[data-label="Failed"]').textContent()).toBe('2');
+    expect(await left.count()).toBe(2);
+    expect(await left.locator('td[data-label="Failed"]').allTextContents()).toEqual(['1', '1']);
     const done = await page.locator('[data-testid="workers-row"]:not([data-state="left"]) td[data-label="Done"]').allTextContents();
     expect(done.map(Number).reduce((a, b) => a + b, 0)).toBe(TASKS);
   });

@@ -83,6 +83,25 @@ const envSchema = z
     UPLOAD_RATE_WINDOW_SECONDS: positiveInt.max(3600).default(30),
     /** A client must send a request's headers within this time. */
     HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt.max(600).default(20),
+    /** How many reverse proxies of ours stand in front: X-Forwarded-For is read only then ("true" = 1). */
+    TRUST_PROXY: z
+      .string()
+      .regex(/^(true|false|\d{1,2})$/i, 'must be true, false, or the number of proxies in front (0-99)')
+      .default('false'),
+    /** Tab connections (WebSocket): limits per address and per connection (ws/limits.ts). */
+    WS_MAX_CONNECTIONS_PER_ADDRESS: positiveInt.max(100_000).default(64),
+    WS_CONNECTIONS_PER_MINUTE: positiveInt.max(1_000_000).default(120),
+    WS_HELLO_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
+    WS_MESSAGES_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
+    WS_MESSAGE_BURST: positiveInt.max(100_000).default(60),
+    // The largest message a tab may send: a fail whose 2,000-character reason is all
+    // control characters, each escaped to 6 bytes in JSON, takes ~12 KB.
+    WS_MAX_MESSAGE_BYTES: positiveInt
+      .min(16 * 1024)
+      .max(1024 * 1024)
+      .default(16 * 1024),
+    WS_HELLO_CONCURRENCY: positiveInt.max(64).default(4),
+    WS_MAX_PENDING_HELLOS: positiveInt.max(1_000_000).default(1000),
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     FFPROBE_PATH: z.string().min(1).default('ffprobe'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -144,6 +163,24 @@ export interface ExternalS3Config {
   readonly region: string;
 }
 
+/** What one address or one tab connection may cost (ws/limits.ts, ws/gateway.ts). */
+export interface WsLimits {
+  /** Sockets one address may hold open at once (tabs behind one NAT share an address). */
+  readonly maxConnectionsPerAddress: number;
+  /** New sockets per address per minute, after a burst of maxConnectionsPerAddress. */
+  readonly connectionsPerMinute: number;
+  /** A socket that has not said hello by then is closed (1008). */
+  readonly helloTimeoutSeconds: number;
+  /** Per connection: a token bucket of messageBurst tokens refilled at messagesPerSecond; excess closes with 1008. */
+  readonly messagesPerSecond: number;
+  readonly messageBurst: number;
+  /** Larger messages close the socket (1009). */
+  readonly maxMessageBytes: number;
+  /** Hellos handled at once; the rest wait in order, at most maxPendingHellos (then 1013). */
+  readonly helloConcurrency: number;
+  readonly maxPendingHellos: number;
+}
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -172,6 +209,9 @@ export interface Config {
   readonly ffmpegPath: string;
   readonly ffprobePath: string;
   readonly logLevel: string;
+  /** Reverse proxies of ours in front (0: the socket's address is the client's). */
+  readonly trustProxy: number;
+  readonly ws: WsLimits;
 }
 
 export class ConfigError extends Error {
@@ -249,5 +289,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
     logLevel: e.LOG_LEVEL,
+    trustProxy: /^true$/i.test(e.TRUST_PROXY) ? 1 : /^false$/i.test(e.TRUST_PROXY) ? 0 : Number(e.TRUST_PROXY),
+    ws: {
+      maxConnectionsPerAddress: e.WS_MAX_CONNECTIONS_PER_ADDRESS,
+      connectionsPerMinute: e.WS_CONNECTIONS_PER_MINUTE,
+      helloTimeoutSeconds: e.WS_HELLO_TIMEOUT_SECONDS,
+      messagesPerSecond: e.WS_MESSAGES_PER_SECOND,
+      messageBurst: e.WS_MESSAGE_BURST,
+      maxMessageBytes: e.WS_MAX_MESSAGE_BYTES,
+      helloConcurrency: e.WS_HELLO_CONCURRENCY,
+      maxPendingHellos: e.WS_MAX_PENDING_HELLOS,
+    },
   };
 }

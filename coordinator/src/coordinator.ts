@@ -143,6 +143,8 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
       leaseTtlSeconds: config.leaseTtlSeconds,
       disconnectGraceSeconds: config.disconnectGraceSeconds,
       notifier,
+      limits: config.ws,
+      trustProxy: config.trustProxy,
     });
     stack.push(() => gateway.close());
     const reaper = startReaper({ db: database.db, scheduler, policy, logger: log });

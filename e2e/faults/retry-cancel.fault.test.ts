@@ -1,8 +1,9 @@
 /**
- * A worker that fails every task, a task that dies after MAX_ATTEMPTS, the
- * failed job retried from what was accepted; and a job canceled while a
- * worker holds a lease. Scripted workers over real WebSockets, a real
- * coordinator on the real PostgreSQL.
+ * A worker that fails every task, a task that dies once failures from
+ * MAX_ATTEMPTS addresses ended it, the failed job retried from what was
+ * accepted; and a job canceled while a worker holds a lease. Scripted workers
+ * over real WebSockets (one of them from 127.0.0.2), a real coordinator on
+ * the real PostgreSQL.
  */
 import { describe, expect, it } from 'vitest';
 import { refusal } from '../support/api.js';
@@ -27,30 +28,47 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await bad.connect();
     await bad.hello();
     const id = await submit(fx.coordinator.api, file, ['360p']);
-    const failOnce = async () => {
-      const assign = await bad.next('assign', () => true, 20_000);
-      bad.send({ type: 'fail', leaseId: assign.leaseId, token: assign.token, reason: `encoder crashed on attempt ${assign.attempt}` });
+    const failOnce = async (worker: ProtocolClient) => {
+      const assign = await worker.next('assign', () => true, 20_000);
+      worker.send({ type: 'fail', leaseId: assign.leaseId, token: assign.token, reason: `encoder crashed on attempt ${assign.attempt}` });
       return assign;
     };
-    await failOnce();
-    const second = await failOnce(); // after a 2 s backoff
+    await failOnce(bad);
+    const second = await failOnce(bad); // after a 2 s backoff
     expect(second.attempt).toBe(2);
+    // One address cannot kill a task, however often it fails it (leases/failure-budget.ts):
+    // MAX_ATTEMPTS=2 failures must come from two addresses.
+    await expect.poll(async () => (await fx.coordinator.api.getTasks(id))[0]?.state, { timeout: 5000 }).toBe('queued');
+    expect((await fx.coordinator.api.getJob(id)).state).toBe('transcoding');
+    report.injected('the only task failed twice by one worker: still queued, the job still transcoding');
+    // The bad worker steps away (its credential kept); a second bad worker, from another address, fails it too.
+    bad.close();
+    const bad2 = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.2' });
+    await bad2.connect();
+    await bad2.hello();
+    const third = await failOnce(bad2); // after a 4 s backoff
+    expect(third.attempt).toBe(3);
+    bad2.close();
     const failed = await waitUntil(fx.coordinator.api, id, (j) => j.state === 'failed', 20_000);
-    report.injected('the only task failed twice by one worker (MAX_ATTEMPTS=2)');
+    report.injected('failed a third time by another worker from another address (MAX_ATTEMPTS=2 addresses)');
     expect(failed.error).toBe(
-      'chunk 0 (360p) failed 2 times; last reasons, newest first: worker failed: encoder crashed on attempt 2 | worker failed: encoder crashed on attempt 1',
+      'chunk 0 (360p) failed 3 times; last reasons, newest first: worker failed: encoder crashed on attempt 3 | worker failed: encoder crashed on attempt 2 | worker failed: encoder crashed on attempt 1',
     );
     report.observed(`failed: ${failed.error}`);
 
     // The client accepts only the route's 200 with a well-formed body.
     expect(await fx.coordinator.api.retryJob(id)).toMatchObject({ id });
     report.injected('POST /retry');
-    const third = await failOnce();
-    expect(third.attempt).toBe(3);
-    report.injected('the same worker fails the retried task: its third failure in a row');
+    await bad.reconnect(); // the same worker: it presents the credential its first welcome gave
+    const welcomeBack = await bad.hello();
+    expect(welcomeBack.workerId).toBe(bad.workerId);
+    const fourth = await failOnce(bad);
+    expect(fourth.attempt).toBe(4);
+    report.injected('the first bad worker comes back and fails the retried task: its third failure in a row');
 
-    // Quarantined now: the task goes to a good worker, never back to the bad one.
-    const good = new ProtocolClient(fx.coordinator.url);
+    // Quarantined now: the task goes to a good worker, never back to the bad one. The good one connects
+    // from another address: a new identity from the bad one's address would wait out its quarantine.
+    const good = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.3' });
     await good.connect();
     await good.hello();
     let stop = false;
@@ -69,9 +87,11 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await working;
     expect(bad.received.filter((m) => m.type === 'assign')).toEqual([]);
     const [task] = await fx.coordinator.api.getTasks(id);
-    expect(task!.history.map((h) => h.outcome)).toEqual(['failed', 'failed', 'failed', 'done']);
+    expect(task!.history.map((h) => h.outcome)).toEqual(['failed', 'failed', 'failed', 'failed', 'done']);
     report.observed(
-      `the task's attempts: ${task!.history.map((h) => `${h.outcome} by ${h.worker === bad.workerId ? 'bad' : 'good'}`).join(' → ')}`,
+      `the task's attempts: ${task!.history
+        .map((h) => `${h.outcome} by ${h.worker === bad.workerId ? 'bad' : h.worker === bad2.workerId ? 'bad2' : 'good'}`)
+        .join(' → ')}`,
     );
     bad.close();
     good.close();
@@ -81,7 +101,8 @@ describe('dead tasks, quarantine, retry and cancel', () => {
   it('cancel revokes the lease, cleans chunks and segments; delete removes the rest', async () => {
     const report = new ScenarioReport('cancel mid-transcode, then delete');
     const { file } = await faultClip(fx.dir, 8);
-    const worker = new ProtocolClient(fx.coordinator.url);
+    // From its own address: the first scenario's bad worker may still be quarantined, and quarantine follows the address.
+    const worker = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.4' });
     await worker.connect();
     await worker.hello();
     const id = await submit(fx.coordinator.api, file);

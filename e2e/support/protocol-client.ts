@@ -1,11 +1,18 @@
 /**
- * A scripted worker that speaks protocol v1 over a real WebSocket and
+ * A scripted worker that speaks the tab's protocol over a real WebSocket and
  * transcodes with native ffmpeg using the tab's own x264 recipe. The failure
  * tests use it to be a zombie, to replay old messages and to send garbage —
- * things a well-behaved tab never does, but a volunteer's might.
+ * things a well-behaved tab never does, but a volunteer's might — and the
+ * hostile-worker tests to present someone else's or a forged credential, to
+ * come from another loopback address (127.0.0.x), or to say hello by the
+ * hundred.
+ *
+ * Like a tab, it has no identity until its first welcome, keeps the id and
+ * credential the coordinator issued, and presents the credential in every
+ * later hello (also after reconnect()).
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,28 +37,73 @@ export interface Segment {
   sha256: string;
 }
 
+export interface ProtocolClientOptions {
+  /** The loopback address to connect from (e.g. 127.0.0.2): a different address as the coordinator counts them. */
+  readonly localAddress?: string;
+  /** Extra handshake headers (X-Forwarded-For behind a TRUST_PROXY coordinator). */
+  readonly headers?: Record<string, string>;
+}
+
 export class ProtocolClient {
-  readonly workerId = `script_${randomBytes(6).toString('hex')}`;
+  /** The id the coordinator issued in the last welcome ('' before the first). */
+  workerId = '';
+  /** Presented in the next hello: what the last welcome issued, or whatever a test sets (someone else's, forged). */
+  credential: string | undefined;
   readonly received: ServerMessage[] = [];
+  /** How the socket closed (code and reason), once it has. */
+  closed: { code: number; reason: string } | undefined;
   private ws!: WebSocket;
   private waiters: { match: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
   private seq = 0;
 
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly opts: ProtocolClientOptions = {},
+  ) {}
 
   async connect(): Promise<void> {
-    this.ws = new WebSocket(`${this.baseUrl.replace(/^http/, 'ws')}${WS_PATH}`);
-    this.ws.on('message', (data) => {
+    this.closed = undefined;
+    const ws = new WebSocket(`${this.baseUrl.replace(/^http/, 'ws')}${WS_PATH}`, {
+      ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
+      ...(this.opts.headers ? { headers: this.opts.headers } : {}),
+    });
+    this.ws = ws;
+    ws.on('message', (data) => {
       const parsed = parseMessage(serverMessageSchema, data.toString());
       if (!parsed.ok) throw new Error(`coordinator sent an invalid message: ${parsed.error}`);
+      if (parsed.message.type === 'welcome') {
+        this.workerId = parsed.message.workerId;
+        this.credential = parsed.message.credential;
+      }
       this.received.push(parsed.message);
       const i = this.waiters.findIndex((w) => w.match(parsed.message));
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(parsed.message);
     });
-    await new Promise<void>((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
     });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      // A refused upgrade is an error naming the status: "Unexpected server response: 429".
+      ws.once('error', reject);
+    });
+    ws.on('error', () => undefined); // after open, a close always follows; tests read `closed`
+  }
+
+  /** A new socket for the same worker: the next hello presents the credential kept from the last welcome. */
+  async reconnect(): Promise<void> {
+    this.ws.terminate();
+    await this.connect();
+  }
+
+  /** Resolves with the close code once the coordinator has closed the socket, or rejects after `timeoutMs`. */
+  async waitClosed(timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error(`${this.workerId || 'client'}: socket still open after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.closed;
   }
 
   /** Sends a protocol message (or, for the garbage tests, any text). Returns the id used. */
@@ -96,16 +148,17 @@ export class ProtocolClient {
     });
   }
 
-  async hello(resume?: { leaseId: string; token: string }): Promise<void> {
-    this.send({
+  /** Says hello (with `credential`, when set) and waits for the welcome; returns it. */
+  async hello(resume?: { leaseId: string; token: string }, timeoutMs = 30_000) {
+    const id = this.send({
       type: 'hello',
       protocol: PROTOCOL_VERSION,
-      workerId: this.workerId,
       name: 'protocol-client',
       capabilities: { encoders: ['native-x264'], threads: 1, wasmMultiThread: false },
+      ...(this.credential ? { credential: this.credential } : {}),
       ...(resume ? { resume } : {}),
     });
-    await this.next('welcome');
+    return this.next('welcome', (w) => w.replyTo === id, timeoutMs);
   }
 
   /** Downloads the chunk, transcodes it with native ffmpeg (1 thread, the tab's arguments), returns the segment. */

@@ -5,8 +5,18 @@ const hello = {
   type: 'hello',
   id: 'c1',
   protocol: PROTOCOL_VERSION,
-  workerId: 'tab_abcdefgh',
+  credential: 'wAbCdEfGh1234567.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG',
   capabilities: { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false },
+};
+const welcome = {
+  type: 'welcome',
+  id: 's1',
+  replyTo: 'c1',
+  protocol: PROTOCOL_VERSION,
+  workerId: 'wAbCdEfGh1234567',
+  credential: hello.credential,
+  leaseTtlSeconds: 30,
+  heartbeatIntervalSeconds: 10,
 };
 const params = {
   rendition: '480p',
@@ -40,12 +50,22 @@ describe('client messages', () => {
     expect(r.ok === false && r.error).toMatch(/sha256/);
   });
 
-  it('rejects unknown message types and malformed worker ids', () => {
+  it('rejects unknown message types, oversized credentials and bad capabilities', () => {
     expect(parseMessage(clientMessageSchema, JSON.stringify({ type: 'steal', id: 'x' })).ok).toBe(false);
-    expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, workerId: '../../etc' })).ok).toBe(false);
+    expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, credential: 'x'.repeat(257) })).ok).toBe(false);
+    expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, credential: '' })).ok).toBe(false);
+    expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, credential: 42 })).ok).toBe(false);
     expect(parseMessage(clientMessageSchema, JSON.stringify({ ...hello, capabilities: { ...hello.capabilities, threads: 0 } })).ok).toBe(
       false,
     );
+  });
+
+  it('protocol 2: a hello names no worker; an id the tab chooses is dropped, never read', () => {
+    const { credential: _, ...first } = hello;
+    const parsed = parseMessage(clientMessageSchema, JSON.stringify({ ...first, workerId: 'chosen_by_tab' }));
+    expect(parsed).toMatchObject({ ok: true });
+    expect(parsed.ok && parsed.message).not.toHaveProperty('workerId');
+    expect(parsed.ok && parsed.message).not.toHaveProperty('credential');
   });
 
   it('bounds progress to 0..1', () => {
@@ -56,6 +76,14 @@ describe('client messages', () => {
 });
 
 describe('server messages', () => {
+  it('a welcome carries the issued id (safe characters only) and a credential', () => {
+    expect(parseMessage(serverMessageSchema, JSON.stringify(welcome)).ok).toBe(true);
+    expect(parseMessage(serverMessageSchema, JSON.stringify({ ...welcome, workerId: '../../etc' })).ok).toBe(false);
+    const { credential: _, ...withoutCredential } = welcome;
+    expect(parseMessage(serverMessageSchema, JSON.stringify(withoutCredential)).ok).toBe(false);
+    expect(parseMessage(serverMessageSchema, JSON.stringify({ ...welcome, protocol: 1 })).ok).toBe(false);
+  });
+
   it('validates an assignment, including odd sizes and unknown renditions', () => {
     const assign = {
       type: 'assign',

@@ -1,22 +1,56 @@
 /**
- * The tab ↔ coordinator WebSocket protocol, version 1.
+ * The tab ↔ coordinator WebSocket protocol, version 2.
  *
  * Defined once here; the coordinator and the contributor page both import it
  * and validate every message on arrival. Every message has a `type` and an
  * `id` (the sender's correlation id); replies name the message they answer in
- * `replyTo`. The endpoint is `/ws/v1`; `hello` names the protocol version too,
- * so a stale tab is told to reload instead of misbehaving.
+ * `replyTo`. `hello` names the protocol version, so a stale tab is told to
+ * reload instead of misbehaving: the endpoint stays `/ws/v1`, where every
+ * page ever served connects, because a tab that reached no endpoint would only
+ * retry forever instead of hearing that it must reload.
+ *
+ * Version 2: the coordinator, not the tab, names the worker. A tab's first
+ * hello carries no identity; `welcome` gives it a worker id and a credential
+ * (signed by the coordinator, unguessable), which the tab presents in every
+ * later hello. A hello whose credential is missing, forged or from another
+ * grid gets a fresh identity, never someone else's.
  */
 import { z } from 'zod';
 import { renditionNameSchema } from './ladder.js';
 
-export const PROTOCOL_VERSION = 1 as const;
+export const PROTOCOL_VERSION = 2 as const;
 export const WS_PATH = '/ws/v1';
+
+/**
+ * Close codes the coordinator ends a socket with (RFC 6455 7.4.1, and 4000
+ * in the private range). The tab reconnects with backoff after any of them,
+ * except 4000, after which it asks for a reload.
+ */
+export const WS_CLOSE = {
+  /** A frame that is not valid UTF-8 text (set by the ws library). */
+  invalidData: 1007,
+  /** Over the message rate, or no hello within the deadline. */
+  policyViolation: 1008,
+  /** A message over the size limit. */
+  tooBig: 1009,
+  /** The coordinator is busy (too many connections from this address, too many hellos waiting): try again later. */
+  tryAgainLater: 1013,
+  /** The tab speaks another protocol version: reload the page. */
+  unsupportedProtocol: 4000,
+} as const;
 
 const messageId = z.string().min(1).max(64);
 const leaseId = z.string().min(1).max(64);
 const leaseToken = z.string().min(1).max(128);
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lowercase hex digits');
+/** Worker ids are issued by the coordinator; the pattern keeps them safe in logs, URLs and SQL text. */
+export const workerIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+/**
+ * Opaque to the tab. Any string of this size is accepted in hello and
+ * checked by the coordinator: one that does not verify gets a fresh identity
+ * rather than an error, so a tab whose credential went stale still joins.
+ */
+export const workerCredentialSchema = z.string().min(1).max(256);
 
 export const encoderKindSchema = z.enum(['wasm-x264', 'webcodecs-h264', 'native-x264']);
 export type EncoderKind = z.infer<typeof encoderKindSchema>;
@@ -56,14 +90,15 @@ export const helloSchema = z.object({
   type: z.literal('hello'),
   id: messageId,
   protocol: z.number().int(),
-  /** Stable per browser profile, so a reconnecting tab is recognised. */
-  workerId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  /** What the last welcome gave this tab; absent on its first hello. Never shown by any API or log. */
+  credential: workerCredentialSchema.optional(),
   name: z.string().max(80).optional(),
   capabilities: capabilitiesSchema,
   /**
    * The lease this tab is still working on after a reconnect. The coordinator
    * keeps it if the token is still current, or revokes it. A hello without
    * `resume` means the tab holds nothing: any lease it had is released at once.
+   * Only honoured for the identity the credential proves.
    */
   resume: z.object({ leaseId, token: leaseToken }).optional(),
 });
@@ -113,7 +148,10 @@ export const welcomeSchema = z.object({
   id: messageId,
   replyTo: messageId,
   protocol: z.literal(PROTOCOL_VERSION),
-  workerId: z.string(),
+  /** Who this tab is, as the coordinator sees it (the id `/api/workers` shows). */
+  workerId: workerIdSchema,
+  /** Present it in the next hello to stay this worker; keep it private to the tab. */
+  credential: workerCredentialSchema,
   leaseTtlSeconds: z.number().int().min(1),
   heartbeatIntervalSeconds: z.number().min(0.5),
 });

@@ -10,6 +10,7 @@ const welcome = (replyTo: string) => ({
   replyTo,
   protocol: PROTOCOL_VERSION,
   workerId: 'worker-abcdef',
+  credential: 'worker-abcdef.mac',
   leaseTtlSeconds: 30,
   heartbeatIntervalSeconds: 5,
 });
@@ -26,7 +27,7 @@ beforeEach(() => {
   states = [];
   conn = new Connection({
     url: 'ws://host.test/ws/v1',
-    hello: () => ({ workerId: 'worker-abcdef', capabilities: caps }),
+    hello: () => ({ credential: 'worker-abcdef.mac', capabilities: caps }),
     createSocket: (url) => new FakeSocket(url),
     random: () => 0,
     log: (level, message) => logs.push([level, message]),
@@ -47,13 +48,13 @@ function connect(): FakeSocket {
 }
 
 describe('Connection', () => {
-  it('says hello with protocol, workerId and capabilities, and is connected only after welcome', () => {
+  it('says hello with protocol, credential and capabilities, and is connected only after welcome', () => {
     conn.start();
     const s = last();
     expect(s.url).toBe('ws://host.test/ws/v1');
     expect(conn.state).toBe('connecting');
     s.open();
-    expect(s.sent[0]).toMatchObject({ type: 'hello', protocol: 1, workerId: 'worker-abcdef', capabilities: caps });
+    expect(s.sent[0]).toMatchObject({ type: 'hello', protocol: 2, credential: 'worker-abcdef.mac', capabilities: caps });
     expect(conn.state).toBe('connecting');
     s.receive(welcome(String(s.sent[0]?.id)));
     expect(conn.state).toBe('connected');
@@ -129,6 +130,30 @@ describe('Connection', () => {
     vi.advanceTimersByTime(120_000);
     expect(FakeSocket.all).toHaveLength(1);
   });
+
+  it('stops for good when closed with 4000 (unsupported protocol) even if the error message was lost', () => {
+    const s = connect();
+    s.drop(4000, 'unsupported protocol');
+    expect(conn.state).toBe('stopped');
+    expect(logs).toContainEqual(['error', 'the coordinator speaks another protocol version; reload the page']);
+    vi.advanceTimersByTime(120_000);
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+
+  it('reconnects with backoff after the coordinator closes it for sending too much (1008) or being busy (1013)', () => {
+    for (const code of [1008, 1013]) {
+      const before = FakeSocket.all.length;
+      const s = before === 0 ? connect() : last();
+      if (before > 0) {
+        s.open();
+        s.receive(welcome(String(s.sent[0]?.id)));
+      }
+      s.drop(code);
+      expect(conn.state).toBe('reconnecting');
+      vi.advanceTimersByTime(30_000);
+      expect(FakeSocket.all.length).toBeGreaterThan(before === 0 ? 1 : before);
+    }
+  });
 });
 
 describe('Connection across failures', () => {
@@ -137,7 +162,7 @@ describe('Connection across failures', () => {
     conn.stop();
     conn = new Connection({
       url: 'ws://host.test/ws/v1',
-      hello: () => ({ workerId: 'worker-abcdef', capabilities: caps, ...(resume ? { resume } : {}) }),
+      hello: () => ({ credential: 'worker-abcdef.mac', capabilities: caps, ...(resume ? { resume } : {}) }),
       createSocket: (url) => new FakeSocket(url),
       random: () => 0,
     });

@@ -3,9 +3,13 @@
  * server message, message ids, and reconnection with exponential backoff and
  * jitter (so a coordinator restart is not met by every tab at the same instant).
  * Every server message is validated with the shared schema on arrival.
+ *
+ * Who the tab is comes from the caller's hello() (the credential the last
+ * welcome gave, see worker-id.ts), asked afresh for every connection.
  */
 import {
   PROTOCOL_VERSION,
+  WS_CLOSE,
   WS_PATH,
   backoffDelay,
   clientMessageSchema,
@@ -171,6 +175,9 @@ export class Connection {
       return;
     }
     this.#socket = socket;
+    let opened = false;
+    /** Our own 4000 "no welcome" must not read as the coordinator's 4000 "unsupported protocol". */
+    let closedByUs = false;
     socket.onopen = () => {
       if (this.#socket !== socket) return;
       opened = true;
@@ -184,17 +191,24 @@ export class Connection {
       socket.send(JSON.stringify(hello));
       this.#welcomeTimer = setTimeout(() => {
         this.#log('warn', 'no welcome from the coordinator; reconnecting');
+        closedByUs = true;
         socket.close(4000, 'no welcome');
       }, this.#opts.welcomeTimeoutMs ?? 15_000);
     };
     socket.onmessage = (ev) => {
       if (this.#socket === socket) this.#receive(ev.data);
     };
-    let opened = false;
     socket.onclose = (ev) => {
       if (this.#socket !== socket) return;
       this.#socket = null;
       clearTimeout(this.#welcomeTimer);
+      if (ev.code === WS_CLOSE.unsupportedProtocol && !closedByUs) {
+        // The coordinator's "reload" error may not have reached us before its close did.
+        this.#log('error', 'the coordinator speaks another protocol version; reload the page');
+        this.#welcome = null;
+        this.#setState('stopped', 'outdated page: reload');
+        return;
+      }
       const delay = this.#scheduleRetry();
       // A try that never connected is one line per backoff step, not a warning each.
       const why = opened ? `connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})` : 'coordinator unreachable';

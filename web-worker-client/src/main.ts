@@ -21,7 +21,7 @@ import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
 import { PageView, pageStatus, type PageStatus } from './ui.js';
-import { tabWorkerId } from './worker-id.js';
+import { tabIdentity, type TabIdentity } from './worker-id.js';
 
 declare global {
   interface Window {
@@ -52,21 +52,21 @@ function initialThreads(): number {
 }
 
 const stallSeconds = Number(query.get('stallSeconds'));
-// Asked once per page: a second ask would find this page holding the id and take another.
-const tabId = tabWorkerId();
-let workerId: string | null = null;
+// Asked once per page: a second ask would find this page holding the id and start without it.
+const tabId = tabIdentity();
+let identity: TabIdentity | null = null;
 const threads = initialThreads();
 
 const session = new Session({
   wsUrl: wsUrl(location),
-  workerId: tabId.then((t) => t.workerId),
+  identity: tabId,
   threads,
   createTranscoder: (n) => new FfmpegWasmTranscoder({ threads: n, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
   log,
   onChange: () => render(),
 });
 
-const status = (): PageStatus => pageStatus(session.status(), workerId);
+const status = (): PageStatus => pageStatus(session.status(), identity?.workerId() ?? null);
 let renderQueued = false;
 function render(): void {
   // Progress arrives several times a second; one DOM update per frame is plenty.
@@ -110,8 +110,8 @@ window.__tabgrid = {
 // rAF does not run in hidden tabs; the timer keeps a hidden tab's status and
 // countdowns current (and notices encoder restarts, which fire no event).
 setInterval(() => view.render(session.status(), status()), 1000);
-void tabId.then(({ workerId: id }) => {
-  workerId = id;
+void tabId.then((id) => {
+  identity = id;
   render();
   if (autostart) start();
 });

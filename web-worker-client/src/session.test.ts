@@ -3,15 +3,20 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Session } from './session.js';
 import { FakeSocket } from './testing/fake-socket.js';
 import { FakeTranscoder, assign, chunk, flush, segment, until } from './testing/runner-fixture.js';
+import { tabIdentity, type TabIdentity } from './worker-id.js';
 
 let session: Session;
+let identity: Promise<TabIdentity>;
+let logs: string[];
 let transcoders: FakeTranscoder[];
 const last = () => FakeSocket.all.at(-1)!;
 const tc = () => transcoders.at(-1)!;
 const sentOf = (s: FakeSocket, type: string) => s.sent.filter((m) => m.type === type);
 
-/** Opens the newest socket and answers its hello. */
-function welcome(): FakeSocket {
+const ISSUED = { workerId: 'wIssuedByServer01', credential: 'wIssuedByServer01.mac' };
+
+/** Opens the newest socket and answers its hello as a coordinator would: the identity it presented, or a fresh one. */
+function welcome(issue = ISSUED): FakeSocket {
   const s = last();
   s.open();
   const hello = s.sent[0]!;
@@ -20,7 +25,8 @@ function welcome(): FakeSocket {
     id: `w${FakeSocket.all.length}`,
     replyTo: hello.id,
     protocol: PROTOCOL_VERSION,
-    workerId: hello.workerId,
+    workerId: issue.workerId,
+    credential: issue.credential,
     leaseTtlSeconds: 30,
     heartbeatIntervalSeconds: 10,
   });
@@ -31,9 +37,11 @@ beforeEach(async () => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
   FakeSocket.all = [];
   transcoders = [];
+  logs = [];
+  identity = tabIdentity({ storage: null, waitMs: 1 });
   session = new Session({
     wsUrl: 'ws://host.test/ws/v1',
-    workerId: Promise.resolve('worker-abcdef'),
+    identity,
     threads: 1,
     createTranscoder: () => {
       const t = new FakeTranscoder();
@@ -42,13 +50,36 @@ beforeEach(async () => {
     },
     createSocket: (url) => new FakeSocket(url),
     fetch: async (_url, init) => (init?.method === 'PUT' ? new Response(null) : new Response(chunk.slice())),
-    log: () => undefined,
+    log: (level, message) => logs.push(`${level}: ${message}`),
     onChange: () => undefined,
   });
   await session.start();
 });
-afterEach(() => {
+afterEach(async () => {
   vi.useRealTimers();
+  (await identity).close();
+});
+
+describe('Session identity', () => {
+  it('says its first hello without a credential, keeps what the welcome issued, and presents it on the next hello', async () => {
+    const s1 = welcome();
+    expect(s1.sent[0]).toMatchObject({ type: 'hello', protocol: PROTOCOL_VERSION });
+    expect(s1.sent[0]).not.toHaveProperty('credential');
+    expect((await identity).workerId()).toBe(ISSUED.workerId);
+    s1.drop(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    last().open();
+    expect(last().sent[0]).toMatchObject({ type: 'hello', credential: ISSUED.credential });
+  });
+
+  it('takes the fresh identity a coordinator issues when it did not accept the credential, and says so', async () => {
+    welcome().drop(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    const fresh = { workerId: 'wFreshIdentity001', credential: 'wFreshIdentity001.mac' };
+    welcome(fresh);
+    expect((await identity).credential()).toBe(fresh.credential);
+    expect(logs).toContain(`warn: the coordinator did not recognise this tab as ${ISSUED.workerId}; it is now ${fresh.workerId}`);
+  });
 });
 
 describe('Session', () => {
@@ -59,7 +90,9 @@ describe('Session', () => {
     s1.drop(1006);
     await vi.advanceTimersByTimeAsync(1000);
     last().open();
-    expect(last().sent[0]).toMatchObject({ type: 'hello', workerId: 'worker-abcdef', resume: { leaseId: 'lease-1', token: 'tok-1' } });
+    // Protocol 2: the tab presents the credential its welcome gave, never an id of its own choosing.
+    expect(last().sent[0]).toMatchObject({ type: 'hello', credential: ISSUED.credential, resume: { leaseId: 'lease-1', token: 'tok-1' } });
+    expect(last().sent[0]).not.toHaveProperty('workerId');
     const s2 = welcome();
     expect(tc().calls[0]?.opts.signal?.aborted).toBe(false);
     s2.receive({ type: 'revoke', id: 'r', leaseId: 'lease-1', reason: 'expired while away' });

@@ -13,6 +13,7 @@ import { backoffDelay, type BackoffPolicy, type Capabilities } from '@tabgrid/sh
 import { Connection, type ConnectionOptions, type ConnectionState, type LogFn } from './connection.js';
 import { TaskRunner, type RunnerStatus } from './task-runner.js';
 import type { Transcoder } from './transcoder/types.js';
+import type { TabIdentity } from './worker-id.js';
 
 export type EncoderState = 'not-loaded' | 'loading' | 'loaded' | 'failed';
 /** `pausing`: asked to pause, finishing the task in hand. */
@@ -23,7 +24,8 @@ const ENCODER_LOAD_BACKOFF: BackoffPolicy = { initialMs: 5000, maxMs: 120_000, j
 
 export interface SessionDeps {
   readonly wsUrl: string;
-  readonly workerId: Promise<string>;
+  /** Who the coordinator says this tab is (worker-id.ts): presented in hello, updated by every welcome. */
+  readonly identity: Promise<TabIdentity>;
   readonly createTranscoder: (threads: number) => Transcoder;
   readonly threads: number;
   readonly createSocket?: ConnectionOptions['createSocket'];
@@ -83,12 +85,13 @@ export class Session {
     if (this.#run !== 'not-started') return;
     this.#run = 'running';
     this.#changed();
-    const workerId = await this.#deps.workerId;
+    const identity = await this.#deps.identity;
     const conn = new Connection({
       url: this.#deps.wsUrl,
       hello: () => {
         const resume = this.#runner?.resumeLease();
-        return { workerId, capabilities: this.#capabilities(), ...(resume ? { resume } : {}) };
+        const credential = identity.credential();
+        return { capabilities: this.#capabilities(), ...(credential ? { credential } : {}), ...(resume ? { resume } : {}) };
       },
       ...(this.#deps.createSocket ? { createSocket: this.#deps.createSocket } : {}),
       log: this.#deps.log,
@@ -104,8 +107,15 @@ export class Session {
     this.#connection = conn;
     this.#runner = runner;
     conn.on('welcome', (m) => {
+      const before = identity.workerId();
+      identity.remember({ workerId: m.workerId, credential: m.credential });
+      if (before !== null && before !== m.workerId) {
+        // Our credential did not verify (the coordinator's database was reset, or the page is from another grid).
+        this.#deps.log('warn', `the coordinator did not recognise this tab as ${before}; it is now ${m.workerId}`);
+      }
       this.#deps.log('info', `connected as ${m.workerId}; heartbeat every ${m.heartbeatIntervalSeconds} s`);
       runner.handleWelcome();
+      this.#changed();
     });
     conn.on('assign', (m) => {
       this.#deps.log('info', `assigned job ${m.jobId.slice(0, 8)} chunk ${m.chunk} ${m.params.rendition} (attempt ${m.attempt})`);

@@ -3,18 +3,35 @@
  *
  * Leases up to `limit` queued tasks whose backoff has passed and whose job is
  * transcoding, oldest job first and chunk order within a job, unless the
- * worker is quarantined for failing again and again, in one
+ * worker is blocked (quarantined itself, or a new identity from the address
+ * of a quarantined worker: workers/worker-table.ts blockedUntil), in one
  * statement. `FOR UPDATE SKIP LOCKED` lets concurrent claimers (other
  * coordinators, other connections) pass over rows being claimed instead of
  * waiting or double-leasing. Each lease gets a fresh random token and the
  * attempt number goes up by one; the attempt is logged in task_attempts.
  * Returns the leased rows (empty when there is no work).
+ *
+ * claimableExists(q) → boolean
+ *
+ * Whether any task could be claimed now by a worker that is not blocked: the
+ * dispatcher asks this once per round, so that a round over hundreds of idle
+ * tabs costs one query when the queue is empty, not one claim per tab.
+ *
+ * claimOutlook(q, workerId) → { workLeft, blockedUntil }
+ *
+ * Why a claim came back empty, in one query: nothing claimable is left
+ * (workLeft false), or the worker is blocked until `blockedUntil`, or
+ * neither (another claimer took the last task meanwhile).
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { type TaskRow, taskRowColumns } from '../tasks/task-columns.js';
 import { claimableBy } from '../tasks/task-results.js';
+import { blockedUntil } from '../workers/worker-table.js';
 import type { LeasePolicy } from './types.js';
+
+/** Tasks a worker that is not blocked could lease now (`c`: tasks, `j`: their job); defined once for both statements. */
+const claimable: SQL = sql`c.state = 'queued' AND c.available_at <= now() AND j.state = 'transcoding'`;
 
 export async function claimTasks(q: Queryable, opts: { workerId: string; limit: number; policy: LeasePolicy }): Promise<TaskRow[]> {
   return rows<TaskRow>(
@@ -26,10 +43,8 @@ export async function claimTasks(q: Queryable, opts: { workerId: string; limit: 
       SELECT c.id
         FROM tasks c
         JOIN jobs j ON j.id = c.job_id
-       WHERE c.state = 'queued'
-         AND c.available_at <= now()
-         AND j.state = 'transcoding'
-         AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = ${opts.workerId} AND w.quarantined_until > now())
+       WHERE ${claimable}
+         AND ${blockedUntil(opts.workerId)} IS NULL
          AND ${claimableBy('c', opts.workerId, opts.policy.sameAddressReplicas ?? false)}
        ORDER BY j.created_at, c.chunk_index, c.rendition
        LIMIT ${opts.limit}
@@ -52,4 +67,21 @@ export async function claimTasks(q: Queryable, opts: { workerId: string; limit: 
     )
     SELECT * FROM claimed`,
   );
+}
+
+export async function claimableExists(q: Queryable): Promise<boolean> {
+  const [row] = await rows<{ any: boolean }>(
+    q,
+    sql`SELECT EXISTS (SELECT 1 FROM tasks c JOIN jobs j ON j.id = c.job_id WHERE ${claimable}) AS any`,
+  );
+  return row?.any === true;
+}
+
+export async function claimOutlook(q: Queryable, workerId: string): Promise<{ workLeft: boolean; blockedUntil: Date | null }> {
+  const [row] = await rows<{ work_left: boolean; blocked_until: Date | string | null }>(
+    q,
+    sql`SELECT EXISTS (SELECT 1 FROM tasks c JOIN jobs j ON j.id = c.job_id WHERE ${claimable}) AS work_left,
+               ${blockedUntil(workerId)} AS blocked_until`,
+  );
+  return { workLeft: row?.work_left === true, blockedUntil: row?.blocked_until ? new Date(row.blocked_until) : null };
 }

@@ -29,21 +29,25 @@ export async function renewLease(
 }
 
 /**
- * resumeLease(q, { taskId, token, policy }) → void
+ * resumeLease(q, { taskId, token, policy, workerId? }) → void
  *
  * A tab that reconnects still holding a lease keeps it if the token is still
- * current, whether the task is leased or already being verified (the
- * coordinator may have died mid-check). Extends the lease; LeaseLostError
- * otherwise.
+ * current (and, with `workerId`, the lease is that worker's), whether the task
+ * is leased or already being verified (the coordinator may have died
+ * mid-check). Extends the lease; LeaseLostError otherwise.
  */
-export async function resumeLease(q: Queryable, opts: { taskId: string; token: string; policy: LeasePolicy }): Promise<void> {
+export async function resumeLease(
+  q: Queryable,
+  opts: { taskId: string; token: string; policy: LeasePolicy; workerId?: string },
+): Promise<void> {
+  const ownedBy = opts.workerId === undefined ? sql`` : sql`AND lease_owner = ${opts.workerId}`;
   const resumed = await rows<{ id: string }>(
     q,
     sql`
     UPDATE tasks
        SET lease_expires_at = now() + make_interval(secs => ${opts.policy.ttlSeconds}),
            updated_at = now()
-     WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state IN ('leased', 'verifying')
+     WHERE id = ${opts.taskId} AND lease_token = ${opts.token} AND state IN ('leased', 'verifying') ${ownedBy}
     RETURNING id`,
   );
   if (resumed.length === 0) throw new LeaseLostError(opts.taskId);

@@ -1,4 +1,4 @@
-export { claimTasks } from './claim.js';
+export { claimOutlook, claimTasks, claimableExists } from './claim.js';
 export { renewLease, resumeLease } from './heartbeat.js';
 export { beginVerification, acceptSegment, undoVerification } from './complete.js';
 export { failLease, type EndedLease } from './fail.js';

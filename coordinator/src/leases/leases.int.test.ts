@@ -150,11 +150,12 @@ describe('expiry and fencing', () => {
     expect(row).toEqual({ state: 'done', segment_key: 'seg.a2' });
   });
 
-  it('failures back off, and the task is dead after maxAttempts', async () => {
+  it('failures back off, and the task is dead after maxAttempts (from distinct workers)', async () => {
     await seed(database.db, 1);
     for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
       await database.db.execute(sql`UPDATE tasks SET available_at = now()`);
-      const [t] = await claimTasks(database.db, { workerId: 'w', limit: 1, policy });
+      // Workers with no known address count as their own (failure-budget.ts); one worker alone could never kill the task.
+      const [t] = await claimTasks(database.db, { workerId: `w${attempt}`, limit: 1, policy });
       expect(t?.attempts).toBe(attempt);
       const ended = await failLease(database.db, {
         taskId: t!.id,

@@ -1,9 +1,9 @@
 /**
  * reapExpiredLeases(q, { policy }) → EndedLease[]
  *   Returns every lease not renewed in time (leased or verifying, past
- *   lease_expires_at) to the queue, or marks the task dead after maxAttempts,
- *   recording outcome 'expired' on the attempt. Safe to run from several
- *   coordinators at once (SKIP LOCKED).
+ *   lease_expires_at) to the queue, or marks the task dead once its failure
+ *   budget is spent (failure-budget.ts), recording outcome 'expired' on the
+ *   attempt. Safe to run from several coordinators at once (SKIP LOCKED).
  *
  * releaseLeases(q, { workerId, tokens, outcome, reason, policy, onlyIfDisconnected? }) → EndedLease[]
  *   The same for specific leases of one worker, e.g. after it disconnected
@@ -20,6 +20,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { closeAttempts } from '../tasks/close-attempt.js';
 import type { EndedLease } from './fail.js';
+import { stateAfterFailure } from './failure-budget.js';
 import type { AttemptOutcome, LeasePolicy } from './types.js';
 
 function endLeases(q: Queryable, where: SQL, outcome: AttemptOutcome, reason: string, policy: LeasePolicy) {
@@ -31,7 +32,7 @@ function endLeases(q: Queryable, where: SQL, outcome: AttemptOutcome, reason: st
       FOR UPDATE SKIP LOCKED
     ), ended AS (
       UPDATE tasks t
-         SET state = CASE WHEN t.attempts - t.retry_base >= ${policy.maxAttempts} THEN 'dead' ELSE 'queued' END,
+         SET state = ${stateAfterFailure('t', policy)},
              lease_token = NULL,
              lease_owner = NULL,
              lease_expires_at = NULL,

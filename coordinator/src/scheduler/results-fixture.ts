@@ -157,9 +157,9 @@ export async function retireAll(world: ResultsWorld): Promise<void> {
 
 /** A worker said hello from `address` with `capabilities`. */
 export async function addWorker(world: ResultsWorld, id: string, address: string | null, capabilities = WASM_SINGLE_THREAD): Promise<void> {
-  await openSession(world.database.db, { workerId: id, name: id, capabilities, coordinatorId: 'test' });
-  // The session's address is the volunteers part's to write at hello; set here as the gateway would.
-  await world.database.db.execute(sql`UPDATE workers SET address = ${address} WHERE id = ${id}`);
+  await openSession(world.database.db, { workerId: id, name: id, capabilities, coordinatorId: 'test', address: address ?? '' });
+  // null: a worker whose address is unknown (a row from before addresses were kept).
+  if (address === null) await world.database.db.execute(sql`UPDATE workers SET address = NULL WHERE id = ${id}`);
 }
 
 export interface WorkDone {

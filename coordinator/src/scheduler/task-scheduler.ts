@@ -9,7 +9,9 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { settleTranscoding } from '../jobs/settle.js';
 import {
+  claimOutlook,
   claimTasks,
+  claimableExists,
   expireStalledChecks,
   failLease,
   reapExpiredLeases,
@@ -82,6 +84,16 @@ export class TaskScheduler {
     );
   }
 
+  /** Whether any task is claimable now by a worker that is not blocked (the dispatcher's first question each round). */
+  hasClaimableWork(): Promise<boolean> {
+    return claimableExists(this.deps.db);
+  }
+
+  /** Why `workerId` got nothing: no work left, or it is blocked (quarantine) until when. */
+  whyNothingFor(workerId: string): Promise<{ workLeft: boolean; blockedUntil: Date | null }> {
+    return claimOutlook(this.deps.db, workerId);
+  }
+
   /** Leases the next task to `workerId`, or null when there is none. */
   async assign(workerId: string): Promise<Assignment | null> {
     const [task] = await claimTasks(this.deps.db, { workerId, limit: 1, policy: this.deps.policy });
@@ -128,13 +140,15 @@ export class TaskScheduler {
     return this.completer.complete(workerId, msg);
   }
 
-  async fail(msg: FailMessage): Promise<void> {
+  /** The tab gave up on its lease. Only the lease's owner can: LeaseLostError for anyone else, or a stale token. */
+  async fail(workerId: string, msg: FailMessage): Promise<void> {
     const ended = await failLease(this.deps.db, {
       taskId: msg.leaseId,
       token: msg.token,
       outcome: 'failed',
       reason: `worker failed: ${msg.reason}`,
       policy: this.deps.policy,
+      workerId,
     });
     await this.afterEnded([ended], 'failure');
   }
@@ -155,9 +169,9 @@ export class TaskScheduler {
     for (const key of stale) if (key !== task.segment_key) await this.deps.storage.remove(key).catch(() => undefined);
   }
 
-  /** A reconnecting tab still working on a lease keeps it if its token is current (renewing it); LeaseLostError otherwise. */
-  async resume(lease: { leaseId: string; token: string }): Promise<void> {
-    await resumeLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, policy: this.deps.policy });
+  /** A reconnecting tab still working on its lease keeps it if the token is current and the lease is its own (renewing it); LeaseLostError otherwise. */
+  async resume(workerId: string, lease: { leaseId: string; token: string }): Promise<void> {
+    await resumeLease(this.deps.db, { taskId: lease.leaseId, token: lease.token, policy: this.deps.policy, workerId });
   }
 
   /** Leases of a worker that went away and did not come back (to any coordinator) in time. */
@@ -171,6 +185,18 @@ export class TaskScheduler {
       onlyIfDisconnected: true,
     });
     if (ended.length > 0) this.log.info({ workerId, released: ended.length }, 'released leases of a disconnected worker');
+    await this.afterEnded(ended, 'neutral');
+  }
+
+  /** A lease claimed for a tab that left before it could be sent: back to the queue at once, nobody blamed. */
+  async releaseUnsent(workerId: string, token: string): Promise<void> {
+    const ended = await releaseLeases(this.deps.db, {
+      workerId,
+      tokens: [token],
+      outcome: 'disconnected',
+      reason: 'the tab left before its assignment was sent',
+      policy: this.deps.policy,
+    });
     await this.afterEnded(ended, 'neutral');
   }
 

@@ -1,55 +1,97 @@
 /**
  * One tab's WebSocket: validates every message, answers hello, heartbeat,
  * complete and fail, and tracks the lease the tab holds. The tab is never
- * trusted: a message that does not parse gets an `error` reply, and every
- * lease operation is checked against the database's current token.
+ * trusted: a message that does not parse gets an `error` reply, every lease
+ * operation is checked against the database's current token, a socket that
+ * does not say hello in time or sends faster than its token bucket allows is
+ * closed, and the worker id is the one the gateway established from the
+ * hello's credential, never one the tab names.
  */
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
   PROTOCOL_VERSION,
+  WS_CLOSE,
   clientMessageSchema,
   parseMessage,
   type ClientMessage,
   type ErrorCode,
+  type HelloMessage,
   type ServerMessage,
   type Unsent,
 } from '@tabgrid/shared';
 import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Assignment, TaskScheduler } from '../scheduler/task-scheduler.js';
+import type { WorkerIdentity } from './credentials.js';
+import { TokenBucket } from './limits.js';
 
 export interface ConnectionHooks {
   readonly scheduler: TaskScheduler;
   readonly leaseTtlSeconds: number;
-  readonly onHello: (conn: WorkerConnection, msg: Extract<ClientMessage, { type: 'hello' }>) => Promise<void>;
+  /**
+   * Establishes who the tab is (its credential, or a fresh identity) and
+   * opens its session; null when the coordinator is too busy to take it now
+   * (the socket is then closed with 1013 and the tab comes back later).
+   */
+  readonly onHello: (conn: WorkerConnection, msg: HelloMessage) => Promise<WorkerIdentity | null>;
   /** The tab may take work now. */
   readonly onIdle: () => void;
+}
+
+export interface ConnectionLimits {
+  readonly helloTimeoutSeconds: number;
+  readonly messagesPerSecond: number;
+  readonly messageBurst: number;
 }
 
 let nextMessage = 0;
 const messageId = () => `s${(++nextMessage).toString(36)}`;
 
 export class WorkerConnection {
+  /** Set once the hello is handled: the identity the credential proved, or the fresh one issued. */
   workerId: string | undefined;
+  /** The welcome is sent: the tab may send lease messages and take work. */
+  welcomed = false;
+  /** The session this connection opened (workers.connected_at), so its close ends only that session. */
+  session: Date | undefined;
   /** The lease this tab is working on, if any. */
   lease: { leaseId: string; token: string } | undefined;
   /** Waiting for the coordinator to verify a completed segment. */
   verifying = false;
   alive = true;
+  /** Since when the tab has been waiting for work; the dispatcher serves the longest-waiting tab first. */
+  waitingSince = Date.now();
+  /** The dispatcher passes this tab over until then (it is quarantined, or got nothing while work remained). */
+  skipUntil = 0;
   readonly connectionId = randomUUID();
   private readonly log: Logger;
+  private readonly bucket: TokenBucket;
+  private helloSeen = false;
+  private readonly helloTimer: NodeJS.Timeout;
+  private closing = false;
 
   constructor(
     readonly ws: WebSocket,
+    /** What limits count this tab under (ws/client-address.ts); never sent to anyone. */
+    readonly address: string,
     private readonly hooks: ConnectionHooks,
+    limits: ConnectionLimits,
     logger: Logger,
   ) {
     this.log = logger.child({ connection: this.connectionId.slice(0, 8) });
+    this.bucket = new TokenBucket(limits.messageBurst, limits.messagesPerSecond);
+    // A socket that never says hello would otherwise hold an address's slot forever.
+    this.helloTimer = setTimeout(() => {
+      if (this.helloSeen) return;
+      this.log.info({ address }, 'closing a connection that said no hello in time');
+      this.close(WS_CLOSE.policyViolation, `no hello within ${limits.helloTimeoutSeconds} s`);
+    }, limits.helloTimeoutSeconds * 1000);
+    this.helloTimer.unref();
   }
 
   get idle(): boolean {
-    return this.workerId !== undefined && this.lease === undefined && !this.verifying && this.ws.readyState === this.ws.OPEN;
+    return this.welcomed && this.lease === undefined && !this.verifying && this.ws.readyState === this.ws.OPEN;
   }
 
   send(msg: Unsent<ServerMessage>): void {
@@ -61,21 +103,48 @@ export class WorkerConnection {
     this.send({ type: 'error', code, message, ...(replyTo ? { replyTo } : {}) });
   }
 
-  /** When this tab was last given work; the dispatcher serves the longest-waiting tab first. */
-  lastAssignedAt = 0;
+  /** Closes the socket (once) and ignores whatever else it sends. */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.helloTimer);
+    this.ws.close(code, reason);
+  }
+
+  /** The socket is gone: stop the hello deadline. */
+  closed(): void {
+    this.closing = true;
+    clearTimeout(this.helloTimer);
+  }
 
   assign(a: Assignment): void {
-    this.lastAssignedAt = Date.now();
     this.lease = { leaseId: a.leaseId, token: a.token };
     this.send({ type: 'assign', ...a });
   }
 
   revoke(leaseId: string, reason: string): void {
-    if (this.lease?.leaseId === leaseId) this.lease = undefined;
     this.send({ type: 'revoke', leaseId, reason });
+    if (this.lease?.leaseId !== leaseId) return;
+    this.lease = undefined;
+    // Idle again, at the back of the line: a tab whose lease expired (it went silent)
+    // must not get the same task straight back ahead of the tabs that waited.
+    this.markWaiting();
+  }
+
+  /**
+   * One frame or control message from the tab: spends a token, or closes the
+   * socket with 1008 when the bucket is empty. Returns whether to go on.
+   */
+  spend(): boolean {
+    if (this.closing) return false;
+    if (this.bucket.take()) return true;
+    this.log.warn({ workerId: this.workerId, address: this.address }, 'closing a connection that sends too many messages');
+    this.close(WS_CLOSE.policyViolation, 'too many messages');
+    return false;
   }
 
   async handle(raw: string): Promise<void> {
+    if (!this.spend()) return;
     const parsed = parseMessage(clientMessageSchema, raw);
     if (!parsed.ok) {
       this.log.info({ workerId: this.workerId, error: parsed.error }, 'invalid message from tab');
@@ -83,8 +152,13 @@ export class WorkerConnection {
       return;
     }
     const msg = parsed.message;
-    if (msg.type !== 'hello' && this.workerId === undefined) {
-      this.sendError('not_introduced', 'send hello first', msg.id);
+    if (msg.type === 'hello') {
+      if (this.helloSeen) {
+        this.sendError('invalid_message', 'hello was already said on this connection; open a new one to start over', msg.id);
+        return;
+      }
+    } else if (!this.welcomed) {
+      this.sendError('not_introduced', 'send hello first, and wait for the welcome', msg.id);
       return;
     }
     try {
@@ -92,7 +166,7 @@ export class WorkerConnection {
     } catch (err) {
       if (err instanceof LeaseLostError) {
         this.revoke(msg.type === 'hello' ? '' : msg.leaseId, err.message);
-        this.hooks.onIdle();
+        this.markWaiting();
         return;
       }
       // Database or storage trouble: the tab keeps what it has and sends the message again later.
@@ -105,27 +179,56 @@ export class WorkerConnection {
     }
   }
 
+  /** Now waiting for work (again): the longest-waiting tab is served first, so this one goes to the back. */
+  private markWaiting(): void {
+    this.waitingSince = Date.now();
+    this.skipUntil = 0;
+    this.hooks.onIdle();
+  }
+
+  private async hello(msg: HelloMessage): Promise<void> {
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      this.sendError('unsupported_protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}; reload the page`, msg.id);
+      this.close(WS_CLOSE.unsupportedProtocol, 'unsupported protocol');
+      return;
+    }
+    this.helloSeen = true;
+    clearTimeout(this.helloTimer);
+    let identity: WorkerIdentity | null;
+    try {
+      identity = await this.hooks.onHello(this, msg);
+    } catch (err) {
+      // The database is down. Closed rather than kept: the hello deadline no longer
+      // guards this socket, and the tab says hello again on a new one, with backoff.
+      const why = (err as Error).message;
+      this.log.warn({ err: why, address: this.address }, 'could not take a worker now');
+      this.sendError('unavailable', `the coordinator could not handle this hello now (${why}); try again later`, msg.id);
+      this.close(WS_CLOSE.tryAgainLater, 'the coordinator cannot take workers now');
+      return;
+    }
+    if (!identity) {
+      this.close(WS_CLOSE.tryAgainLater, 'the coordinator is busy; try again later');
+      return;
+    }
+    this.workerId = identity.workerId;
+    this.send({
+      type: 'welcome',
+      replyTo: msg.id,
+      protocol: PROTOCOL_VERSION,
+      workerId: identity.workerId,
+      credential: identity.credential,
+      leaseTtlSeconds: this.hooks.leaseTtlSeconds,
+      heartbeatIntervalSeconds: Math.max(1, this.hooks.leaseTtlSeconds / 3),
+    });
+    this.welcomed = true;
+    this.markWaiting();
+  }
+
   private async dispatch(msg: ClientMessage): Promise<void> {
     switch (msg.type) {
-      case 'hello': {
-        if (msg.protocol !== PROTOCOL_VERSION) {
-          this.sendError('unsupported_protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}; reload the page`, msg.id);
-          this.ws.close(4000, 'unsupported protocol');
-          return;
-        }
-        this.workerId = msg.workerId;
-        await this.hooks.onHello(this, msg);
-        this.send({
-          type: 'welcome',
-          replyTo: msg.id,
-          protocol: PROTOCOL_VERSION,
-          workerId: msg.workerId,
-          leaseTtlSeconds: this.hooks.leaseTtlSeconds,
-          heartbeatIntervalSeconds: Math.max(1, this.hooks.leaseTtlSeconds / 3),
-        });
-        this.hooks.onIdle();
+      case 'hello':
+        await this.hello(msg);
         return;
-      }
       case 'heartbeat':
         await this.hooks.scheduler.heartbeat(msg);
         return;
@@ -152,14 +255,14 @@ export class WorkerConnection {
           this.send({ type: 'result', replyTo: msg.id, leaseId: msg.leaseId, accepted: false, reason: err.message });
         } finally {
           this.verifying = false;
-          this.hooks.onIdle();
+          this.markWaiting();
         }
         return;
       }
       case 'fail':
         if (this.lease?.leaseId === msg.leaseId) this.lease = undefined;
-        await this.hooks.scheduler.fail(msg);
-        this.hooks.onIdle();
+        await this.hooks.scheduler.fail(this.workerId!, msg);
+        this.markWaiting();
         return;
     }
   }

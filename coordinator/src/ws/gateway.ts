@@ -1,19 +1,32 @@
 /**
- * The WebSocket endpoint tabs connect to (`/ws/v1`) and the dispatcher that
- * hands idle tabs work. Connections are the only in-memory state, and losing
- * them loses nothing: their leases expire or are released.
+ * The WebSocket endpoint tabs connect to (`/ws/v1`): admission per address,
+ * hellos (identity and session), grace periods for tabs that drop, and the
+ * dispatch loop (dispatcher.ts). Connections are the only in-memory state,
+ * and losing them loses nothing: their leases expire or are released.
+ *
+ * Nothing a stranger sends may take the process down: every socket, raw or
+ * upgraded, has an error listener (the `ws` server emits 'error' on a socket
+ * for an oversized frame, invalid UTF-8 or a reserved opcode, and without a
+ * listener Node exits: docs/facts.md, "WebSocket and browsers"); the library
+ * then closes that socket with the matching code (1009, 1007, 1002).
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { WS_PATH, type HelloMessage } from '@tabgrid/shared';
+import type { WsLimits } from '../config.js';
 import type { Db } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Notifier, Waker } from '../notify/index.js';
-import { closeSession, openSession } from '../workers/worker-table.js';
 import type { TaskScheduler } from '../scheduler/task-scheduler.js';
+import { loadSecret } from '../secrets/secret-table.js';
+import { closeSession, openSession, pruneIdleWorkers } from '../workers/worker-table.js';
+import { clientAddress } from './client-address.js';
 import { WorkerConnection } from './connection.js';
+import { type WorkerCredentials, type WorkerIdentity, workerCredentials } from './credentials.js';
+import { dispatchRound } from './dispatcher.js';
+import { AddressLimits, BoundedQueue } from './limits.js';
 
 export interface WsGatewayOptions {
   readonly db: Db;
@@ -25,6 +38,9 @@ export interface WsGatewayOptions {
   readonly disconnectGraceSeconds: number;
   /** Wakes the dispatcher when there is work, and carries revocations from every coordinator. */
   readonly notifier: Notifier;
+  readonly limits: WsLimits;
+  /** Reverse proxies of ours in front (ws/client-address.ts); 0 ignores X-Forwarded-For. */
+  readonly trustProxy: number;
 }
 
 export interface WsGateway {
@@ -35,125 +51,201 @@ export interface WsGateway {
 /** Notifications wake the dispatcher; this poll only catches work whose notification was lost. */
 const DISPATCH_SAFETY_POLL_MS = 5000;
 const PING_INTERVAL_MS = 15_000;
+/** Per-address counters of addresses gone quiet are forgotten this often. */
+const SWEEP_MS = 60_000;
+/** Workers with no history that left more than an hour ago are deleted this often (every credential-less hello makes one). */
+const PRUNE_MS = 10 * 60_000;
+const PRUNE_AFTER_SECONDS = 3600;
 
 export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGateway {
   const log = opts.logger.child({ component: 'ws' });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const { limits } = opts;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxMessageBytes,
+    // A tab sends each message as one frame; thousands of fragments are only ever an attack.
+    maxFragments: 64,
+  });
+  wss.on('error', (err) => log.warn({ err: err.message }, 'WebSocket server error'));
+  wss.on('wsClientError', (err, socket) => {
+    log.info({ err: err.message }, 'refused a malformed WebSocket handshake');
+    socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   const connections = new Set<WorkerConnection>();
+  const addressLimits = new AddressLimits({ maxOpen: limits.maxConnectionsPerAddress, perMinute: limits.connectionsPerMinute });
+  const hellos = new BoundedQueue(limits.helloConcurrency, limits.maxPendingHellos);
+  /** Ends of sessions, paced like hellos (a NAT dropping hundreds of tabs at once is a flood too), but never refused. */
+  const goodbyes = new BoundedQueue(limits.helloConcurrency, Number.MAX_SAFE_INTEGER);
   /** Leases of tabs that dropped, by token, released unless the tab resumes them in time. */
   const graceTimers = new Map<string, NodeJS.Timeout>();
-  /** When each connection said hello, so its close only marks *that* session gone. */
-  const sessions = new WeakMap<WorkerConnection, Date>();
   /** Wakes the dispatch loop (below): any coordinator announced work, or a tab here became idle. */
   const waker = new Waker(opts.notifier, ['work']);
 
-  /** One dispatch round: each idle tab, longest-waiting first, is offered the next task. */
-  async function dispatchRound(): Promise<void> {
-    try {
-      // Longest-waiting tab first: fair, and a tab whose lease was just revoked
-      // (it went silent) does not get the same task straight back ahead of the others.
-      const waiting = [...connections].filter((c) => c.idle).sort((a, b) => a.lastAssignedAt - b.lastAssignedAt);
-      for (const conn of waiting) {
-        if (!conn.idle) continue;
-        const assignment = await opts.scheduler.assign(conn.workerId!);
-        // Nothing for this worker (no work, or it is quarantined): the next one may still get some.
-        if (!assignment) continue;
-        if (!conn.idle) {
-          // The tab went away while we claimed: its lease is released with the others below.
-          continue;
-        }
-        conn.assign(assignment);
-      }
-    } catch (err) {
-      log.warn({ err }, 'dispatch failed (database unavailable?); will retry');
+  /** The worker-credentials secret, read once (retried after a failure: the database may be down at first). */
+  let credentialsLoad: Promise<WorkerCredentials> | undefined;
+  const credentials = () => {
+    credentialsLoad ??= loadSecret(opts.db, 'worker-credentials')
+      .then(workerCredentials)
+      .catch((err: unknown) => {
+        credentialsLoad = undefined;
+        throw err;
+      });
+    return credentialsLoad;
+  };
+
+  /** Who the tab is, and its session. Runs in the bounded hello queue. */
+  async function introduce(conn: WorkerConnection, msg: HelloMessage): Promise<WorkerIdentity | 'gone'> {
+    // A tab that left while its hello waited costs nothing more.
+    if (conn.ws.readyState !== conn.ws.OPEN) return 'gone';
+    const creds = await credentials();
+    const proven = msg.credential === undefined ? null : creds.verify(msg.credential);
+    const identity: WorkerIdentity = proven ? { workerId: proven, credential: msg.credential! } : creds.issue();
+    const { workerId } = identity;
+    if (msg.credential !== undefined && !proven) {
+      // Never logged: the credential itself. A forged one is someone's attempt to be someone else.
+      log.warn(
+        { workerId, address: conn.address },
+        'hello with a credential that does not verify (forged, stale or foreign): new identity',
+      );
     }
+    const session = await openSession(opts.db, {
+      workerId,
+      name: msg.name ?? null,
+      capabilities: msg.capabilities,
+      coordinatorId: opts.coordinatorId,
+      address: conn.address,
+    });
+    conn.workerId = workerId;
+    conn.session = session;
+    opts.notifier.publish({ kind: 'workers' });
+    if (conn.ws.readyState !== conn.ws.OPEN) {
+      // Closed while the session opened: its close saw no session to end, so end it here.
+      if (session) await closeSession(opts.db, { workerId, connectedAt: session });
+      return 'gone';
+    }
+    if (proven && msg.resume) {
+      const { resume } = msg;
+      try {
+        await opts.scheduler.resume(workerId, resume);
+        // Its own lease, resumed: the release pending since its socket dropped is off.
+        clearTimeout(graceTimers.get(resume.token));
+        graceTimers.delete(resume.token);
+        conn.lease = { leaseId: resume.leaseId, token: resume.token };
+        log.info({ workerId, leaseId: resume.leaseId }, 'worker reconnected and resumed its lease');
+      } catch (err) {
+        if (!(err instanceof LeaseLostError)) throw err;
+        // Told after the welcome, so the tab knows who is talking first.
+        setImmediate(() => conn.revoke(resume.leaseId, 'the lease expired or was reassigned while the tab was away'));
+      }
+    } else if (msg.resume) {
+      // A lease named by a tab that proved no identity is never touched: not resumed, not released.
+      const { leaseId } = msg.resume;
+      setImmediate(() => conn.revoke(leaseId, 'this tab has a new identity; the lease it names is not its own'));
+    } else if (proven) {
+      await opts.scheduler.releaseAll(workerId);
+    }
+    log.info(
+      { workerId, address: conn.address, identity: proven ? 'kept' : 'new', capabilities: msg.capabilities, resumed: Boolean(msg.resume) },
+      'worker connected',
+    );
+    return identity;
   }
 
   const hooks = {
     scheduler: opts.scheduler,
     leaseTtlSeconds: opts.leaseTtlSeconds,
     onIdle: () => waker.poke(),
-    async onHello(conn: WorkerConnection, msg: HelloMessage) {
-      const session = await openSession(opts.db, {
-        workerId: msg.workerId,
-        name: msg.name ?? null,
-        capabilities: msg.capabilities,
-        coordinatorId: opts.coordinatorId,
-      });
-      opts.notifier.publish({ kind: 'workers' });
-      if (session) sessions.set(conn, session);
-      if (msg.resume) {
-        const timer = graceTimers.get(msg.resume.token);
-        if (timer) clearTimeout(timer);
-        graceTimers.delete(msg.resume.token);
-        try {
-          await opts.scheduler.resume(msg.resume);
-          conn.lease = { leaseId: msg.resume.leaseId, token: msg.resume.token };
-          log.info({ workerId: msg.workerId, leaseId: msg.resume.leaseId }, 'worker reconnected and resumed its lease');
-        } catch (err) {
-          if (!(err instanceof LeaseLostError)) throw err;
-          // Told after the welcome, so the tab knows who is talking first.
-          setImmediate(() => conn.revoke(msg.resume!.leaseId, 'the lease expired or was reassigned while the tab was away'));
-        }
-      } else {
-        await opts.scheduler.releaseAll(msg.workerId);
+    async onHello(conn: WorkerConnection, msg: HelloMessage): Promise<WorkerIdentity | null> {
+      const queued = await hellos.run(() => introduce(conn, msg));
+      if (!queued.ok) {
+        log.warn({ address: conn.address, waiting: hellos.pending }, 'too many hellos waiting; told the tab to come back later');
+        return null;
       }
-      log.info({ workerId: msg.workerId, capabilities: msg.capabilities, resumed: Boolean(msg.resume) }, 'worker connected');
+      return queued.value === 'gone' ? null : queued.value;
     },
   };
 
-  function onConnection(ws: import('ws').WebSocket): void {
-    const conn = new WorkerConnection(ws, hooks, log);
+  function onConnection(ws: WebSocket, address: string): void {
+    const conn = new WorkerConnection(ws, address, hooks, limits, log);
     connections.add(conn);
-    ws.on('pong', () => (conn.alive = true));
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return conn.sendError('invalid_message', 'binary messages are not part of the protocol');
-      void conn.handle(data.toString());
+    ws.on('error', (err: Error & { code?: string }) => {
+      // The library closes the socket with the matching code (1009, 1007, 1002, 1008) right after this.
+      log.info({ err: err.message, code: err.code, address, workerId: conn.workerId }, 'closing a connection that sent an invalid frame');
     });
-    ws.on('close', (code) => {
-      connections.delete(conn);
-      const workerId = conn.workerId;
-      const lease = conn.lease;
-      if (!workerId) return;
-      log.info({ workerId, holding: lease?.leaseId }, 'worker disconnected');
-      const session = sessions.get(conn);
-      // Only this session (connected_at is kept to the millisecond so a JS Date matches it exactly):
-      // the tab may already have reconnected, here or to another coordinator.
-      const marked = session
-        ? closeSession(opts.db, { workerId, connectedAt: session }).then(() => opts.notifier.publish({ kind: 'workers' }))
-        : Promise.resolve();
-      if (!lease) {
-        marked.catch(() => undefined);
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('ping', () => conn.spend());
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        if (conn.spend()) conn.sendError('invalid_message', 'binary messages are not part of the protocol');
         return;
       }
-      // A clean close means the tab is not coming back for this lease: 1001 "going away"
-      // (Chromium closes a closed or navigated page's sockets with it) or 1000 (the
-      // volunteer paused). Only a dropped connection (1006) waits for the tab to return.
-      const gone = code === 1000 || code === 1001;
-      const graceMs = gone ? 0 : opts.disconnectGraceSeconds * 1000;
-      const timer = setTimeout(() => {
-        graceTimers.delete(lease.token);
-        marked
-          .then(() =>
-            opts.scheduler.release(
-              workerId,
-              [lease.token],
-              gone ? 'the tab was closed or paused' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
-            ),
-          )
-          .catch((err: unknown) => log.warn({ err, workerId }, 'could not release leases; they will expire'));
-      }, graceMs);
-      graceTimers.set(lease.token, timer);
+      conn.handle(data.toString()).catch((err: unknown) => log.error({ err, workerId: conn.workerId }, 'message handler failed'));
     });
+    ws.on('close', (code) => onClose(conn, code));
+  }
+
+  function onClose(conn: WorkerConnection, code: number): void {
+    conn.closed();
+    connections.delete(conn);
+    const { workerId, lease, session } = conn;
+    if (!workerId) return;
+    log.info({ workerId, holding: lease?.leaseId, code }, 'worker disconnected');
+    // Only this session (connected_at is kept to the millisecond so a JS Date matches it exactly):
+    // the tab may already have reconnected, here or to another coordinator.
+    const marked = session
+      ? goodbyes.run(() => closeSession(opts.db, { workerId, connectedAt: session })).then(() => opts.notifier.publish({ kind: 'workers' }))
+      : Promise.resolve();
+    if (!lease) {
+      marked.catch(() => undefined);
+      return;
+    }
+    // A clean close means the tab is not coming back for this lease: 1001 "going away"
+    // (Chromium closes a closed or navigated page's sockets with it) or 1000 (the
+    // volunteer paused). Only a dropped connection (1006) waits for the tab to return.
+    const gone = code === 1000 || code === 1001;
+    const graceMs = gone ? 0 : opts.disconnectGraceSeconds * 1000;
+    const timer = setTimeout(() => {
+      graceTimers.delete(lease.token);
+      marked
+        .then(() =>
+          opts.scheduler.release(
+            workerId,
+            [lease.token],
+            gone ? 'the tab was closed or paused' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
+          ),
+        )
+        .catch((err: unknown) => log.warn({ err, workerId }, 'could not release leases; they will expire'));
+    }, graceMs);
+    graceTimers.set(lease.token, timer);
+  }
+
+  function refuse(socket: Duplex, status: string, message: string): void {
+    socket.end(
+      `HTTP/1.1 ${status}\r\nConnection: close\r\nRetry-After: 10\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    );
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // A reset during the handshake must not become an uncaught 'error'.
+    socket.on('error', (err) => log.debug({ err: err.message }, 'socket error during the WebSocket handshake'));
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (pathname !== WS_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, onConnection);
+    const address = clientAddress(req, opts.trustProxy);
+    if (address.fallback) log.warn({ address: address.key, problem: address.fallback }, 'TRUST_PROXY is set but the proxy header is not');
+    const admitted = addressLimits.admit(address.key);
+    if (!admitted.ok) {
+      log.info({ address: address.key, reason: admitted.reason }, 'refused a WebSocket connection');
+      refuse(socket, '429 Too Many Requests', admitted.reason);
+      return;
+    }
+    // The slot is held until the socket closes, whether or not the handshake completes.
+    socket.once('close', admitted.release);
+    if (socket.destroyed) admitted.release();
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, address.key));
   }
   server.on('upgrade', onUpgrade);
 
@@ -161,7 +253,11 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   let closed = false;
   const dispatchLoop = (async () => {
     while (!closed) {
-      await dispatchRound();
+      try {
+        await dispatchRound(opts.scheduler, connections, log);
+      } catch (err) {
+        log.warn({ err }, 'dispatch failed (database unavailable?); will retry');
+      }
       await waker.wait(DISPATCH_SAFETY_POLL_MS);
     }
   })();
@@ -180,6 +276,14 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       conn.ws.ping();
     }
   }, PING_INTERVAL_MS);
+  const sweepTimer = setInterval(() => addressLimits.sweep(), SWEEP_MS);
+  sweepTimer.unref();
+  const pruneTimer = setInterval(() => {
+    pruneIdleWorkers(opts.db, { olderThanSeconds: PRUNE_AFTER_SECONDS })
+      .then((n) => n > 0 && log.info({ deleted: n }, 'forgot workers that never worked and left over an hour ago'))
+      .catch((err: unknown) => log.warn({ err }, 'could not prune idle workers; will retry'));
+  }, PRUNE_MS);
+  pruneTimer.unref();
 
   return {
     connectedCount: () => connections.size,
@@ -189,6 +293,8 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       unsubscribeRevoke();
       await dispatchLoop;
       clearInterval(pingTimer);
+      clearInterval(sweepTimer);
+      clearInterval(pruneTimer);
       for (const t of graceTimers.values()) clearTimeout(t);
       server.off('upgrade', onUpgrade);
       for (const conn of connections) conn.ws.terminate();

@@ -6,10 +6,12 @@
 import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { rows } from '../../db/client.js';
-import { claimTasks } from '../index.js';
+import { LeaseLostError } from '../../errors.js';
+import { claimTasks, failLease, type AttemptOutcome } from '../index.js';
 import { db } from './database.js';
 import { acceptOp, beginOp, failOp, heartbeatOp, runOp, undoOp, type LeaseOp } from './lease-ops.js';
 import {
+  countedFailures,
   currentLease,
   describeLease,
   DRAINER,
@@ -19,6 +21,7 @@ import {
   LEASE_STATES,
   policy,
   task,
+  WORKERS,
   type LeaseState,
   type World,
 } from './model.js';
@@ -52,6 +55,17 @@ interface DbAttempt {
  */
 async function probeZombies(w: World): Promise<void> {
   for (const t of w.tasks) {
+    // The current token in the hands of another worker (a stranger's `fail`) is refused too.
+    const current = currentLease(w, t);
+    if (current && isHeld(t)) {
+      const stranger = WORKERS.find((id) => id !== current.worker) ?? DRAINER;
+      const [result] = await Promise.allSettled([
+        failLease(db(), { taskId: t.id, token: current.token, outcome: 'failed', reason: 'foreign', policy, workerId: stranger }),
+      ]);
+      if (result!.status === 'fulfilled' || !(result!.reason instanceof LeaseLostError)) {
+        throw new Error(`failLease by ${stranger} was not refused on ${describeLease(t, current)}`);
+      }
+    }
     if (!isHeld(t) && t.state !== 'done') continue;
     const zombie = w.issued.filter((l) => l.taskId === t.id && !isCurrent(t, l)).at(-1);
     if (!zombie) continue;
@@ -94,8 +108,15 @@ export async function checkInvariants(w: World): Promise<void> {
       owner: held,
       expiry: held,
     });
-    expect(row.attempts - row.retry_base, `${at}: attempts never exceed maxAttempts`).toBeLessThanOrEqual(policy.maxAttempts);
-    if (row.state === 'dead') expect(row.attempts - row.retry_base, `${at}: dead only after maxAttempts attempts`).toBe(policy.maxAttempts);
+    // The failure budget (failure-budget.ts): only failures from distinct addresses count, and maxAttempts of them kill the task.
+    const counted = countedFailures(
+      history.map((a) => ({ worker: a.worker_id, outcome: a.outcome as AttemptOutcome | null })),
+      false,
+    );
+    expect(counted, `${at}: failures from distinct addresses never exceed maxAttempts`).toBeLessThanOrEqual(policy.maxAttempts);
+    expect(row.state === 'dead', `${at}: dead exactly when failures came from maxAttempts distinct addresses`).toBe(
+      counted === policy.maxAttempts,
+    );
     expect(row.attempts, `${at}: attempts never decrease`).toBeGreaterThanOrEqual(w.seenAttempts.get(row.id) ?? 0);
     w.seenAttempts.set(row.id, row.attempts);
     const accepted = w.seenDone.get(row.id);

@@ -13,6 +13,23 @@ import { db } from './database.js';
 export const policy: LeasePolicy = { ttlSeconds: 30, maxAttempts: 3 };
 export const WORKERS = ['w0', 'w1', 'w2', 'w3'] as const;
 export const DRAINER = 'drainer';
+/**
+ * Where each worker connects from (workers.address). w0 and w1 share an
+ * address (two tabs behind one NAT); w1 has had a segment accepted before
+ * (tasks_done > 0), w0 has not, so a quarantine of w1 blocks w0 and not the
+ * other way round. With maxAttempts 3, only failures from three distinct
+ * addresses kill a task.
+ */
+export const ADDRESSES: Readonly<Record<string, string>> = {
+  w0: '10.0.0.1',
+  w1: '10.0.0.1',
+  w2: '10.0.0.2',
+  w3: '10.0.0.3',
+  [DRAINER]: '10.0.0.4',
+};
+export const ESTABLISHED: ReadonlySet<string> = new Set(['w1']);
+/** Attempt outcomes that count against a task (failure-budget.ts). */
+export const UNSUCCESSFUL: readonly (AttemptOutcome | null)[] = ['expired', 'failed', 'rejected', 'disconnected'];
 export const LEASE_STATES = ['queued', 'leased', 'verifying', 'done', 'dead'] as const;
 export type LeaseState = (typeof LEASE_STATES)[number];
 export const HELD: readonly LeaseState[] = ['leased', 'verifying'];
@@ -74,8 +91,25 @@ export const isCurrent = (t: ModelTask, l: HeldLease) => t.token !== null && t.t
 export const currentLease = (w: World, t: ModelTask): HeldLease | undefined =>
   t.token === null ? undefined : w.issued.find((l) => l.token === t.token);
 export const claimable = (w: World) => w.tasks.filter((t) => t.state === 'queued' && !t.backedOff);
-/** What every ended lease becomes: queued, or dead once its attempts are used up (retry_base stays 0 here). */
-export const afterEnd = (t: ModelTask): LeaseState => (t.attempts >= policy.maxAttempts ? 'dead' : 'queued');
+/**
+ * Distinct addresses behind the unsuccessful attempts (retry_base stays 0
+ * here), plus the running one when `includingCurrent` (the attempt being
+ * ended now).
+ */
+export function countedFailures(history: readonly { worker: string; outcome: AttemptOutcome | null }[], includingCurrent: boolean): number {
+  const counted = history.filter((h, i) => UNSUCCESSFUL.includes(h.outcome) || (includingCurrent && i === history.length - 1));
+  return new Set(counted.map((h) => ADDRESSES[h.worker] ?? `worker:${h.worker}`)).size;
+}
+
+/** What every ended lease becomes: queued, or dead once failures from maxAttempts distinct addresses end it. */
+export const afterEnd = (t: ModelTask): LeaseState => (countedFailures(t.history, true) >= policy.maxAttempts ? 'dead' : 'queued');
+
+/** Claims nothing: quarantined itself, or never accepted and another worker from its address is quarantined. */
+export function blocked(w: World, worker: string): boolean {
+  if (w.quarantined.get(worker)) return true;
+  if (ESTABLISHED.has(worker)) return false;
+  return WORKERS.some((other) => other !== worker && ADDRESSES[other] === ADDRESSES[worker] && w.quarantined.get(other));
+}
 
 export function endAttempt(t: ModelTask, outcome: AttemptOutcome): void {
   t.history[t.attempts - 1]!.outcome = outcome;
@@ -130,7 +164,7 @@ export async function seedWorld(taskCount: number): Promise<World> {
     );
   await db()
     .insert(workers)
-    .values([...WORKERS, DRAINER].map((id) => ({ id, capabilities: {} })));
+    .values([...WORKERS, DRAINER].map((id) => ({ id, capabilities: {}, address: ADDRESSES[id]!, tasksDone: ESTABLISHED.has(id) ? 1 : 0 })));
   return {
     jobId,
     tasks: model,

@@ -18,6 +18,7 @@ import {
 import { db, reopenDatabase } from './database.js';
 import { heartbeatOp, runOp, type LeaseOp } from './lease-ops.js';
 import {
+  blocked,
   claimable,
   describeLease,
   endAttempt,
@@ -52,8 +53,8 @@ function applyClaim(w: World, worker: string, claimed: readonly TaskRow[]): void
   w.trace.push(`  ${worker} got [${claimed.map((r) => task(w, r.id).label).join(', ')}]`);
 }
 
-/** How many tasks a worker's claim gets: none while quarantined. */
-const effectiveLimit = (w: World, worker: string, limit: number) => (w.quarantined.get(worker) ? 0 : limit);
+/** How many tasks a worker's claim gets: none while blocked (quarantined, or a new worker at a quarantined address). */
+const effectiveLimit = (w: World, worker: string, limit: number) => (blocked(w, worker) ? 0 : limit);
 
 export async function claim(w: World, worker: string, limit: number): Promise<TaskRow[]> {
   const expected = claimable(w)
@@ -62,7 +63,7 @@ export async function claim(w: World, worker: string, limit: number): Promise<Ta
   const claimed = await claimTasks(db(), { workerId: worker, limit, policy });
   expect(
     claimed.map((r) => r.id).sort(),
-    `${worker} (limit ${limit}${w.quarantined.get(worker) ? ', quarantined' : ''}) claims the first claimable tasks in order`,
+    `${worker} (limit ${limit}${blocked(w, worker) ? ', blocked' : ''}) claims the first claimable tasks in order`,
   ).toEqual([...expected].sort());
   applyClaim(w, worker, claimed);
   return claimed;
