@@ -104,12 +104,14 @@ describe('the content check', () => {
     { kind: 'wrong-rung', reason: /segment is (214x120|320x180), expected (426x240|640x360)/, caughtAtOnce: true },
     { kind: 'undecodable', reason: /segment (has decode errors|is not a readable video|has \d+ frames)/, caughtAtOnce: true },
   ];
-  for (const { kind, reason, caughtAtOnce } of attacks) {
+  for (const [i, { kind, reason, caughtAtOnce }] of attacks.entries()) {
     it(`refuses a ${kind} segment, catches its worker and still finishes the job with honest content`, async () => {
       const job = await startJob(world, source);
       const liar = `liar-${kind}`;
       const honest = `honest-after-${kind}`;
-      await addWorker(world, liar, '10.0.1.1');
+      // Each liar at an address of its own: quarantine follows the address, so a new
+      // identity next to an earlier, caught liar would get no work at all.
+      await addWorker(world, liar, `10.0.1.${i + 1}`);
       const lie = await work(world, liar, kind);
       expect(lie?.result.accepted, 'the bad segment is refused').toBe(false);
       expect(lie?.result.reason).toMatch(reason);
