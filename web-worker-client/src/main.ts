@@ -16,7 +16,7 @@
  */
 import '@tabgrid/shared/site.css';
 import './page.css';
-import { X264_MAX_THREADS } from '@tabgrid/shared';
+import { parseWithoutEval, X264_MAX_THREADS } from '@tabgrid/shared';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
@@ -28,6 +28,9 @@ declare global {
     __tabgrid: { status(): PageStatus; start(): void; pause(): void; resume(): void };
   }
 }
+
+// The page's CSP has no 'unsafe-eval' (coordinator/src/http/security-headers.ts).
+parseWithoutEval();
 
 const query = new URLSearchParams(location.search);
 const autostartParam = query.get('autostart');
