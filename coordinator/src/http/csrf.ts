@@ -14,9 +14,12 @@
  *     is one the Host allow-list holds, and never `null` (sandboxed frames,
  *     file: pages); and Sec-Fetch-Site, when sent, is not `cross-site`.
  *
- * hono/csrf checks only the Origin of form-like bodies and lets a request
- * without Origin or with a custom type through, so it does not give the
- * first rule; this is that rule and the Origin check in one place.
+ * hono/csrf (4.13) judges form-like bodies by Origin and Sec-Fetch-Site
+ * alone: it refuses such a body without an Origin, which is the CLI's
+ * multipart upload (Node's fetch sends none), compares the Origin with the
+ * request's own URL (behind a proxy that is the upstream address, not
+ * PUBLIC_URL), and never asks for a non-simple request. So this is that rule
+ * and the Origin check against the Host allow-list, in one place.
  */
 import type { MiddlewareHandler } from 'hono';
 import { ForbiddenError } from '../errors.js';
