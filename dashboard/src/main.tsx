@@ -1,12 +1,10 @@
-import { parseWithoutEval } from '@tabgrid/shared';
+// First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
+import '@tabgrid/shared/no-eval';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import '@tabgrid/shared/site.css';
 import './styles.css';
-
-// The page's CSP has no 'unsafe-eval' (coordinator/src/http/security-headers.ts).
-parseWithoutEval();
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html has no #root element');

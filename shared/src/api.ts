@@ -5,19 +5,6 @@
 import { z } from 'zod';
 import { renditionNameSchema } from './ladder.js';
 
-/**
- * For the pages the coordinator serves under a Content-Security-Policy
- * without 'unsafe-eval' (the dashboard, the contributor page): zod otherwise
- * calls `Function('')` once, at the first object it parses, to learn whether
- * it may compile parsers; the policy blocks that, and the browser reports it
- * as a violation. Jitless parsing is the same parsing without the probe.
- * Call once at a page's start, before anything is parsed. (Global to zod in
- * this JavaScript realm: the coordinator does not call it.)
- */
-export function parseWithoutEval(): void {
-  z.config({ jitless: true });
-}
-
 export const JOB_STATES = ['queued', 'probing', 'splitting', 'transcoding', 'merging', 'done', 'failed', 'canceled'] as const;
 export const jobStateSchema = z.enum(JOB_STATES);
 export type JobState = z.infer<typeof jobStateSchema>;

@@ -14,9 +14,11 @@
  *   ?stallSeconds=S  restart ffmpeg when an exec shows no new frame for S
  *                  seconds (default 60; tests use a tiny value to force it).
  */
+// First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
+import '@tabgrid/shared/no-eval';
 import '@tabgrid/shared/site.css';
 import './page.css';
-import { parseWithoutEval, X264_MAX_THREADS } from '@tabgrid/shared';
+import { X264_MAX_THREADS } from '@tabgrid/shared';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
@@ -28,9 +30,6 @@ declare global {
     __tabgrid: { status(): PageStatus; start(): void; pause(): void; resume(): void };
   }
 }
-
-// The page's CSP has no 'unsafe-eval' (coordinator/src/http/security-headers.ts).
-parseWithoutEval();
 
 const query = new URLSearchParams(location.search);
 const autostartParam = query.get('autostart');
