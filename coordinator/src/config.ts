@@ -2,6 +2,7 @@
  * Coordinator configuration, read from the environment once at start and
  * validated: a bad value stops the process with a message naming the variable.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
@@ -105,6 +106,20 @@ const envSchema = z
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     FFPROBE_PATH: z.string().min(1).default('ffprobe'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * The operators' secret: when set, every /api route needs it (as a bearer
+     * token, or through a session cookie got with it). 24 characters at least,
+     * so guessing it within the failed-login limit is hopeless; visible ASCII
+     * only, since it travels in an HTTP header.
+     */
+    ADMIN_TOKEN: z
+      .string()
+      .min(24, 'must be at least 24 characters (for example: openssl rand -base64 32)')
+      .max(512, 'must be at most 512 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent in an HTTP header)')
+      .optional(),
+    /** How long a dashboard login lasts before the token is asked again. */
+    SESSION_TTL_HOURS: positiveInt.max(720).default(168),
   })
   .superRefine((env, ctx) => {
     const s3 = ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET'] as const;
@@ -114,6 +129,16 @@ const envSchema = z
         code: 'custom',
         path: [s3.find((k) => env[k] === undefined)!],
         message: `set all of ${s3.join(', ')} to use an external S3/MinIO, or none of them for the embedded storage`,
+      });
+    }
+    if (env.ADMIN_TOKEN === undefined && !isLoopbackHost(env.HOST)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HOST'],
+        message:
+          `${env.HOST} lets other machines reach this coordinator, and without ADMIN_TOKEN anyone who reaches it could ` +
+          'read, submit, cancel and delete every job. Set ADMIN_TOKEN to a secret of at least 24 characters ' +
+          '(for example: ADMIN_TOKEN=$(openssl rand -base64 32)), or listen on loopback only (HOST=127.0.0.1)',
       });
     }
     try {
@@ -152,6 +177,26 @@ export interface UploadLimits {
   readonly timeoutSeconds: number;
   readonly minBytesPerSecond: number;
   readonly rateWindowSeconds: number;
+}
+
+/**
+ * Whether a listen address reaches only this machine: 127.0.0.0/8, ::1 (also
+ * written in full or IPv4-mapped) and the name localhost. Anything else (a
+ * LAN address, 0.0.0.0, ::, a host name) may be reachable by others.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === 'localhost.') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) {
+    // The URL parser writes IPv6 in its canonical form: 0:0:0:0:0:0:0:1 → ::1, ::ffff:127.0.0.1 → ::ffff:7f00:1.
+    const canonical = new URL(`http://[${h}]/`).hostname;
+    return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
+  }
+  return false;
 }
 
 export interface ExternalS3Config {
@@ -212,6 +257,9 @@ export interface Config {
   /** Reverse proxies of ours in front (0: the socket's address is the client's). */
   readonly trustProxy: number;
   readonly ws: WsLimits;
+  /** ADMIN_TOKEN: when set, every /api route needs it (see http/auth.ts). */
+  readonly adminToken: string | undefined;
+  readonly sessionTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -300,5 +348,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       helloConcurrency: e.WS_HELLO_CONCURRENCY,
       maxPendingHellos: e.WS_MAX_PENDING_HELLOS,
     },
+    adminToken: e.ADMIN_TOKEN,
+    sessionTtlSeconds: e.SESSION_TTL_HOURS * 3600,
   };
 }

@@ -110,6 +110,44 @@ export class BusyError extends TabgridError {
 }
 
 /**
+ * The request carries no valid operator credential (ADMIN_TOKEN as a bearer
+ * token, or a session cookie). `invalidToken` is true when a credential was
+ * sent and is wrong, which bearer clients are told in WWW-Authenticate.
+ */
+export class UnauthorizedError extends TabgridError {
+  constructor(
+    message: string,
+    readonly invalidToken = false,
+  ) {
+    super('unauthorized', message);
+  }
+}
+
+/** The request is understood and authenticated (or needs none) but refused: a cross-site state change, a foreign Origin. */
+export class ForbiddenError extends TabgridError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
+/** The request names a host this coordinator does not serve (DNS rebinding, a wrong PUBLIC_URL). */
+export class MisdirectedRequestError extends TabgridError {
+  constructor(message: string) {
+    super('misdirected_request', message);
+  }
+}
+
+/** Too many attempts from one client (failed logins); `retryAfterSeconds` says when to try again. */
+export class TooManyRequestsError extends TabgridError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('too_many_requests', message);
+  }
+}
+
+/**
  * A submitted source that can never become a job as given: not a video,
  * empty, too long, a URL that does not lead to a video. Permanent.
  */

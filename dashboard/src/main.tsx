@@ -1,3 +1,5 @@
+// First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
+import '@tabgrid/shared/no-eval';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';

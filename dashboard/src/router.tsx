@@ -1,8 +1,8 @@
 /**
- * Three pages on real paths (`/`, `/jobs/:id`, `/workers`), so each can be
- * bookmarked, shared and reloaded: the coordinator serves index.html for any
- * path that is not a file. No router library: the History API and one
- * link component are all three pages need.
+ * Pages on real paths (`/`, `/jobs/:id`, `/workers`, and `/share/:capability`
+ * for a share link), so each can be bookmarked, shared and reloaded: the
+ * coordinator serves index.html for any path that is not a file. No router
+ * library: the History API and one link component are all they need.
  */
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
@@ -10,12 +10,14 @@ export type Route =
   | { readonly page: 'jobs' }
   | { readonly page: 'job'; readonly id: string }
   | { readonly page: 'workers' }
+  | { readonly page: 'share'; readonly capability: string }
   | { readonly page: 'missing'; readonly path: string };
 
 export const paths = {
   jobs: () => '/',
   job: (id: string) => `/jobs/${encodeURIComponent(id)}`,
   workers: () => '/workers',
+  share: (capability: string) => `/share/${encodeURIComponent(capability)}`,
 };
 
 export function parseRoute(pathname: string, hash: string): Route {
@@ -26,6 +28,8 @@ export function parseRoute(pathname: string, hash: string): Route {
   if (pathname === '/workers' || pathname === '/workers/') return { page: 'workers' };
   const job = /^\/jobs\/([^/]+)\/?$/.exec(pathname);
   if (job) return { page: 'job', id: safeDecode(job[1]!) };
+  const share = /^\/share\/([^/]+)\/?$/.exec(pathname);
+  if (share) return { page: 'share', capability: safeDecode(share[1]!) };
   return { page: 'missing', path: pathname };
 }
 

@@ -34,7 +34,7 @@ export async function tempDir(prefix: string): Promise<string> {
 
 export interface CoordinatorProcess {
   readonly url: string;
-  /** The API client for `url`. */
+  /** The API client for `url`, with the operator token as a bearer token when the coordinator has one (env ADMIN_TOKEN). */
   readonly api: ApiClient;
   readonly port: number;
   readonly dataDir: string;
@@ -65,7 +65,8 @@ export async function startCoordinatorProcess(
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const url = `http://127.0.0.1:${port}`;
-  const api = createApiClient({ baseUrl: url });
+  const token = opts.env?.ADMIN_TOKEN;
+  const api = createApiClient({ baseUrl: url, ...(token ? { token } : {}) });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
   for (;;) {

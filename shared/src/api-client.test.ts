@@ -44,6 +44,7 @@ interface Call {
   headers: Record<string, string>;
   body: RequestInit['body'];
   signal: AbortSignal | undefined;
+  credentials: RequestInit['credentials'];
 }
 
 /** A fetch that records each call and answers with `reply` (or throws what it throws). */
@@ -56,6 +57,7 @@ function fakeFetch(reply: () => Response) {
       headers: Object.fromEntries(new Headers(init.headers).entries()),
       body: init.body,
       signal: init.signal ?? undefined,
+      credentials: init.credentials,
     });
     init.signal?.throwIfAborted();
     return reply();
@@ -199,7 +201,83 @@ describe('createApiClient: the token', () => {
     await client.submitUrl('https://example.test/v.mp4');
     await client.deleteJob(JOB_ID).catch(() => undefined);
     expect(calls.map((c) => c.headers.authorization)).toEqual(['Bearer from-options', 'Bearer from-options', 'Bearer from-options']);
-    expect(client.submitFileRequest(new Blob(['x'])).headers).toEqual({ accept: 'application/json', authorization: 'Bearer from-options' });
+    expect(client.submitFileRequest(new Blob(['x'])).headers).toEqual({
+      accept: 'application/json',
+      authorization: 'Bearer from-options',
+      'x-tabgrid-request': '1',
+    });
+  });
+});
+
+describe('createApiClient: sessions, CSRF and share links', () => {
+  const SESSION = { required: true, authenticated: true, expiresAt: '2025-01-08T00:00:00.000Z' };
+  const CAPABILITY = `${'A'.repeat(70)}w`;
+
+  it('marks every state change with X-Tabgrid-Request, never a read, and sends cookies to its own origin only', async () => {
+    const { client, calls } = clientAnswering(() => new Response(null, { status: 204 }));
+    await client.listJobs().catch(() => undefined);
+    await client.cancelJob(JOB_ID).catch(() => undefined);
+    await client.retryJob(JOB_ID).catch(() => undefined);
+    await client.deleteJob(JOB_ID);
+    await client.submitUrl('https://example.test/v.mp4').catch(() => undefined);
+    await client.submitFile(new Blob(['x'])).catch(() => undefined);
+    await client.logout();
+    expect(calls.map((c) => [c.method, c.headers['x-tabgrid-request']])).toEqual([
+      ['GET', undefined],
+      ['POST', '1'],
+      ['POST', '1'],
+      ['DELETE', '1'],
+      ['POST', '1'],
+      ['POST', '1'],
+      ['DELETE', '1'],
+    ]);
+    expect(calls.every((c) => c.credentials === 'same-origin')).toBe(true);
+    expect(client.submitFileRequest(new Blob(['x'])).headers['x-tabgrid-request']).toBe('1');
+  });
+
+  it('asks for the session, logs in with the token as JSON and out with DELETE', async () => {
+    const { client, calls } = clientAnswering(() => jsonResponse(SESSION));
+    expect(await client.session()).toEqual(SESSION);
+    expect(await client.login('the-operator-token-0123456789')).toEqual(SESSION);
+    expect(calls.map((c) => [c.method, c.url, c.headers['content-type']])).toEqual([
+      ['GET', `${BASE}/api/session`, undefined],
+      ['POST', `${BASE}/api/session`, 'application/json'],
+    ]);
+    expect(JSON.parse(calls[1]!.body as string)).toEqual({ token: 'the-operator-token-0123456789' });
+
+    const out = clientAnswering(() => new Response(null, { status: 204 }));
+    expect(await out.client.logout()).toBeUndefined();
+    expect(out.calls[0]).toMatchObject({ method: 'DELETE', url: `${BASE}/api/session` });
+  });
+
+  it('turns a wrong token into an ApiRequestError 401, and too many into 429', async () => {
+    const wrong = clientAnswering(() => jsonResponse({ error: { code: 'unauthorized', message: 'wrong token' } }, 401));
+    expect(await rejection(wrong.client.login('nope'))).toMatchObject({ status: 401, code: 'unauthorized' });
+    const limited = clientAnswering(() => jsonResponse({ error: { code: 'too_many_requests', message: 'try again in 60 s' } }, 429));
+    expect(await rejection(limited.client.login('nope'))).toMatchObject({ status: 429, code: 'too_many_requests' });
+  });
+
+  it('creates a share link (with or without a lifetime) and reads the shared job by its capability', async () => {
+    const link = { url: `http://coordinator.test:8000/share/${CAPABILITY}`, capability: CAPABILITY, expiresAt: '2025-01-08T00:00:00.000Z' };
+    const made = clientAnswering(() => jsonResponse(link, 201));
+    expect(await made.client.shareJob(JOB_ID)).toEqual(link);
+    await made.client.shareJob(JOB_ID, { expiresInDays: 30 });
+    expect(made.calls.map((c) => [c.method, c.url, JSON.parse(c.body as string)])).toEqual([
+      ['POST', `${BASE}/api/jobs/${JOB_ID}/share`, {}],
+      ['POST', `${BASE}/api/jobs/${JOB_ID}/share`, { expiresInDays: 30 }],
+    ]);
+
+    const shared = { job: { ...job, hls: { master: `/api/shared/${CAPABILITY}/hls/master.m3u8` } }, expiresAt: link.expiresAt };
+    const read = clientAnswering(() => jsonResponse(shared));
+    expect(await read.client.sharedJob(CAPABILITY)).toEqual(shared);
+    expect(read.calls[0]).toMatchObject({ method: 'GET', url: `${BASE}/api/shared/${CAPABILITY}` });
+    // A share link is its own credential: no operator token goes with it… unless the client has one anyway.
+    expect(read.calls[0]!.headers.authorization).toBeUndefined();
+  });
+
+  it('refuses a share answer that breaks the contract', async () => {
+    const { client } = clientAnswering(() => jsonResponse({ url: 'x' }, 201));
+    expect(await rejection(client.shareJob(JOB_ID))).toMatchObject({ code: 'bad_response' });
   });
 });
 

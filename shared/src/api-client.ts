@@ -8,6 +8,13 @@
  * instead of somewhere downstream. Every failure is an ApiRequestError that
  * carries the API's own `{ error: { code, message } }` when there is one.
  *
+ * Authentication (a coordinator with ADMIN_TOKEN): a `token` is sent as
+ * `Authorization: Bearer` (CLI, scripts, tests). In the browser the
+ * dashboard instead logs in once (`login`), which sets an HttpOnly session
+ * cookie; requests go with `credentials: 'same-origin'`, so the cookie
+ * rides along, and every state change carries `X-Tabgrid-Request: 1`, which
+ * the coordinator demands so that no other site can forge one with a form.
+ *
  * A caller that must send a request itself (the dashboard's upload goes over
  * XMLHttpRequest, the only way to see upload progress) still takes the
  * request from here (`submitFileRequest`) and reads the answer here
@@ -19,11 +26,17 @@ import {
   healthReportSchema,
   jobStateChangeSchema,
   jobViewSchema,
+  sessionStatusSchema,
+  sharedJobSchema,
+  shareLinkSchema,
   taskViewSchema,
   type CreatedJob,
   type HealthReport,
   type JobStateChange,
   type JobView,
+  type SessionStatus,
+  type SharedJob,
+  type ShareLink,
   type TaskView,
 } from './api.js';
 import { workersSnapshotSchema, type EventTopic, type WorkersSnapshot } from './events.js';
@@ -120,6 +133,16 @@ const TASKS = json(taskViewSchema.array());
 const CREATED = json(createdJobSchema, 201);
 const STATE_CHANGE = json(jobStateChangeSchema);
 const WORKERS = json(workersSnapshotSchema);
+const SESSION = json(sessionStatusSchema);
+const SHARE = json(shareLinkSchema, 201);
+const SHARED = json(sharedJobSchema);
+
+/**
+ * Sent with every state change (POST, DELETE): the coordinator refuses one
+ * without it (or a JSON body), since a form on another site can send
+ * neither, so it cannot forge one.
+ */
+export const CSRF_HEADER = 'x-tabgrid-request';
 
 /** The body as JSON, or undefined when it is not JSON (a proxy's HTML error page, say). */
 function jsonOrUndefined(text: string): unknown {
@@ -161,6 +184,12 @@ function readResponse<T>(answer: Answer<T>, res: RawResponse, label: string): T 
 }
 
 const jobPath = (id: string): string => `/api/jobs/${encodeURIComponent(id)}`;
+const sharedPath = (capability: string): string => `/api/shared/${encodeURIComponent(capability)}`;
+
+export interface ShareOptions extends CallOptions {
+  /** How long the link works: 1 to 90 days; the coordinator's default (7) otherwise. */
+  readonly expiresInDays?: number;
+}
 
 export class ApiClient {
   readonly baseUrl: string;
@@ -243,6 +272,32 @@ export class ApiClient {
     return this.send(this.request('GET', '/api/workers'), WORKERS, options);
   }
 
+  /** Whether this coordinator needs the operator token, and whether this client's credential (token or session cookie) is good. */
+  session(options: CallOptions = {}): Promise<SessionStatus> {
+    return this.send(this.request('GET', '/api/session'), SESSION, options);
+  }
+
+  /** Exchanges the operator token for a session cookie (browsers keep it; HttpOnly). 401 for a wrong token, 429 after too many. */
+  login(token: string, options: CallOptions = {}): Promise<SessionStatus> {
+    return this.send(this.request('POST', '/api/session', JSON.stringify({ token })), SESSION, options);
+  }
+
+  /** Ends the session the cookie stands for, on every coordinator, and clears the cookie. */
+  logout(options: CallOptions = {}): Promise<void> {
+    return this.send(this.request('DELETE', '/api/session'), NO_CONTENT, options);
+  }
+
+  /** A share link for one job: a capability URL that shows that job (its outputs and player) and nothing else. */
+  shareJob(id: string, options: ShareOptions = {}): Promise<ShareLink> {
+    const body = options.expiresInDays === undefined ? {} : { expiresInDays: options.expiresInDays };
+    return this.send(this.request('POST', `${jobPath(id)}/share`, JSON.stringify(body)), SHARE, options);
+  }
+
+  /** The job a share link shows (no login needed: the capability is the credential). Any bad link is a 404. */
+  sharedJob(capability: string, options: CallOptions = {}): Promise<SharedJob> {
+    return this.send(this.request('GET', sharedPath(capability)), SHARED, options);
+  }
+
   /** Whether the database and storage answer; a 503 is an answer here (`ok: false`), not an error. */
   health(options: CallOptions = {}): Promise<HealthReport> {
     return this.send(this.request('GET', '/healthz'), HEALTH, options);
@@ -272,6 +327,7 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     // The only string body is JSON (a submit by URL).
     if (typeof body === 'string') headers['content-type'] = 'application/json';
+    if (method !== 'GET') headers[CSRF_HEADER] = '1';
     if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     return { method, url: `${this.baseUrl}${path}`, headers, ...(body === undefined ? {} : { body }) };
   }
@@ -283,6 +339,8 @@ export class ApiClient {
       response = await this.fetchImpl(request.url, {
         method: request.method,
         headers: request.headers,
+        // The dashboard's session cookie goes with requests to its own origin, never elsewhere.
+        credentials: 'same-origin',
         ...(request.body === undefined ? {} : { body: request.body }),
         ...(signal === undefined ? {} : { signal }),
       });

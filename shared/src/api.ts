@@ -116,3 +116,43 @@ const dependencyHealthSchema = z.union([z.object({ ok: z.literal(true) }), z.obj
 /** `GET /healthz`: 200 when both dependencies answer, 503 (same body) naming what does not. */
 export const healthReportSchema = z.object({ ok: z.boolean(), database: dependencyHealthSchema, storage: dependencyHealthSchema });
 export type HealthReport = z.infer<typeof healthReportSchema>;
+
+/**
+ * `GET /api/session` (and the answer to a login): whether this coordinator
+ * needs its operator token (ADMIN_TOKEN), whether this request carries a good
+ * credential, and until when the session cookie lasts (null for a bearer
+ * token, or without a session).
+ */
+export const sessionStatusSchema = z.object({
+  required: z.boolean(),
+  authenticated: z.boolean(),
+  expiresAt: z.string().nullable(),
+});
+export type SessionStatus = z.infer<typeof sessionStatusSchema>;
+
+/** `POST /api/session`: the operator token, exchanged for an HttpOnly session cookie. */
+export const loginRequestSchema = z.object({ token: z.string().min(1).max(1024) }).strict();
+export type LoginRequest = z.infer<typeof loginRequestSchema>;
+
+/** `POST /api/jobs/:id/share` (optional JSON body): how long the link works, in days (default 7, at most 90). */
+export const shareRequestSchema = z.object({ expiresInDays: z.number().int().min(1).max(90).optional() }).strict();
+export type ShareRequest = z.infer<typeof shareRequestSchema>;
+
+/** `POST /api/jobs/:id/share` (201): a capability URL that shows this one job to whoever has it. */
+export const shareLinkSchema = z.object({
+  /** `<origin>/share/<capability>`: the dashboard's page for it. */
+  url: z.string(),
+  /** The capability alone, as `GET /api/shared/:capability` takes it. */
+  capability: z.string(),
+  expiresAt: z.string(),
+});
+export type ShareLink = z.infer<typeof shareLinkSchema>;
+
+/**
+ * `GET /api/shared/:capability`: the shared job as its viewers see it. The
+ * JobView's `hls.master` points at the share's own playlists
+ * (`/api/shared/:capability/hls/master.m3u8`), and a failure's reason is
+ * not shown. Any bad link (altered, expired, its job deleted) is one 404.
+ */
+export const sharedJobSchema = z.object({ job: jobViewSchema, expiresAt: z.string() });
+export type SharedJob = z.infer<typeof sharedJobSchema>;

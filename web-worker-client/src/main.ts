@@ -14,6 +14,8 @@
  *   ?stallSeconds=S  restart ffmpeg when an exec shows no new frame for S
  *                  seconds (default 60; tests use a tiny value to force it).
  */
+// First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
+import '@tabgrid/shared/no-eval';
 import '@tabgrid/shared/site.css';
 import './page.css';
 import { X264_MAX_THREADS } from '@tabgrid/shared';

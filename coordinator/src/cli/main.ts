@@ -4,15 +4,24 @@
  *   workers --count N [--url URL]            N headless Chromium tabs on the contributor page
  *   submit FILE [--wait] [--url URL] [--renditions 720p,480p]
  *                                            upload a video; --wait follows it to the end
+ *   share JOB_ID [--days N] [--url URL]      a share link for one job
+ *
+ * A coordinator with ADMIN_TOKEN wants it for submit and share: TABGRID_TOKEN
+ * (or --token, which other users of the machine can see in `ps`), sent as a
+ * bearer token. `workers` needs none: the contributor page is open to anyone.
  */
 import { parseArgs } from 'node:util';
-import { createApiClient, parseRenditionList } from '@tabgrid/shared';
-import { runSubmit } from './submit.js';
+import { ApiRequestError, createApiClient, parseRenditionList } from '@tabgrid/shared';
+import { runSubmit, TOKEN_HINT } from './submit.js';
 import { runWorkers } from './workers.js';
 
 const USAGE = `usage:
   pnpm tabgrid workers --count N [--url http://127.0.0.1:8000]
-  pnpm tabgrid submit FILE [--wait] [--url http://127.0.0.1:8000] [--renditions 720p,480p,360p]`;
+  pnpm tabgrid submit FILE [--wait] [--url http://127.0.0.1:8000] [--renditions 720p,480p,360p]
+  pnpm tabgrid share JOB_ID [--days 7] [--url http://127.0.0.1:8000]
+
+A coordinator with ADMIN_TOKEN wants it for submit and share: set TABGRID_TOKEN
+(or pass --token, which others on this machine can see in ps).`;
 
 const DEFAULT_URL = process.env.TABGRID_URL ?? 'http://127.0.0.1:8000';
 
@@ -26,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       count: { type: 'string', default: '1' },
       wait: { type: 'boolean', default: false },
       renditions: { type: 'string' },
+      token: { type: 'string' },
+      days: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -35,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const url = values.url.replace(/\/+$/, '');
   if (!/^https?:\/\//.test(url)) throw new Error(`--url must be an http(s) URL, got ${url}`);
+  const token = values.token ?? (process.env.TABGRID_TOKEN || undefined);
+  const api = () => createApiClient({ baseUrl: url, ...(token === undefined ? {} : { token }) });
   switch (command) {
     case 'workers': {
       const count = Number(values.count);
@@ -47,7 +60,18 @@ async function main(argv: string[]): Promise<number> {
       if (!file) throw new Error('submit needs a FILE');
       // Checked here, in the same words the coordinator would use, before a large upload starts.
       const renditions = values.renditions === undefined ? undefined : parseRenditionList(values.renditions);
-      return runSubmit(createApiClient({ baseUrl: url }), { file, wait: values.wait, renditions });
+      return runSubmit(api(), { file, wait: values.wait, renditions });
+    }
+    case 'share': {
+      const id = positionals[0];
+      if (!id) throw new Error('share needs a JOB_ID');
+      const days = values.days === undefined ? undefined : Number(values.days);
+      if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 90))
+        throw new Error(`--days must be a whole number from 1 to 90, got ${values.days}`);
+      const link = await api().shareJob(id, days === undefined ? {} : { expiresInDays: days });
+      console.log(link.url);
+      console.error(`works until ${link.expiresAt}`);
+      return 0;
     }
     default:
       console.error(`unknown command ${command}\n${USAGE}`);
@@ -58,7 +82,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`tabgrid: ${(err as Error).message}`);
+    const hint = err instanceof ApiRequestError && err.status === 401 ? `. ${TOKEN_HINT}` : '';
+    console.error(`tabgrid: ${(err as Error).message}${hint}`);
     process.exit(1);
   },
 );

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiRequestError, TERMINAL_JOB_STATES, type ApiClient, type JobView, type RenditionName } from '@tabgrid/shared';
 
+/** What to do about a 401 from the CLI. */
+export const TOKEN_HINT = "Set TABGRID_TOKEN to the coordinator's ADMIN_TOKEN";
+
 /** How long --wait keeps asking a coordinator that does not answer. */
 const UNREACHABLE_LIMIT_MS = 5 * 60_000;
 
@@ -31,6 +34,7 @@ export async function runSubmit(
   const { id } = await api
     .submitFile(body, { filename, ...(opts.renditions ? { renditions: opts.renditions } : {}) })
     .catch((e: unknown) => {
+      if (e instanceof ApiRequestError && e.status === 401) throw new Error(`upload refused: ${e.message}. ${TOKEN_HINT}`);
       if (e instanceof ApiRequestError && e.status !== 0) throw new Error(`upload refused: ${e.message}`);
       throw e;
     });

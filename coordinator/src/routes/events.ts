@@ -16,6 +16,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { DEFAULT_EVENT_TOPICS, eventTopicSchema } from '@tabgrid/shared';
 import type { Db } from '../db/client.js';
+import type { OperatorCredential } from '../http/auth.js';
 import { createTopicFactory } from '../events/topics.js';
 import { watchTopics } from '../events/watch.js';
 import type { Logger } from '../logger.js';
@@ -24,6 +25,8 @@ import type { Storage } from '../storage/storage.js';
 
 /** How long EventSource waits before reconnecting after the stream drops (its default is about 3 s). */
 const RECONNECT_MS = 2000;
+/** How often a stream opened with a session cookie checks that the session was not ended (logout) meanwhile. */
+const SESSION_RECHECK_MS = 30_000;
 
 const querySchema = z.object({
   topics: z
@@ -43,6 +46,7 @@ export interface EventRouteDeps {
   /** Test hooks: other safety-poll and heartbeat periods. */
   readonly intervalMs?: number;
   readonly heartbeatMs?: number;
+  readonly sessionRecheckMs?: number;
 }
 
 export function eventRoutes(deps: EventRouteDeps) {
@@ -66,6 +70,7 @@ export function eventRoutes(deps: EventRouteDeps) {
       // the markers then tell which topics changed, and a burst costs one round of shared reads.
       const waker = new Waker(deps.notifier, ['job', 'progress', 'workers', 'work']);
       done.signal.addEventListener('abort', () => waker.close(), { once: true });
+      endWithSession(c.get('operator'), done, deps.sessionRecheckMs ?? SESSION_RECHECK_MS);
       await stream.write(`retry: ${RECONNECT_MS}\n\n`);
       await watchTopics(
         topics,
@@ -85,4 +90,30 @@ export function eventRoutes(deps: EventRouteDeps) {
   });
 
   return app;
+}
+
+/**
+ * A stream lives no longer than the session that opened it: it ends when the
+ * session expires or is ended (logout, on any coordinator). EventSource then
+ * reconnects and gets 401, which sends the dashboard to its login.
+ */
+function endWithSession(operator: OperatorCredential | undefined, done: AbortController, recheckMs: number): void {
+  if (operator?.via !== 'session') return;
+  const expiry = setTimeout(() => done.abort(), Math.min(2 ** 31 - 1, Math.max(0, operator.session.expiresAt.getTime() - Date.now())));
+  const recheck = setInterval(() => {
+    operator.stillLive().then(
+      (live) => {
+        if (!live) done.abort();
+      },
+      () => undefined, // the database is away: the watch loop reports that; keep the stream
+    );
+  }, recheckMs);
+  done.signal.addEventListener(
+    'abort',
+    () => {
+      clearTimeout(expiry);
+      clearInterval(recheck);
+    },
+    { once: true },
+  );
 }

@@ -1,6 +1,7 @@
 /**
  * /api/jobs: submit a video (an upload, or a URL the coordinator downloads),
- * list jobs, read one job and its chunk grid, cancel, retry, delete. The
+ * list jobs, read one job and its chunk grid, cancel, retry, delete, share
+ * (a capability URL for one job, served by routes/shared.ts). The
  * work is in jobs/ (intake, lifecycle) and views/; this module only reads
  * the request and shapes the answer.
  */
@@ -9,7 +10,10 @@ import path from 'node:path';
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
+import { shareRequestSchema } from '@tabgrid/shared';
 import { InvalidRequestError, NotFoundError } from '../errors.js';
+import { smallBody } from '../http/body-limit.js';
+import { SHARE_DEFAULT_DAYS, type ShareLinks } from '../http/share-links.js';
 import { type ReceivedSource, submitJob } from '../jobs/intake.js';
 import { getJob } from '../jobs/job-table.js';
 import { cancelJob, deleteJob, retryJob } from '../jobs/lifecycle.js';
@@ -28,7 +32,7 @@ function parseJobId(raw: string): string {
   return parsed.data;
 }
 
-export function jobRoutes(ctx: PipelineContext) {
+export function jobRoutes(ctx: PipelineContext, deps: { readonly shareLinks: ShareLinks }) {
   const app = new Hono<{ Bindings: HttpBindings }>();
   const uploads = new UploadSlots(ctx.config.uploads.maxConcurrent);
 
@@ -93,6 +97,27 @@ export function jobRoutes(ctx: PipelineContext) {
     await deleteJob(ctx, id);
     ctx.logger.info({ jobId: id }, 'job deleted');
     return c.body(null, 204);
+  });
+
+  app.post('/:id/share', smallBody, async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    const text = await c.req.text();
+    let raw: unknown = {};
+    try {
+      if (text.trim() !== '') raw = JSON.parse(text);
+    } catch {
+      raw = undefined;
+    }
+    const body = shareRequestSchema.safeParse(raw);
+    if (!body.success) throw new InvalidRequestError('send nothing, or { "expiresInDays": 1…90 } as JSON');
+    if (!(await getJob(ctx.db, id))) throw new NotFoundError(`no job ${id}`);
+    const days = body.data.expiresInDays ?? SHARE_DEFAULT_DAYS;
+    const expiresAt = new Date((Math.floor(Date.now() / 1000) + days * 86_400) * 1000);
+    const capability = await deps.shareLinks.issue(id, expiresAt);
+    // The Host was checked against the allow-list, so the request's own origin is one browsers use.
+    const origin = ctx.config.publicUrl ?? new URL(c.req.url).origin;
+    ctx.logger.info({ jobId: id, expiresAt }, 'share link created');
+    return c.json({ url: `${origin}/share/${capability}`, capability, expiresAt: expiresAt.toISOString() }, 201);
   });
 
   app.route('/', hlsRoutes(ctx));

@@ -71,7 +71,13 @@ export function createStorageGateway(opts: StorageGatewayOptions): Hono {
     // and a tab chooses the Content-Type of what it PUTs: never let one be
     // sniffed or run as a page there (stored XSS). Media elements ignore this.
     c.res.headers.set('X-Content-Type-Options', 'nosniff');
-    c.res.headers.set('Content-Security-Policy', "default-src 'none'; sandbox");
+    c.res.headers.set(
+      'Content-Security-Policy',
+      "default-src 'none'; sandbox; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
+    // Neither framed nor leaking its own presigned URL to whatever a document might link to.
+    c.res.headers.set('X-Frame-Options', 'DENY');
+    c.res.headers.set('Referrer-Policy', 'no-referrer');
   });
 
   app.options('*', (c) => {

@@ -168,3 +168,20 @@ export async function jobView(db: Db, storage: Storage, id: string): Promise<Job
 export async function taskViews(db: Db, id: string): Promise<TaskView[]> {
   return toTaskViews(await tasksWithHistory(db, id));
 }
+
+/**
+ * sharedJobView(db, storage, id, capability) → the job as a share link shows
+ * it, or undefined. The same JobView, but its HLS master is the share's own
+ * route (`/api/shared/:capability/hls/master.m3u8`, whose media playlists
+ * then resolve under it), and a failure's reason (which names chunks,
+ * workers and tools) is left out: viewers see the outputs, not the operation.
+ */
+export async function sharedJobView(db: Db, storage: Storage, id: string, capability: string): Promise<JobView | undefined> {
+  const view = await jobView(db, storage, id);
+  if (!view) return undefined;
+  return {
+    ...view,
+    error: view.error === null ? null : 'the transcode did not finish',
+    hls: view.hls ? { master: `/api/shared/${capability}/hls/master.m3u8` } : view.hls,
+  };
+}

@@ -1,4 +1,6 @@
 import type { StatusSnapshot } from '@tabgrid/shared';
+import { useState } from 'react';
+import { logOut } from '../auth';
 import type { Connection } from '../live/useEvents';
 import { Link, paths, type Route } from '../router';
 
@@ -9,8 +11,38 @@ const CONNECTION_LABEL: Record<Connection, string> = {
   paused: 'Paused while hidden',
 };
 
-export function Header({ route, connection, status }: { route: Route; connection: Connection; status: StatusSnapshot | null }) {
+/**
+ * The site header. `minimal` (the login, a share link's page) shows only the
+ * name and the contributor page: the rest would only ask for a login.
+ * `canLogOut` adds the log-out control (a coordinator with ADMIN_TOKEN).
+ */
+export function Header({
+  route,
+  connection,
+  status,
+  minimal = false,
+  canLogOut = false,
+}: {
+  route: Route;
+  connection: Connection;
+  status: StatusSnapshot | null;
+  minimal?: boolean;
+  canLogOut?: boolean;
+}) {
   const onJobs = route.page === 'jobs' || route.page === 'job';
+  const [leaving, setLeaving] = useState(false);
+  if (minimal) {
+    return (
+      <header className="site-header">
+        <span className="brand">tabgrid</span>
+        <nav aria-label="Site" className="site-nav">
+          <a className="donate" href="/contribute/">
+            Donate compute
+          </a>
+        </nav>
+      </header>
+    );
+  }
   return (
     <header className="site-header">
       <Link className="brand" href={paths.jobs()}>
@@ -40,6 +72,20 @@ export function Header({ route, connection, status }: { route: Route; connection
         <span className="dot" aria-hidden="true" />
         {CONNECTION_LABEL[connection]}
       </p>
+      {canLogOut && (
+        <button
+          type="button"
+          className="secondary small"
+          disabled={leaving}
+          onClick={() => {
+            setLeaving(true);
+            void logOut().finally(() => setLeaving(false));
+          }}
+          data-testid="logout"
+        >
+          Log out
+        </button>
+      )}
     </header>
   );
 }

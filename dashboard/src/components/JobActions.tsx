@@ -1,6 +1,7 @@
 import { TERMINAL_JOB_STATES, type JobView } from '@tabgrid/shared';
 import { useState } from 'react';
 import { api, errorMessage } from '../api';
+import { noteUnauthorized } from '../auth';
 import { navigate, paths } from '../router';
 import { ConfirmDialog } from './ConfirmDialog';
 
@@ -53,6 +54,7 @@ export function JobActions({ job }: { job: JobView }) {
       setAsking(null);
       if (action === 'delete') navigate(paths.jobs());
     } catch (e) {
+      if (noteUnauthorized(e)) return;
       setError(errorMessage(e));
     } finally {
       setBusy(false);

@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { CreatedJob, RenditionName } from '@tabgrid/shared';
 import { errorMessage, isAbortError, uploadJob, type UploadProgress } from '../api';
+import { noteUnauthorized } from '../auth';
 
 export type UploadState =
   | { readonly phase: 'idle' }
@@ -38,7 +39,7 @@ export function useUpload(): Upload {
       setState({ phase: 'done', fileName, job });
       return job;
     } catch (e) {
-      if (isAbortError(e)) setState({ phase: 'idle' });
+      if (isAbortError(e) || noteUnauthorized(e)) setState({ phase: 'idle' });
       else setState({ phase: 'failed', fileName, message: errorMessage(e) });
       return null;
     } finally {

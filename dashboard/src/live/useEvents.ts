@@ -9,7 +9,8 @@
  * good on an HTTP error (a coordinator restarting behind a proxy answers
  * 502/503); then this hook opens a new one with backoff. A tab hidden for a
  * minute closes its stream, sparing the coordinator the queries, and opens it
- * again when shown.
+ * again when shown. A refused stream may be a login that ended (401, which
+ * EventSource does not expose): `onRefused` lets the caller ask (auth.ts).
  */
 import {
   backoffDelay,
@@ -22,7 +23,7 @@ import {
   type StatusSnapshot,
   type WorkersSnapshot,
 } from '@tabgrid/shared';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api';
 
 export type Connection = 'connecting' | 'open' | 'reconnecting' | 'paused';
@@ -54,12 +55,23 @@ const HIDDEN_CLOSE_MS = 60_000;
 const REOPEN_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 15_000, jitter: 'none' };
 const SNAPSHOT_EVENTS = ['jobs', 'job', 'workers', 'status'] as const satisfies readonly EventName[];
 
-export function useEvents(topics: readonly EventTopic[], jobId: string | null): Live {
+export interface EventsOptions {
+  /** False while there is no point in asking (a login is needed): no stream is opened. */
+  readonly enabled?: boolean;
+  /** Called each time the browser gives up on the stream (an HTTP error, such as 401). */
+  readonly onRefused?: () => void;
+}
+
+export function useEvents(topics: readonly EventTopic[], jobId: string | null, options: EventsOptions = {}): Live {
   const url = api.eventsUrl(topics, jobId);
+  const enabled = options.enabled ?? true;
+  const onRefused = useRef(options.onRefused);
+  onRefused.current = options.onRefused;
   const [data, setData] = useState<Data>({ jobs: null, job: null, workers: null, status: null, problem: null, clockOffsetMs: 0 });
   const [connection, setConnection] = useState<Connection>('connecting');
 
   useEffect(() => {
+    if (!enabled) return;
     let source: EventSource | null = null;
     let retryTimer: ReturnType<typeof setTimeout> | undefined;
     let hiddenTimer: ReturnType<typeof setTimeout> | undefined;
@@ -100,6 +112,7 @@ export function useEvents(topics: readonly EventTopic[], jobId: string | null): 
       es.onerror = () => {
         setConnection('reconnecting');
         if (es.readyState !== EventSource.CLOSED) return; // the browser retries by itself
+        onRefused.current?.();
         failures += 1;
         retryTimer = setTimeout(open, backoffDelay(failures - 1, REOPEN_BACKOFF));
       };
@@ -130,7 +143,7 @@ export function useEvents(topics: readonly EventTopic[], jobId: string | null): 
       clearTimeout(hiddenTimer);
       document.removeEventListener('visibilitychange', onVisibility);
     };
-  }, [url]);
+  }, [url, enabled]);
 
   return {
     jobs: data.jobs,

@@ -6,6 +6,7 @@ import { JobStatsPanel } from '../components/JobStatsPanel';
 import { Outputs } from '../components/Outputs';
 import { PageHeading } from '../components/PageHeading';
 import { Quality } from '../components/Quality';
+import { ShareControl } from '../components/ShareControl';
 import { StatusNote } from '../components/StatusNote';
 import { TaskDetails } from '../components/TaskDetails';
 import { formatAgo, formatDate, formatSource, JOB_STATE_DESCRIPTION, JOB_STATE_LABEL } from '../format';
@@ -79,7 +80,10 @@ export function JobPage({ id, snapshot, status, clockOffsetMs }: Props) {
               {JOB_STATE_LABEL[job.state]}
             </span>
           </div>
-          <JobActions job={job} />
+          <div className="head-controls">
+            <ShareControl job={job} />
+            <JobActions job={job} />
+          </div>
         </div>
         <p className="state-line">{JOB_STATE_DESCRIPTION[job.state]}</p>
         {job.error !== null && (
