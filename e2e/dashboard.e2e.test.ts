@@ -34,7 +34,8 @@ let browser: Browser;
 let page: Page;
 let dir: string;
 let clip: string;
-const consoleErrors: string[] = [];
+/** Each watched page's console errors, as they happen (watchConsole's list fills after it returns). */
+const consoleErrors: string[][] = [];
 /** Every request the dashboard page made to the API. */
 const apiRequests: { method: string; url: string; type: string }[] = [];
 
@@ -54,7 +55,7 @@ async function screenshot(
     hasTouch: viewport.width < 500,
   });
   const p = await context.newPage();
-  consoleErrors.push(...watchConsole(p));
+  consoleErrors.push(watchConsole(p));
   await p.goto(`${coordinator.url}${url}`);
   // Pushed data, not a spinner: wait until the page shows what it is for.
   await p.waitForFunction(() => !/Loading/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 10_000 });
@@ -78,7 +79,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: DESKTOP });
   page = await context.newPage();
-  consoleErrors.push(...watchConsole(page));
+  consoleErrors.push(watchConsole(page));
   page.on('request', (r) => {
     if (new URL(r.url()).pathname.startsWith('/api/')) apiRequests.push({ method: r.method(), url: r.url(), type: r.resourceType() });
   });
@@ -160,10 +161,10 @@ describe('dashboard', () => {
 
   it('uploads through the page and fills the grid from pushed updates, without polling or reloading', async () => {
     const tabs = await openContributorTabs(browser, coordinator.url, 2);
-    for (const t of tabs) consoleErrors.push(...watchConsole(t));
+    for (const t of tabs) consoleErrors.push(watchConsole(t));
     // A second person watches the volunteers page meanwhile.
     const watcher = await (await browser.newContext({ viewport: DESKTOP })).newPage();
-    consoleErrors.push(...watchConsole(watcher));
+    consoleErrors.push(watchConsole(watcher));
     await watcher.goto(`${coordinator.url}/workers`);
     await page.goto(coordinator.url);
     await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
@@ -300,6 +301,6 @@ describe('dashboard', () => {
     }
     await screenshot('job', `/jobs/${job!.id}`, DESKTOP, 'dark');
     await screenshot('workers', '/workers', PHONE, 'dark');
-    expect(consoleErrors).toEqual([]);
+    expect(consoleErrors.flat()).toEqual([]);
   });
 });

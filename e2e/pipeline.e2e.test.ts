@@ -59,7 +59,8 @@ function pipelineSuite(
     let coordinator: CoordinatorProcess;
     let browser: Browser;
     let cleanup: () => Promise<void> = async () => {};
-    const consoleErrors: string[] = [];
+    /** Each tab's console errors, as they happen (watchConsole's list fills after it returns). */
+    const consoleErrors: string[][] = [];
 
     beforeAll(async () => {
       const setup = await env();
@@ -76,7 +77,7 @@ function pipelineSuite(
 
     it('transcodes an uploaded clip into three frame-exact renditions with two tabs', async () => {
       const tabs = await openContributorTabs(browser, coordinator.url, 2);
-      for (const t of tabs) consoleErrors.push(...watchConsole(t));
+      for (const t of tabs) consoleErrors.push(watchConsole(t));
 
       const started = Date.now();
       let id: string;
@@ -109,7 +110,7 @@ function pipelineSuite(
 
       await verifyOutputs(job, { baseUrl: coordinator.url, source, expected: EXPECTED, dir: workDir });
       console.log(`[${name}] 10 s clip → 3 renditions with 2 tabs in ${seconds.toFixed(1)} s`);
-      expect(consoleErrors).toEqual([]);
+      expect(consoleErrors.flat()).toEqual([]);
     });
 
     it('refuses a file that is not a video, in words', async () => {

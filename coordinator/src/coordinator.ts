@@ -6,7 +6,7 @@
  *
  *   data dir lock → media tools → database (migrations) → notifier
  *   → storage → HTTP app + server → scheduler → pipeline runner
- *   → WebSocket gateway (dispatcher) → lease reaper
+ *   → WebSocket gateway (dispatcher) → lease reaper → listen
  *
  * The parts never call each other through late-bound references: a part that
  * changes something announces it on the notifier, and the parts that care
@@ -28,6 +28,7 @@ import { releaseStepsOf } from './leases/step-lease.js';
 import type { Logger } from './logger.js';
 import { refuseSourceEndpoint } from './jobs/source-address.js';
 import { checkMediaTools, setToolMemoryLimit } from './media/tools.js';
+import { createHostAllowList } from './http/host-allow-list.js';
 import { createNotifier } from './notify/index.js';
 import type { PipelineContext } from './pipeline/context.js';
 import { startPipelineRunner } from './pipeline/runner.js';
@@ -122,13 +123,8 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
         connectionsCheckingInterval: Math.min(2000, headersTimeout / 2),
       },
     }) as Server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
-    });
     stack.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     stack.push(() => server.closeAllConnections());
-    publicUrl = publicUrlOf(config, (server.address() as AddressInfo).port);
 
     const policy = taskLeasePolicy(config);
     const scheduler = new TaskScheduler({ db: database.db, storage: storage.storage, tools, config, logger: log, policy, notifier });
@@ -145,10 +141,19 @@ export async function startCoordinator(config: Config, logger: Logger): Promise<
       notifier,
       limits: config.ws,
       trustProxy: config.trustProxy,
+      hosts: createHostAllowList(config),
     });
     stack.push(() => gateway.close());
     const reaper = startReaper({ db: database.db, scheduler, policy, logger: log });
     stack.push(() => reaper.stop());
+
+    // Listen last: every part, the WebSocket gateway included, is in place before the first request,
+    // so an upgrade during a restart never reaches the static pages (it used to get index.html with a 200).
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    publicUrl = publicUrlOf(config, (server.address() as AddressInfo).port);
 
     const url = publicUrl.toString().replace(/\/$/, '');
     log.info({ url, contribute: `${url}/contribute/`, dashboard: `${url}/` }, 'coordinator listening');

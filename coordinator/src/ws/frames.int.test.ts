@@ -102,6 +102,10 @@ describe('hostile WebSocket frames', () => {
     const wrongPath = await RawSocket.open(c.port, { path: '/ws/v9' });
     expect(wrongPath.statusLine).toMatch(/^HTTP\/1.1 404/);
     wrongPath.destroy();
+    // DNS rebinding: a page served under another name that resolves here must not reach the socket.
+    const rebound = await RawSocket.open(c.port, { host: `attacker.example:${c.port}` });
+    expect(rebound.statusLine).toMatch(/^HTTP\/1.1 421/);
+    rebound.destroy();
     const badVersion = await RawSocket.open(c.port, { headers: { 'Sec-WebSocket-Version': '99' } });
     expect(badVersion.statusLine).toMatch(/^HTTP\/1.1 400/);
     badVersion.destroy();

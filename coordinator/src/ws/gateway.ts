@@ -17,6 +17,7 @@ import { WS_PATH, type HelloMessage } from '@tabgrid/shared';
 import type { WsLimits } from '../config.js';
 import type { Db } from '../db/client.js';
 import { LeaseLostError } from '../errors.js';
+import type { HostAllowList } from '../http/host-allow-list.js';
 import type { Logger } from '../logger.js';
 import { type Notifier, Waker } from '../notify/index.js';
 import type { TaskScheduler } from '../scheduler/task-scheduler.js';
@@ -41,6 +42,8 @@ export interface WsGatewayOptions {
   readonly limits: WsLimits;
   /** Reverse proxies of ours in front (ws/client-address.ts); 0 ignores X-Forwarded-For. */
   readonly trustProxy: number;
+  /** The Host names this coordinator answers to (DNS rebinding: a page on another name must not reach the socket). */
+  readonly hosts?: HostAllowList;
 }
 
 export interface WsGateway {
@@ -232,6 +235,11 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (pathname !== WS_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (opts.hosts && !opts.hosts.allows(req.headers.host, req.socket.localPort)) {
+      log.info({ host: req.headers.host?.slice(0, 100) }, 'refused a WebSocket connection for a foreign Host');
+      socket.end(`HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
     const address = clientAddress(req, opts.trustProxy);

@@ -62,7 +62,7 @@ export class RawSocket {
   /** Connects and upgrades; resolves once the 101 (or any other status line) arrived. */
   static async open(
     port: number,
-    opts: { path?: string; localAddress?: string; headers?: Record<string, string> } = {},
+    opts: { path?: string; localAddress?: string; headers?: Record<string, string>; host?: string } = {},
   ): Promise<RawSocket> {
     const socket = net.connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     const raw = new RawSocket(socket);
@@ -74,7 +74,7 @@ export class RawSocket {
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
     socket.write(
-      `GET ${opts.path ?? '/ws/v1'} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET ${opts.path ?? '/ws/v1'} HTTP/1.1\r\nHost: ${opts.host ?? `127.0.0.1:${port}`}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
     );
     await raw.until(() => raw.statusLine !== '' || raw.ended, 5000);
