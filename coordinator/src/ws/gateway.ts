@@ -229,9 +229,15 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     );
   }
 
+  let closed = false;
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // A reset during the handshake must not become an uncaught 'error'.
     socket.on('error', (err) => log.debug({ err: err.message }, 'socket error during the WebSocket handshake'));
+    if (closed) {
+      // Still attached while the server closes: an upgrade in that window must not reach the HTTP app (index.html, 200).
+      refuse(socket, '503 Service Unavailable', 'the coordinator is restarting; reconnect in a few seconds');
+      return;
+    }
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (pathname !== WS_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
@@ -258,7 +264,6 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   server.on('upgrade', onUpgrade);
 
   // A round whenever any coordinator announces work, a tab here becomes idle, or the safety poll comes round.
-  let closed = false;
   const dispatchLoop = (async () => {
     while (!closed) {
       try {
@@ -304,7 +309,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       clearInterval(sweepTimer);
       clearInterval(pruneTimer);
       for (const t of graceTimers.values()) clearTimeout(t);
-      server.off('upgrade', onUpgrade);
+      // The upgrade listener stays (refusing with 503) until the HTTP server itself closes.
       for (const conn of connections) conn.ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
