@@ -21,7 +21,7 @@ import { downloadSource, parseSourceUrl, sourceDownloadOptions } from '../jobs/s
 import type { PipelineContext } from '../pipeline/context.js';
 import { jobView, listJobViews, taskViews } from '../views/job-views.js';
 import { hlsRoutes } from './hls.js';
-import { readJsonBody, receiveUpload, UploadSlots, uploadOptions } from './upload.js';
+import { readJsonBody, receiveUpload, requestStreamOf, UploadSlots, uploadOptions } from './upload.js';
 
 const jobIdSchema = z.string().uuid();
 const urlJobSchema = z.object({ url: z.string().min(1).max(4096), renditions: z.string().max(200).optional() }).strict();
@@ -40,10 +40,13 @@ export function jobRoutes(ctx: PipelineContext, deps: { readonly shareLinks: Sha
   async function receiveSource(c: Context<{ Bindings: HttpBindings }>): Promise<ReceivedSource> {
     const tmpDir = path.join(ctx.config.dataDir, 'uploads');
     if (!(c.req.header('content-type') ?? '').startsWith('application/json')) {
-      return receiveUpload(c.env.incoming, uploadOptions(ctx.config, tmpDir));
+      return receiveUpload(requestStreamOf(c.env?.incoming, c.req.raw), uploadOptions(ctx.config, tmpDir));
     }
     // A URL submission is a few hundred bytes: it must come with the headers, not trickle in.
-    const body = await readJsonBody(c.env.incoming, { maxBytes: 16 * 1024, timeoutMs: ctx.config.httpHeadersTimeoutSeconds * 1000 });
+    const body = await readJsonBody(requestStreamOf(c.env?.incoming, c.req.raw), {
+      maxBytes: 16 * 1024,
+      timeoutMs: ctx.config.httpHeadersTimeoutSeconds * 1000,
+    });
     const parsed = urlJobSchema.safeParse(body);
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');

@@ -102,7 +102,8 @@ function rawRequest(head: string): { socket: Socket; answer: Promise<RawAnswer> 
 function uploadHead(contentLength: number, close = false): string {
   return (
     `POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${close ? 'Connection: close\r\n' : ''}` +
-    `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${contentLength}\r\n\r\n${HEAD}`
+    // A browser's multipart POST is a simple request: the CSRF guard wants the API client's header.
+    `X-Tabgrid-Request: 1\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${contentLength}\r\n\r\n${HEAD}`
   );
 }
 

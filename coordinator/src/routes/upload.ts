@@ -14,9 +14,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
 import type { Config } from '../config.js';
 import {
@@ -84,7 +86,21 @@ export class UploadSlots {
   }
 }
 
-export async function receiveUpload(req: IncomingMessage, opts: UploadOptions): Promise<ReceivedSource> {
+/** What the readers below need of a request: its headers and its body as a Node stream. */
+export type RequestStream = Readable & { readonly headers: IncomingHttpHeaders };
+
+/**
+ * The request as a Node stream: node-server's own IncomingMessage (whose
+ * socket the server's timeouts watch), or, where there is none (the app
+ * called with `app.request` in tests, another runtime), the web Request's body.
+ */
+export function requestStreamOf(incoming: IncomingMessage | undefined, request: Request): RequestStream {
+  if (incoming) return incoming;
+  const body = request.body ? Readable.fromWeb(request.body as WebReadableStream<Uint8Array>) : Readable.from([]);
+  return Object.assign(body, { headers: Object.fromEntries(request.headers) as IncomingHttpHeaders });
+}
+
+export async function receiveUpload(req: RequestStream, opts: UploadOptions): Promise<ReceivedSource> {
   const contentType = req.headers['content-type'] ?? '';
   if (!contentType.startsWith('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the video as multipart/form-data with the field "file"');
@@ -158,7 +174,7 @@ export async function receiveUpload(req: IncomingMessage, opts: UploadOptions): 
  * it is not JSON. Over maxBytes: TooLargeError; not complete within
  * timeoutMs: RequestTimeoutError.
  */
-export function readJsonBody(req: IncomingMessage, opts: { maxBytes: number; timeoutMs: number }): Promise<unknown> {
+export function readJsonBody(req: RequestStream, opts: { maxBytes: number; timeoutMs: number }): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
