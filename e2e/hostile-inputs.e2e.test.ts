@@ -207,7 +207,9 @@ describe('slow clients', () => {
   it('an upload that trickles (1 byte/s) is cut off with 408 in words', async () => {
     const boundary = 'b0undary';
     const head =
-      `POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
+      // The Host a browser sends (the allow-list wants the port) and the API client's CSRF header: only the pace is hostile.
+      `POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:${new URL(coordinator.url).port}\r\nX-Tabgrid-Request: 1\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
       `Content-Length: 100000000\r\n\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n`;
     const { text } = await trickling(head, 10_000);
     expect(text).toMatch(/^HTTP\/1\.1 408/);
