@@ -287,9 +287,9 @@ export class TaskRunner {
       update('transcoding', 0.1);
       const t0 = performance.now();
       let inputFps: number | undefined;
-      const segment = await this.#deps
+      const [segment] = await this.#deps
         .transcoder()
-        .transcode(input, msg.params, {
+        .transcode(input, [msg.params], {
           signal,
           onProgress: (p) => {
             inputFps = p.inputFps ?? inputFps;
@@ -302,7 +302,7 @@ export class TaskRunner {
       const encodeMs = Math.round(performance.now() - t0);
       this.#recordTiming({ frames: msg.params.frames, encodeMs, ...(inputFps ? { mediaSeconds: msg.params.frames / inputFps } : {}) });
       update('uploading', 0.9);
-      const bytes = new Uint8Array(segment); // own ArrayBuffer: what fetch and digest accept
+      const bytes = new Uint8Array(segment!); // own ArrayBuffer: what fetch and digest accept
       const sha256 = await sha256Hex(bytes);
       await upload(msg.output.url, bytes, transfer);
       signal.throwIfAborted(); // revoked while hashing or after the PUT: no complete

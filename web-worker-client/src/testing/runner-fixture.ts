@@ -44,16 +44,17 @@ export class FakeTranscoder implements Transcoder {
   readonly kind = 'wasm-x264' as const;
   readonly threads = 1;
   readonly multiThread = false;
+  readonly maxRungs = 1;
   readonly loaded = true;
   calls: { input: Uint8Array; params: EncodeParams; opts: TranscodeOptions }[] = [];
   finish: (out: Uint8Array) => void = () => undefined;
   fail: (e: Error) => void = () => undefined;
   load = async () => undefined;
   dispose = () => undefined;
-  transcode(input: Uint8Array, p: EncodeParams, opts: TranscodeOptions = {}): Promise<Uint8Array> {
-    this.calls.push({ input: input.slice(), params: p, opts });
+  transcode(input: Uint8Array, rungs: readonly EncodeParams[], opts: TranscodeOptions = {}): Promise<Uint8Array[]> {
+    this.calls.push({ input: input.slice(), params: rungs[0]!, opts });
     return new Promise((resolve, reject) => {
-      this.finish = resolve;
+      this.finish = (out) => resolve([out]);
       this.fail = reject;
       opts.signal?.addEventListener('abort', () => reject(new TranscodeError('aborted', 'transcode aborted')));
     });

@@ -15,7 +15,7 @@ import coreMtURL from '@ffmpeg/core-mt?url';
 import wasmMtURL from '@ffmpeg/core-mt/wasm?url';
 import workerMtURL from '@ffmpeg/core-mt/worker?url';
 import { LogTail, parseFrameCount, parseStreamFps } from './ffmpeg-log.js';
-import { TranscodeError, type TranscodeOptions, type Transcoder } from './types.js';
+import { checkRungs, TranscodeError, type TranscodeOptions, type Transcoder } from './types.js';
 
 export interface FfmpegWasmOptions {
   /**
@@ -49,6 +49,7 @@ export class FfmpegWasmTranscoder implements Transcoder {
   readonly kind = 'wasm-x264' as const;
   readonly threads: number;
   readonly multiThread: boolean;
+  readonly maxRungs = 1;
   readonly #loadTimeoutMs: number;
   readonly #stallTimeoutMs: number;
   #ff: FFmpeg | null = null;
@@ -126,13 +127,14 @@ export class FfmpegWasmTranscoder implements Transcoder {
     if (!this.#disposed) this.load().catch(() => undefined); // the next transcode() retries and reports
   }
 
-  async transcode(input: Uint8Array, params: EncodeParams, opts: TranscodeOptions = {}): Promise<Uint8Array> {
+  async transcode(input: Uint8Array, rungs: readonly EncodeParams[], opts: TranscodeOptions = {}): Promise<Uint8Array[]> {
     if (this.#disposed) throw new TranscodeError('disposed', 'the transcoder was disposed');
     if (this.#busy) throw new TranscodeError('busy', 'a transcode is already running');
+    checkRungs(rungs, this.maxRungs);
     this.#busy = true;
     try {
       await this.load(opts.signal);
-      return await this.#run(this.#ff!, input, params, opts);
+      return [await this.#run(this.#ff!, input, rungs[0]!, opts)];
     } finally {
       this.#busy = false;
     }
