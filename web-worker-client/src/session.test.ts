@@ -90,9 +90,15 @@ describe('Session', () => {
     s1.drop(1006);
     await vi.advanceTimersByTimeAsync(1000);
     last().open();
-    // Protocol 2: the tab presents the credential its welcome gave, never an id of its own choosing.
-    expect(last().sent[0]).toMatchObject({ type: 'hello', credential: ISSUED.credential, resume: { leaseId: 'lease-1', token: 'tok-1' } });
+    // The tab presents the credential its welcome gave, never an id of its own choosing, and every lease it holds.
+    expect(last().sent[0]).toMatchObject({
+      type: 'hello',
+      credential: ISSUED.credential,
+      resume: [{ leaseId: 'lease-1', token: 'tok-1' }],
+    });
     expect(last().sent[0]).not.toHaveProperty('workerId');
+    // How many rungs of a chunk it takes at once is the transcoder's to say.
+    expect(last().sent[0]).toMatchObject({ capabilities: { maxRungs: tc().maxRungs } });
     const s2 = welcome();
     expect(tc().calls[0]?.opts.signal?.aborted).toBe(false);
     s2.receive({ type: 'revoke', id: 'r', leaseId: 'lease-1', reason: 'expired while away' });

@@ -89,7 +89,7 @@ export class Session {
     const conn = new Connection({
       url: this.#deps.wsUrl,
       hello: () => {
-        const resume = this.#runner?.resumeLease();
+        const resume = this.#runner?.resumeLeases();
         const credential = identity.credential();
         return { capabilities: this.#capabilities(), ...(credential ? { credential } : {}), ...(resume ? { resume } : {}) };
       },
@@ -98,6 +98,8 @@ export class Session {
     });
     const runner = new TaskRunner({
       transcoder: () => this.#transcoder,
+      // Pausing: finish what is in hand, but do not ask for the next chunk.
+      acceptingWork: () => this.#run === 'running',
       send: (m, o) => conn.send(m, o),
       heartbeatIntervalMs: () => (conn.welcome?.heartbeatIntervalSeconds ?? 10) * 1000,
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
@@ -118,7 +120,8 @@ export class Session {
       this.#changed();
     });
     conn.on('assign', (m) => {
-      this.#deps.log('info', `assigned job ${m.jobId.slice(0, 8)} chunk ${m.chunk} ${m.params.rendition} (attempt ${m.attempt})`);
+      const rungs = m.rungs.map((r) => (r.attempt > 1 ? `${r.params.rendition} (attempt ${r.attempt})` : r.params.rendition));
+      this.#deps.log('info', `assigned job ${m.jobId.slice(0, 8)} chunk ${m.chunk}: ${rungs.join(', ')}`);
       runner.handleAssign(m);
     });
     conn.on('revoke', (m) => runner.handleRevoke(m));
@@ -251,6 +254,7 @@ export class Session {
     return {
       encoders: [t.kind],
       threads: t.threads,
+      maxRungs: t.maxRungs,
       wasmMultiThread: t.multiThread,
       hardwareConcurrency: Math.min(1024, Math.max(1, nav?.hardwareConcurrency || 1)),
       ...(nav?.userAgent ? { userAgent: nav.userAgent.slice(0, 512) } : {}),

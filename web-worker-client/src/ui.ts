@@ -37,7 +37,8 @@ export function pageStatus(s: SessionStatus, workerId: string | null): PageStatu
       progress: c.progress,
       frames: c.frames,
       totalFrames: c.totalFrames,
-      retryAt: c.retryAt,
+      ...(c.retryAt === undefined ? {} : { retryAt: c.retryAt }),
+      rungs: c.rungs,
     },
     lastError: r?.lastError ?? null,
     run: s.run,
@@ -169,7 +170,8 @@ export class PageView {
     }
     this.#progressRow.hidden = false;
     const retry = t.attempt > 1 ? ` · attempt ${t.attempt}` : '';
-    setText(this.#taskLine, `Chunk ${t.chunk} of job ${t.jobId.slice(0, 8)} → ${t.rendition}${retry}`);
+    const renditions = t.rungs.map((r) => r.rendition).join(', ');
+    setText(this.#taskLine, `Chunk ${t.chunk} of job ${t.jobId.slice(0, 8)} → ${renditions}${retry}`);
     setText(this.#stage, stageText(t, Date.now()));
     this.#progress.value = t.progress;
   }

@@ -105,12 +105,12 @@ describe('WorkerConnection', () => {
 
   it('a revoked lease puts the tab at the back of the line and wakes the dispatcher', async () => {
     await conn.handle(hello());
-    conn.lease = { leaseId: 'l1', token: 't1' };
+    conn.leases.set('l1', { token: 't1', encoding: true });
     const before = conn.waitingSince;
     const wakes = idle;
     vi.advanceTimersByTime(5000);
     conn.revoke('l1', 'expired');
-    expect(conn.lease).toBeUndefined();
+    expect(conn.leases.size).toBe(0);
     expect(conn.waitingSince).toBe(before + 5000);
     expect(idle).toBe(wakes + 1);
     expect(ws.sent.at(-1)).toMatchObject({ type: 'revoke', leaseId: 'l1' });
