@@ -13,6 +13,8 @@
  *                  single-thread core is used.
  *   ?stallSeconds=S  restart ffmpeg when an exec shows no new frame for S
  *                  seconds (default 60; tests use a tiny value to force it).
+ *   ?maxRungs=N    take at most N rungs of a chunk per task (1..4, default 4):
+ *                  one decode for all of them; 1 for a tab short of memory.
  */
 // First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
 import '@tabgrid/shared/no-eval';
@@ -21,7 +23,7 @@ import './page.css';
 import { X264_MAX_THREADS } from '@tabgrid/shared';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
-import { FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
+import { FFMPEG_WASM_MAX_RUNGS, FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
 import { PageView, pageStatus, type PageStatus } from './ui.js';
 import { tabIdentity, type TabIdentity } from './worker-id.js';
 
@@ -54,6 +56,8 @@ function initialThreads(): number {
 }
 
 const stallSeconds = Number(query.get('stallSeconds'));
+const askedRungs = Number(query.get('maxRungs'));
+const maxRungs = Number.isInteger(askedRungs) && askedRungs >= 1 ? Math.min(askedRungs, FFMPEG_WASM_MAX_RUNGS) : FFMPEG_WASM_MAX_RUNGS;
 // Asked once per page: a second ask would find this page holding the id and start without it.
 const tabId = tabIdentity();
 let identity: TabIdentity | null = null;
@@ -63,7 +67,8 @@ const session = new Session({
   wsUrl: wsUrl(location),
   identity: tabId,
   threads,
-  createTranscoder: (n) => new FfmpegWasmTranscoder({ threads: n, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
+  createTranscoder: (n) =>
+    new FfmpegWasmTranscoder({ threads: n, maxRungs, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
   log,
   onChange: () => render(),
 });
