@@ -24,6 +24,7 @@ import { X264_MAX_THREADS } from '@tabgrid/shared';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FFMPEG_WASM_MAX_RUNGS, FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
+import { tabAdvice } from './tab-advice.js';
 import { PageView, pageStatus, type PageStatus } from './ui.js';
 import { tabIdentity, type TabIdentity } from './worker-id.js';
 
@@ -86,7 +87,17 @@ function render(): void {
 }
 
 view.setThreadChoices(crossOriginIsolated, navigator.hardwareConcurrency || 1, threads);
-view.threads.addEventListener('change', () => session.setThreads(Number(view.threads.value)));
+/** Chromium's navigator.deviceMemory (GB, rounded down, at most 8); other browsers have none. */
+const deviceMemory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
+const adviseTabs = (threadsPerTab: number) =>
+  view.setTabAdvice(
+    tabAdvice({ cores: navigator.hardwareConcurrency || 1, threadsPerTab, ...(deviceMemory ? { memoryGb: deviceMemory } : {}) }).text,
+  );
+adviseTabs(threads);
+view.threads.addEventListener('change', () => {
+  session.setThreads(Number(view.threads.value));
+  adviseTabs(Number(view.threads.value));
+});
 view.pauseHidden.addEventListener('change', () => session.setPauseWhenHidden(view.pauseHidden.checked));
 document.addEventListener('visibilitychange', () => session.setHidden(document.visibilityState === 'hidden'));
 session.setHidden(document.visibilityState === 'hidden');

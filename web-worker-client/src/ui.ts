@@ -116,6 +116,7 @@ export class PageView {
   readonly #pauseHint = el('pause-hint');
   readonly threads = el<HTMLSelectElement>('threads');
   readonly threadsHint = el('threads-hint');
+  readonly #tabsHint = el('tabs-hint');
   readonly pauseHidden = el<HTMLInputElement>('pause-hidden');
   readonly logToggle = el<HTMLButtonElement>('log-toggle');
 
@@ -186,6 +187,11 @@ export class PageView {
         ? `This computer reports ${cores} CPU threads. More encoder threads finish each piece sooner and use more of your CPU; a change applies from the next piece.`
         : '2–4 threads need the multi-thread encoder, which browsers only allow on a cross-origin isolated page (COOP and COEP headers). This server does not send them, so the single-thread encoder is used.',
     );
+  }
+
+  /** How many tabs of this page the computer should run (tab-advice.ts). */
+  setTabAdvice(text: string): void {
+    setText(this.#tabsHint, text);
   }
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
