@@ -190,7 +190,8 @@ export class Session {
 
   #afterRunnerChange(): void {
     const busy = this.#runner?.busy ?? false;
-    if (!busy) this.#swapTranscoder();
+    // Between batches, not only when idle: a tab that takes the next chunk while uploading is rarely idle.
+    if (!this.#runner?.encoding) this.#swapTranscoder();
     if (this.#run === 'pausing' && !busy) {
       this.#run = 'paused';
       // Holding nothing: closing (1000) releases nothing and stops assignments until resume.
@@ -207,7 +208,7 @@ export class Session {
 
   #swapTranscoder(): void {
     const threads = this.#pendingThreads;
-    if (threads === null || this.#runner?.busy) return;
+    if (threads === null || this.#runner?.encoding) return;
     this.#pendingThreads = null;
     this.#transcoder.dispose();
     this.#transcoder = this.#deps.createTranscoder(threads);

@@ -23,7 +23,15 @@
  *   keep the lease and the result and send the same `complete` again after a
  *   backoff.
  */
-import type { AssignMessage, ErrorMessage, FailMessage, LeaseRef, ResultMessage, RevokeMessage } from '@tabgrid/shared';
+import {
+  MAX_LEASES_HELD,
+  type AssignMessage,
+  type ErrorMessage,
+  type FailMessage,
+  type LeaseRef,
+  type ResultMessage,
+  type RevokeMessage,
+} from '@tabgrid/shared';
 import { type Batch, batchOf, heldLeases, liveLeases, type Rung, summarize } from './batch.js';
 import { completeRetryDelay, sha256Hex, type RunnerDeps, type RunnerStatus, type Stage, type TranscodeTiming } from './task-model.js';
 import { TaskFailure, download, upload } from './transfer.js';
@@ -76,9 +84,19 @@ export class TaskRunner {
     return this.#batches.length > 0;
   }
 
-  /** What the next hello must carry so the coordinator keeps our leases (undefined: we hold none). */
+  /** A batch is downloading or in the encoder (the transcoder must not be swapped now). */
+  get encoding(): boolean {
+    return this.#encoding !== null;
+  }
+
+  /**
+   * What the next hello must carry so the coordinator keeps our leases
+   * (undefined: we hold none). The newest ones when there are more than a
+   * hello may name: the coordinator's idle rule keeps an honest tab far
+   * below that, and an older lease left out only expires.
+   */
   resumeLeases(): LeaseRef[] | undefined {
-    const held = this.#batches.flatMap(heldLeases);
+    const held = this.#batches.flatMap(heldLeases).slice(-MAX_LEASES_HELD);
     return held.length > 0 ? held : undefined;
   }
 
