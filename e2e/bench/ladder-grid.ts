@@ -23,6 +23,7 @@ const run = promisify(execFile);
 interface LogLine {
   time: number;
   msg: string;
+  workerId?: string;
   rendition?: string;
   chunk?: number;
   attempt?: number;
@@ -81,6 +82,8 @@ async function main(): Promise<void> {
     const perRung: Record<string, { taskSeconds: number[]; encodeSeconds: number[]; checkSeconds: number[] }> = {};
     let firstLease = Number.POSITIVE_INFINITY;
     let lastAccept = 0;
+    /** Encodes by worker: the rungs of one batch report the same encodeMs, so one entry per batch. */
+    const encodes = new Map<string, number>();
     for (const l of lines) {
       const key = `${l.chunk}/${l.rendition}/${l.attempt}`;
       if (l.msg === 'leased task') {
@@ -92,7 +95,10 @@ async function main(): Promise<void> {
         const r = perRung[l.rendition]!;
         const from = leased.get(key);
         if (from !== undefined) r.taskSeconds.push((l.time - from) / 1000);
-        if (l.encodeMs !== undefined) r.encodeSeconds.push(l.encodeMs / 1000);
+        if (l.encodeMs !== undefined) {
+          r.encodeSeconds.push(l.encodeMs / 1000);
+          encodes.set(`${l.workerId}/${l.chunk}/${l.encodeMs}`, l.encodeMs);
+        }
         if (l.contentMs !== undefined) r.checkSeconds.push(l.contentMs / 1000);
         lastAccept = Math.max(lastAccept, l.time);
       }
@@ -105,6 +111,9 @@ async function main(): Promise<void> {
       beforeFirstLeaseSeconds: round((firstLease - started) / 1000),
       afterLastAcceptSeconds: round((started + wallSeconds * 1000 - lastAccept) / 1000),
       steps,
+      batches: encodes.size,
+      /** Share of the wall time the tabs' encoders were busy (sum of each batch's encode time ÷ wall × tabs). */
+      encoderBusy: round([...encodes.values()].reduce((a, b) => a + b, 0) / 1000 / (wallSeconds * tabs)),
       perRung: Object.fromEntries(
         Object.entries(perRung).map(([name, r]) => [
           name,
