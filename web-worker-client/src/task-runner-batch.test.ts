@@ -110,6 +110,19 @@ describe('TaskRunner, several rungs of one chunk', () => {
     expect(runner.status().failures).toBe(0);
   });
 
+  it('a rung taken back before the chunk arrived is not encoded at all', async () => {
+    runner.handleAssign(batchAssign(1));
+    runner.handleRevoke({ type: 'revoke', id: 'r', leaseId: 'lease-1-720p', reason: 'job canceled' });
+    await flush();
+    expect(transcoder.calls[0]!.rungs).toEqual([RUNG_PARAMS['480p'], RUNG_PARAMS['360p']]);
+    transcoder.finish([seg('b480'), seg('c360')]);
+    await runner.idle();
+    expect(puts().map((p) => [p.url, new TextDecoder().decode(p.body)])).toEqual([
+      ['https://storage.test/seg-1-480p.mp4?sig=x', 'b480'],
+      ['https://storage.test/seg-1-360p.mp4?sig=x', 'c360'],
+    ]);
+  });
+
   it('says it is ready for the next chunk once encoded, takes it while the uploads and verdicts wait, and not while pausing', async () => {
     runner.handleAssign(batchAssign(1));
     await flush();

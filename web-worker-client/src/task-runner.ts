@@ -311,7 +311,7 @@ export class TaskRunner {
     const { signal } = b.controller;
     this.#changed();
     this.#heartbeat(b);
-    let segments: Uint8Array[];
+    let segments: Map<Rung, Uint8Array>;
     let encodeMs: number;
     try {
       const input = await download(b.input.url, b.input.size, this.#transfer(signal), (n) =>
@@ -320,11 +320,13 @@ export class TaskRunner {
       this.#update(b, 'transcoding', 0.1);
       const t0 = performance.now();
       let inputFps: number | undefined;
-      segments = await this.#deps
+      // Rungs taken back while downloading are not encoded at all.
+      const live = b.rungs.filter((r) => !r.ended);
+      const outputs = await this.#deps
         .transcoder()
         .transcode(
           input,
-          b.rungs.map((r) => r.params),
+          live.map((r) => r.params),
           {
             signal,
             onProgress: (p) => {
@@ -336,6 +338,7 @@ export class TaskRunner {
         .catch((e: unknown) => {
           throw new TaskFailure(isTranscodeError(e) ? `${e.code}: ${e.message}` : String(e), { cause: e });
         });
+      segments = new Map(live.map((r, i) => [r, outputs[i]!]));
       encodeMs = Math.round(performance.now() - t0);
       const frames = b.rungs[0]!.params.frames;
       this.#recordTiming({ frames, encodeMs, ...(inputFps ? { mediaSeconds: frames / inputFps } : {}) });
@@ -354,7 +357,8 @@ export class TaskRunner {
     this.#heartbeat(b);
     try {
       for (const [i, rung] of b.rungs.entries()) {
-        await this.#finishRung(b, rung, segments[i]!, encodeMs);
+        const segment = segments.get(rung);
+        if (segment) await this.#finishRung(b, rung, segment, encodeMs);
         this.#update(b, 'uploading', 0.9 + (0.1 * (i + 1)) / b.rungs.length);
       }
     } finally {
