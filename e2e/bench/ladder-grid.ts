@@ -6,12 +6,14 @@
  *
  * Reads the coordinator's own log (LOG_LEVEL=info): when each rung was
  * leased and accepted, the encode time the tab reported, the content check
- * time, and the pipeline steps. Prints a summary and writes
+ * time, and the pipeline steps; and from /proc the CPU seconds the tabs and
+ * the coordinator used, which other load on the machine barely changes
+ * (wall times on a shared 2-core machine do). Prints a summary and writes
  * e2e/artifacts/ladder-grid.json. Not `pnpm bench` (which owns the
  * headline numbers): a probe of the data plane's per-task costs.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { submitFile, waitForJob } from '../support/api.js';
@@ -31,6 +33,49 @@ interface LogLine {
   contentMs?: number;
   step?: string;
   ms?: number;
+}
+
+/** pid → [ppid, CPU seconds of the process itself, of its waited-for children] from /proc (Linux; CLK_TCK 100). */
+async function processTable(): Promise<Map<number, [number, number, number]>> {
+  const table = new Map<number, [number, number, number]>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    // Fields after the parenthesised command: state(3) ppid(4) … utime(14) stime(15) cutime(16) cstime(17).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest.length < 15) continue;
+    const n = (i: number) => Number(rest[i - 3]);
+    table.set(Number(name), [n(4), (n(14) + n(15)) / 100, (n(16) + n(17)) / 100]);
+  }
+  return table;
+}
+
+/**
+ * CPU seconds used so far by `root` and every live descendant (the tabs:
+ * Chromium's renderers and their wasm workers), plus what `root`'s
+ * waited-for children used (the coordinator's ffmpeg runs). Robust to other
+ * work on the machine, unlike wall time.
+ */
+async function cpuOfTree(root: number): Promise<number> {
+  const table = await processTable();
+  const pids = [root];
+  let total = table.get(root)?.[2] ?? 0;
+  while (pids.length > 0) {
+    const pid = pids.pop()!;
+    total += table.get(pid)?.[1] ?? 0;
+    for (const [child, [ppid]] of table) if (ppid === pid) pids.push(child);
+  }
+  return total;
+}
+
+/** Our Chromium: the child of this process that playwright started. */
+async function chromiumPid(): Promise<number> {
+  for (const [pid, [ppid]] of await processTable()) {
+    if (ppid !== process.pid) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('chromium')) return pid;
+  }
+  throw new Error('no Chromium child process found');
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
@@ -68,11 +113,18 @@ async function main(): Promise<void> {
     await openContributorTabs(browser, coordinator.url, tabs);
     // The tabs load the wasm core first: the wall time measures the job, not page load.
     await new Promise((r) => setTimeout(r, 5000));
+    const tabsRoot = await chromiumPid();
+    const coordinatorPid = coordinator.child.pid!;
+    const cpuBefore = { tabs: await cpuOfTree(tabsRoot), coordinator: await cpuOfTree(coordinatorPid) };
     const started = Date.now();
     const { id } = await submitFile(coordinator.api, clip);
     const job = await waitForJob(coordinator.api, id, { timeoutMs: 900_000 });
     if (job.state !== 'done') throw new Error(`job ended ${job.state}: ${job.error}`);
     const wallSeconds = (Date.now() - started) / 1000;
+    const cpu = {
+      tabs: round((await cpuOfTree(tabsRoot)) - cpuBefore.tabs, 1),
+      coordinator: round((await cpuOfTree(coordinatorPid)) - cpuBefore.coordinator, 1),
+    };
     await coordinator.stop();
     const lines = (await readFile(coordinator.logFile, 'utf8'))
       .split('\n')
@@ -108,6 +160,8 @@ async function main(): Promise<void> {
       at: new Date().toISOString(),
       tabs,
       wallSeconds: round(wallSeconds, 1),
+      /** CPU seconds the tabs (all of Chromium) and the coordinator (with its ffmpeg runs) used for the job. */
+      cpuSeconds: cpu,
       beforeFirstLeaseSeconds: round((firstLease - started) / 1000),
       afterLastAcceptSeconds: round((started + wallSeconds * 1000 - lastAccept) / 1000),
       steps,
