@@ -5,8 +5,10 @@
  * is harder on an encoder), each rung × preset is encoded with the tab's own
  * argv (x264ChunkArgs) by native ffmpeg with x264's SIMD off, one thread:
  * the wasm build has no x264 SIMD either, and native without it runs within
- * ~10 % of the single-thread core (docs/facts.md). Reports seconds, SSIM
- * against the chunk through the rung's own filter chain, and kbit/s.
+ * ~10 % of the single-thread core (docs/facts.md). Reports CPU seconds
+ * (user + system of the ffmpeg process: wall time on a shared machine
+ * measures the neighbours), SSIM against the chunk through the rung's own
+ * filter chain, and kbit/s.
  *
  * measurePresets() is what the bench calls; run alone it prints a table and
  * writes e2e/artifacts/x264-presets.json. Heavy: run under the shared lock.
@@ -46,7 +48,7 @@ export interface PresetResult {
   source: keyof typeof SOURCES;
   rendition: string;
   preset: Preset;
-  /** Wall seconds for the chunk, native x264 without SIMD, 1 thread (best of `repeats`). */
+  /** CPU seconds for the chunk, native x264 without SIMD, 1 thread (best of `repeats`). */
   seconds: number;
   ssim: number;
   kbps: number;
@@ -82,6 +84,15 @@ function noSimdArgs(params: EncodeParams, input: string, output: string): string
   return ['-v', 'error', '-y', '-cpuflags', '0', ...args.slice(0, at), '-x264-params', 'asm=0', ...args.slice(at)];
 }
 
+/** Runs ffmpeg and returns the CPU seconds (user + system) it used, from bash's `times`. */
+async function cpuSecondsOf(args: readonly string[]): Promise<number> {
+  const { stdout } = await run('bash', ['-c', 'ffmpeg "$@" </dev/null >/dev/null 2>&1 || exit 1; times', 'bash', ...args]);
+  const children = stdout.trim().split('\n')[1] ?? '';
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + 60 * Number(m[1]) + Number(m[2]), 0);
+  if (!(seconds > 0)) throw new Error(`no CPU time from bash times: ${stdout}`);
+  return seconds;
+}
+
 async function ssimOf(segment: string, chunk: string, params: EncodeParams): Promise<number> {
   const { stderr } = await run('ffmpeg', [
     '-hide_banner',
@@ -114,11 +125,7 @@ export async function measurePresets(opts: { presets?: readonly Preset[]; repeat
           const params = { ...rung, preset };
           const out = path.join(dir, `${source}-${rung.rendition}-${preset}.mp4`);
           let best = Number.POSITIVE_INFINITY;
-          for (let i = 0; i < repeats; i++) {
-            const t0 = performance.now();
-            await run('ffmpeg', noSimdArgs(params, chunk, out));
-            best = Math.min(best, (performance.now() - t0) / 1000);
-          }
+          for (let i = 0; i < repeats; i++) best = Math.min(best, await cpuSecondsOf(noSimdArgs(params, chunk, out)));
           const bytes = (await stat(out)).size;
           results.push({
             source,
