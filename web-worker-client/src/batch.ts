@@ -3,7 +3,9 @@
  * encoded together from one download and one decode, each rung still its
  * own lease (its own upload, `complete` or `fail`, and verdict). Pure data
  * and the helpers that read it: batchOf(assign) → Batch, liveLeases(batch)
- * → what a heartbeat names, summarize(batch) → what the page shows.
+ * → what a heartbeat names, summarize(batch) → what the page shows, and the
+ * prefetch pacing: endsWithin() (when to ask for the next chunk) and
+ * leadAfter() (how early, learned from the last prefetch).
  */
 import type { AssignMessage, CompleteMessage, EncodeParams, LeaseRef } from '@tabgrid/shared';
 import type { CurrentTask, Stage, TaskStage } from './task-model.js';
@@ -39,6 +41,8 @@ export interface Batch {
   readonly rungs: readonly Rung[];
   /** Stops the download and the transcode (every rung was taken back). */
   readonly controller: AbortController;
+  /** Assigned while another batch encoded (its chunk downloads meanwhile): when that batch asked for it. */
+  readonly requestedAt: number | undefined;
   /** Why the batch was stopped without a `fail` (the coordinator took every rung back). */
   stopReason: string | null;
   stage: Stage;
@@ -48,10 +52,15 @@ export interface Batch {
   /** Ids of this batch's heartbeats. */
   readonly heartbeatIds: Set<string>;
   beat?: ReturnType<typeof setTimeout>;
+  /** While encoding: when the tab asked for the next chunk (heartbeat `ready`), so that it arrives before the encoder is free. */
+  askedAt?: number;
+  /** A prefetched batch waiting for the encoder: called when it gets it. */
+  turn?: { resolve: () => void; reject: (e: Error) => void };
 }
 
-export function batchOf(msg: AssignMessage, now: number): Batch {
+export function batchOf(msg: AssignMessage, now: number, requestedAt?: number): Batch {
   return {
+    requestedAt,
     jobId: msg.jobId,
     chunk: msg.chunk,
     input: msg.input,
@@ -111,3 +120,19 @@ export function summarize(b: Batch): CurrentTask {
     })),
   };
 }
+
+/** How long before its encode ends a batch asks for the next chunk: twice the last prefetch's latency, within these bounds. */
+export const LEAD_MIN_MS = 500;
+export const LEAD_MAX_MS = 10_000;
+/** No estimate of the time left before this much of the encode is done (its first frames say little about its pace). */
+const ESTIMATE_FROM_RATIO = 0.2;
+
+/** Whether an encode that started at `startedAt` and is `ratio` done now will, at its pace so far, end within `leadMs`. */
+export function endsWithin(leadMs: number, startedAt: number, now: number, ratio: number): boolean {
+  if (ratio < ESTIMATE_FROM_RATIO) return false;
+  return ((now - startedAt) * (1 - ratio)) / ratio <= leadMs;
+}
+
+/** The lead after a prefetch that was asked for at `requestedAt` and held its chunk at `now`: twice that, bounded. */
+export const leadAfter = (requestedAt: number, now: number): number =>
+  Math.min(LEAD_MAX_MS, Math.max(LEAD_MIN_MS, 2 * (now - requestedAt)));

@@ -149,6 +149,50 @@ describe('TaskRunner, several rungs of one chunk', () => {
     expect(ofType('heartbeat').at(-1)!.ready).toBeUndefined();
   });
 
+  it('asks for the next chunk shortly before the encode ends, downloads it meanwhile and encodes it once the encoder is free', async () => {
+    runner.handleAssign(batchAssign(1));
+    await flush();
+    await vi.advanceTimersByTimeAsync(4000);
+    transcoder.calls[0]!.opts.onProgress?.({ frames: 60, ratio: 0.5 });
+    expect(ofType('heartbeat').filter((h) => h.ready)).toEqual([]); // ~4 s to go
+    await vi.advanceTimersByTimeAsync(3600);
+    transcoder.calls[0]!.opts.onProgress?.({ frames: 114, ratio: 0.95 }); // ~0.4 s to go: within the lead
+    expect(ofType('heartbeat').at(-1)).toMatchObject({ leases, stage: 'transcoding', ready: true });
+    runner.handleAssign(assign(2));
+    await flush();
+    expect(fetches.filter((f) => f.method === 'GET').map((f) => f.url)).toEqual([
+      'https://storage.test/chunk-1.mkv',
+      'https://storage.test/chunk-2.mkv',
+    ]);
+    expect(transcoder.calls).toHaveLength(1); // chunk 2 waits for the encoder
+    expect(ofType('fail')).toEqual([]);
+    // A third chunk now would be one too many.
+    runner.handleAssign(assign(3));
+    expect(ofType('fail')).toEqual([expect.objectContaining({ leaseId: 'lease-3', reason: 'busy' })]);
+    transcoder.finish(seg('x'));
+    await flush();
+    expect(transcoder.calls).toHaveLength(2);
+    expect(runner.status()).toMatchObject({ batches: 2, current: { leaseId: 'lease-2', stage: 'transcoding' } });
+    transcoder.finish(seg('y'));
+    await runner.idle();
+    expect(ofType('complete').map((c) => c.leaseId)).toEqual([...leases.map((l) => l.leaseId), 'lease-2']);
+  });
+
+  it('a prefetched chunk taken back while it waits for the encoder is dropped without a fail', async () => {
+    runner.handleAssign(batchAssign(1));
+    await flush();
+    transcoder.calls[0]!.opts.onProgress?.({ frames: 110, ratio: 0.92 });
+    runner.handleAssign(assign(2));
+    await flush();
+    runner.handleRevoke({ type: 'revoke', id: 'r', leaseId: 'lease-2', reason: 'job canceled' });
+    transcoder.finish(seg('x'));
+    await runner.idle();
+    expect(transcoder.calls).toHaveLength(1);
+    expect(ofType('fail')).toEqual([]);
+    expect(runner.status()).toMatchObject({ failures: 0 });
+    expect(runner.resumeLeases()).toEqual(leases);
+  });
+
   it('after a reconnect, re-sends unanswered completes and tells where each batch is', async () => {
     runner.handleAssign(batchAssign(1));
     await flush();

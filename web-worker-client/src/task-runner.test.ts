@@ -59,6 +59,8 @@ describe('TaskRunner', () => {
       expect.objectContaining({ leases: [{ leaseId: 'lease-1', token: 'tok-1' }], stage: 'downloading', progress: 0 }),
     ]);
     await flush();
+    await vi.advanceTimersByTimeAsync(5000);
+    // Half done after 5 s: 5 s still to go, far more than the lead, so no asking for the next chunk yet.
     transcoder.calls[0]?.opts.onProgress?.({ frames: 60, ratio: 0.5 });
     await vi.advanceTimersByTimeAsync(5000);
     expect(ofType('heartbeat').at(-1)).toMatchObject({ stage: 'transcoding', frames: 60, progress: 0.5 });
@@ -66,7 +68,7 @@ describe('TaskRunner', () => {
       ofType('heartbeat').every((h) => h.ready === undefined),
       'not ready for more while encoding',
     ).toBe(true);
-    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.advanceTimersByTimeAsync(5000);
     expect(ofType('heartbeat')).toHaveLength(4);
     transcoder.finish(segment.slice());
     await runner.idle();

@@ -5,11 +5,14 @@
  * its verdict. No DOM: fetch, the transcoder and `send` are injected, so the
  * whole flow runs under Vitest in Node.
  *
- * One batch is in the encoder at a time. Once it is encoded the runner says
- * so in a heartbeat (`ready`) and may take the next chunk while this one's
- * segments upload and are checked: the encoder does not idle through the
- * uploads and the coordinator's checks. Each rung is its own lease from the
- * assignment on: it completes, fails or is taken back on its own.
+ * One batch is in the encoder at a time. Shortly before it is encoded (when
+ * the encode's own pace says it ends within the time the last prefetch took,
+ * twice over) the runner asks for the next chunk in a heartbeat (`ready`),
+ * downloads it meanwhile and encodes it as soon as the encoder is free,
+ * while the previous segments upload and are checked: the encoder idles
+ * neither through the download nor through the uploads and the
+ * coordinator's checks. Each rung is its own lease from the assignment on:
+ * it completes, fails or is taken back on its own.
  *
  * What ends a rung, and what does not:
  * - a `revoke` or an `error lease_lost` for it ends it (the coordinator took
@@ -27,13 +30,13 @@ import {
   MAX_LEASES_HELD,
   type AssignMessage,
   type ErrorMessage,
-  type FailMessage,
   type LeaseRef,
   type ResultMessage,
   type RevokeMessage,
 } from '@tabgrid/shared';
-import { type Batch, batchOf, heldLeases, liveLeases, type Rung, summarize } from './batch.js';
+import { type Batch, batchOf, endsWithin, heldLeases, leadAfter, liveLeases, type Rung, summarize } from './batch.js';
 import { completeRetryDelay, sha256Hex, type RunnerDeps, type RunnerStatus, type Stage, type TranscodeTiming } from './task-model.js';
+import { FailSender } from './fail-sender.js';
 import { TaskFailure, download, upload } from './transfer.js';
 import { isTranscodeError } from './transcoder/types.js';
 
@@ -41,20 +44,22 @@ export * from './task-model.js';
 
 const REASON_MAX = 2000;
 const RECENT_MAX = 5;
-/** Sending `fail` again after `unavailable`: a few tries; after that the lease simply expires. */
-const FAIL_TRIES = 5;
 
 export class TaskRunner {
   readonly #deps: RunnerDeps;
   /** Every batch held, oldest first. */
   #batches: Batch[] = [];
-  /** The batch downloading or transcoding (at most one). */
+  /** The batch that has the encoder (downloading or transcoding). */
   #encoding: Batch | null = null;
+  /** The next batch, assigned before the encoder was free: downloading, then waiting for its turn. */
+  #next: Batch | null = null;
+  /** How long before the end of an encode to ask for the next chunk (adapted to the measured prefetch latency). */
+  #leadMs = 2000;
   /** Batches whose upload loop still runs (their rungs may all end before the loop does). */
   readonly #uploading = new Set<Batch>();
   /** complete ids of leases we gave up on (revoked while checking): a late `accepted` still counts. */
   readonly #orphans = new Set<string>();
-  readonly #fails = new Map<string, { msg: Omit<FailMessage, 'id'>; tries: number }>();
+  readonly #fails: FailSender;
   #done = 0;
   #failures = 0;
   #lastError: string | null = null;
@@ -64,6 +69,7 @@ export class TaskRunner {
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
+    this.#fails = new FailSender({ ...deps, log: (level, message) => this.#log(level, message) });
   }
 
   status(): RunnerStatus {
@@ -106,14 +112,16 @@ export class TaskRunner {
   }
 
   handleAssign(msg: AssignMessage): void {
-    if (this.#encoding) {
-      this.#log('warn', `refused chunk ${msg.chunk}: the encoder is busy with chunk ${this.#encoding.chunk}`);
+    const prefetch = this.#encoding !== null;
+    if (prefetch && (this.#next !== null || this.#encoding!.askedAt === undefined)) {
+      this.#log('warn', `refused chunk ${msg.chunk}: the encoder is busy with chunk ${this.#encoding!.chunk}`);
       for (const r of msg.rungs) this.#deps.send({ type: 'fail', leaseId: r.leaseId, token: r.token, reason: 'busy' }, { queue: true });
       return;
     }
-    const batch = batchOf(msg, Date.now());
+    const batch = batchOf(msg, Date.now(), this.#encoding?.askedAt);
     this.#batches.push(batch);
-    this.#encoding = batch;
+    if (prefetch) this.#next = batch;
+    else this.#encoding = batch;
     const run = this.#run(batch).finally(() => this.#running.delete(run));
     this.#running.add(run);
   }
@@ -162,20 +170,8 @@ export class TaskRunner {
   }
 
   handleError(msg: ErrorMessage): void {
+    if (this.#fails.handleError(msg)) return;
     const replyTo = msg.replyTo;
-    const pendingFail = replyTo === undefined ? undefined : this.#fails.get(replyTo);
-    if (pendingFail && replyTo !== undefined) {
-      this.#fails.delete(replyTo);
-      if (msg.code === 'unavailable' && pendingFail.tries < FAIL_TRIES) {
-        const delay = completeRetryDelay(pendingFail.tries, this.#deps.heartbeatIntervalMs(), this.#deps.random);
-        this.#log(
-          'warn',
-          `the coordinator could not record the failure of lease ${pendingFail.msg.leaseId} now; again in ${Math.round(delay / 1000)} s`,
-        );
-        setTimeout(() => this.#sendFail(pendingFail.msg, pendingFail.tries + 1), delay);
-      }
-      return;
-    }
     const beaten = replyTo === undefined ? undefined : this.#batches.find((b) => b.heartbeatIds.has(replyTo));
     if (beaten && msg.code === 'lease_lost') {
       // A coordinator answers a lost lease in a heartbeat with a revoke per lease; this covers a bare refusal too.
@@ -205,9 +201,10 @@ export class TaskRunner {
     this.#log('warn', `lease ${rung.leaseId} stopped${rung.completion ? ' while its segment waited for a verdict' : ''}: ${reason}`);
     rung.controller.abort();
     this.#endRung(batch, rung);
-    if (batch.rungs.every((r) => r.ended) && this.#encoding === batch) {
+    if (batch.rungs.every((r) => r.ended) && (this.#encoding === batch || this.#next === batch)) {
       batch.stopReason = reason;
       batch.controller.abort();
+      batch.turn?.reject(new Error(reason));
     }
   }
 
@@ -215,7 +212,8 @@ export class TaskRunner {
     rung.ended = true;
     clearTimeout(rung.completion?.timer);
     rung.retryAt = undefined;
-    if (batch.rungs.every((r) => r.ended) && this.#encoding !== batch && !this.#uploading.has(batch)) this.#drop(batch);
+    const inFlight = this.#encoding === batch || this.#next === batch || this.#uploading.has(batch);
+    if (batch.rungs.every((r) => r.ended) && !inFlight) this.#drop(batch);
     this.#changed();
   }
 
@@ -228,7 +226,9 @@ export class TaskRunner {
     clearTimeout(b.beat);
     const leases = liveLeases(b);
     if (leases.length === 0) return;
-    const ready = this.#encoding === null && (this.#deps.acceptingWork?.() ?? true);
+    // Ready for the next chunk: the encoder is free, or about to be and nothing is prefetched yet.
+    const encoderFree = this.#encoding === null || (this.#encoding.askedAt !== undefined && this.#next === null);
+    const ready = encoderFree && (this.#deps.acceptingWork?.() ?? true);
     const id = this.#deps.send({
       type: 'heartbeat',
       leases,
@@ -271,19 +271,10 @@ export class TaskRunner {
     this.#changed();
   }
 
-  #sendFail(msg: Omit<FailMessage, 'id'>, tries: number): string | null {
-    const id = this.#deps.send(msg, { queue: true });
-    if (id) {
-      this.#fails.set(id, { msg, tries });
-      if (this.#fails.size > 16) this.#fails.delete(this.#fails.keys().next().value!);
-    }
-    return id;
-  }
-
   /** We give up on this rung: `fail` goes to the coordinator, which retries the rung on its own. */
   #failRung(batch: Batch, rung: Rung, detail: string): void {
     const reason = `${rung.stage}: ${detail}`.slice(0, REASON_MAX);
-    this.#sendFail({ type: 'fail', leaseId: rung.leaseId, token: rung.token, reason }, 0);
+    this.#fails.send({ type: 'fail', leaseId: rung.leaseId, token: rung.token, reason });
     this.#failures++;
     this.#lastError = reason;
     this.#log('error', `lease ${rung.leaseId} failed: ${reason}`);
@@ -307,6 +298,29 @@ export class TaskRunner {
     };
   }
 
+  /** The encoder passes to the prefetched batch, if any (its chunk may still be downloading). */
+  #passEncoder(): void {
+    this.#encoding = this.#next;
+    this.#next = null;
+    this.#encoding?.turn?.resolve();
+  }
+
+  /** Resolves when `b` has the encoder; rejects if every rung of `b` is taken back first. */
+  #turn(b: Batch): Promise<void> {
+    if (this.#encoding === b) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      b.turn = { resolve, reject };
+    });
+  }
+
+  /** While `b` encodes: asks for the next chunk once the encode's pace says it ends within the lead. */
+  #maybeAskForNext(b: Batch, startedAt: number, ratio: number): void {
+    if (b.askedAt !== undefined || this.#next !== null || !(this.#deps.acceptingWork?.() ?? true)) return;
+    if (!endsWithin(this.#leadMs, startedAt, Date.now(), ratio)) return;
+    b.askedAt = Date.now();
+    this.#heartbeat(b);
+  }
+
   async #run(b: Batch): Promise<void> {
     const { signal } = b.controller;
     this.#changed();
@@ -317,8 +331,11 @@ export class TaskRunner {
       const input = await download(b.input.url, b.input.size, this.#transfer(signal), (n) =>
         this.#update(b, 'downloading', (0.1 * n) / b.input.size),
       );
+      if (b.requestedAt !== undefined) this.#leadMs = leadAfter(b.requestedAt, Date.now());
+      await this.#turn(b);
       this.#update(b, 'transcoding', 0.1);
       const t0 = performance.now();
+      const startedAt = Date.now();
       let inputFps: number | undefined;
       // Rungs taken back while downloading are not encoded at all.
       const live = b.rungs.filter((r) => !r.ended);
@@ -332,6 +349,7 @@ export class TaskRunner {
             onProgress: (p) => {
               inputFps = p.inputFps ?? inputFps;
               this.#update(b, 'transcoding', 0.1 + 0.8 * p.ratio, p.frames);
+              this.#maybeAskForNext(b, startedAt, p.ratio);
             },
           },
         )
@@ -343,15 +361,16 @@ export class TaskRunner {
       const frames = b.rungs[0]!.params.frames;
       this.#recordTiming({ frames, encodeMs, ...(inputFps ? { mediaSeconds: frames / inputFps } : {}) });
     } catch (e) {
-      if (this.#encoding === b) this.#encoding = null;
+      if (this.#encoding === b) this.#passEncoder();
+      if (this.#next === b) this.#next = null;
       if (b.stopReason !== null) this.#log('warn', `chunk ${b.chunk} stopped: ${b.stopReason}`);
       else for (const r of b.rungs) if (!r.ended) this.#failRung(b, r, e instanceof Error ? e.message : String(e));
       this.#drop(b);
       this.#changed();
       return;
     }
-    // Encoded: the encoder is free for the next chunk while these segments upload.
-    this.#encoding = null;
+    // Encoded: the encoder goes to the next chunk while these segments upload.
+    this.#passEncoder();
     this.#uploading.add(b);
     this.#update(b, 'uploading', 0.9);
     this.#heartbeat(b);

@@ -99,15 +99,16 @@ export class WorkerConnection {
   }
 
   /**
-   * The tab may take a new batch: its encoder is free, and it holds at most
-   * one batch's worth of leases still uploading or being checked (so a tab
+   * The tab may take a new batch: its encoder is free or about to be (it
+   * said `ready`), and it holds at most two batches' worth of leases that no
+   * longer need the encoder (one uploading, one being checked), so a tab
    * whose uploads or checks fall behind its encoder stops taking work, and a
-   * lease never waits long in a tab for an encoder).
+   * lease never waits long in a tab for an encoder.
    */
   get idle(): boolean {
     if (!this.welcomed || this.ws.readyState !== this.ws.OPEN) return false;
     for (const l of this.leases.values()) if (l.encoding) return false;
-    return this.leases.size + this.verifying <= this.maxRungs;
+    return this.leases.size + this.verifying <= 2 * this.maxRungs;
   }
 
   /** The tokens of every lease the tab holds (released if it drops and does not come back). */
