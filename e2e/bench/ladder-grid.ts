@@ -68,6 +68,46 @@ async function cpuOfTree(root: number): Promise<number> {
   return total;
 }
 
+/** Live descendants of `root` (not `root` itself). */
+async function descendants(root: number): Promise<number[]> {
+  const table = await processTable();
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    for (const [child, [ppid]] of table) {
+      if (ppid !== pid) continue;
+      out.push(child);
+      todo.push(child);
+    }
+  }
+  return out;
+}
+
+/** Samples the resident memory of Chromium's renderers (one per tab, wasm worker included) every 2 s; stop() → the peak, MiB. */
+function sampleRendererMemory(root: number): { stop: () => Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const pid of await descendants(root)) {
+        const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if (!cmd.includes('--type=renderer')) continue;
+        const rss = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1];
+        if (rss) peak = Math.max(peak, Number(rss) / 1024);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return Math.round(peak);
+    },
+  };
+}
+
 /** Our Chromium: the child of this process that playwright started. */
 async function chromiumPid(): Promise<number> {
   for (const [pid, [ppid]] of await processTable()) {
@@ -116,11 +156,13 @@ async function main(): Promise<void> {
     const tabsRoot = await chromiumPid();
     const coordinatorPid = coordinator.child.pid!;
     const cpuBefore = { tabs: await cpuOfTree(tabsRoot), coordinator: await cpuOfTree(coordinatorPid) };
+    const memory = sampleRendererMemory(tabsRoot);
     const started = Date.now();
     const { id } = await submitFile(coordinator.api, clip);
     const job = await waitForJob(coordinator.api, id, { timeoutMs: 900_000 });
     if (job.state !== 'done') throw new Error(`job ended ${job.state}: ${job.error}`);
     const wallSeconds = (Date.now() - started) / 1000;
+    const peakTabMiB = await memory.stop();
     const cpu = {
       tabs: round((await cpuOfTree(tabsRoot)) - cpuBefore.tabs, 1),
       coordinator: round((await cpuOfTree(coordinatorPid)) - cpuBefore.coordinator, 1),
@@ -162,6 +204,8 @@ async function main(): Promise<void> {
       wallSeconds: round(wallSeconds, 1),
       /** CPU seconds the tabs (all of Chromium) and the coordinator (with its ffmpeg runs) used for the job. */
       cpuSeconds: cpu,
+      /** The largest resident size any tab's renderer reached (its wasm worker and the core's heap included). */
+      peakTabMiB,
       beforeFirstLeaseSeconds: round((firstLease - started) / 1000),
       afterLastAcceptSeconds: round((started + wallSeconds * 1000 - lastAccept) / 1000),
       steps,
