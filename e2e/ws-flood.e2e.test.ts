@@ -107,7 +107,7 @@ function floodSuite(name: string, env: () => Promise<{ env: Record<string, strin
         await makeClip(clip, { seconds: 2, width: 640, height: 360, fps: 30, audio: false, gop: 60 });
         const tJob = performance.now();
         const { id } = await submitFile(coordinator.api, clip, { renditions: ['360p'] });
-        const assign = await Promise.any(clients.map((c) => c.next('assign', () => true, 60_000).then((a) => ({ c, a }))));
+        const assign = await Promise.any(clients.map((c) => c.nextLease(() => true, 60_000).then((a) => ({ c, a }))));
         const assignMs = performance.now() - tJob;
         const seg = await assign.c.transcode(assign.a);
         expect(await assign.c.upload(assign.a, seg)).toBe(200);

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { frame, RawSocket } from '@tabgrid/coordinator/src/ws/testing/raw-socket.js';
-import { PROTOCOL_VERSION, type AssignMessage } from '@tabgrid/shared';
+import { PROTOCOL_VERSION, type RungLease } from '@tabgrid/shared';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
 import { FAULT_ENV, coordinatorOnFreshDatabase, faultClip, finishAndVerify, submit } from './harness.js';
@@ -42,7 +42,7 @@ function fuzzMessages(seed: number, count: number, lease: { leaseId: string; tok
   const oddValues = [null, true, -1, 0, 1e308, Number.NaN, '', 'x'.repeat(3000), '\u0000\uffff', [], {}, [1, [2, [3]]], { $gt: '' }];
   const templates: Record<string, unknown>[] = [
     { type: 'hello', id: 'h', protocol: PROTOCOL_VERSION, capabilities: { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false } },
-    { type: 'heartbeat', id: 'b', leaseId: lease.leaseId, token: lease.token, progress: 0.5, stage: 'transcoding' },
+    { type: 'heartbeat', id: 'b', leases: [{ leaseId: lease.leaseId, token: lease.token }], progress: 0.5, stage: 'transcoding' },
     { type: 'complete', id: 'c', leaseId: lease.leaseId, token: lease.token, size: 1000, sha256: 'a'.repeat(64) },
     { type: 'fail', id: 'f', leaseId: lease.leaseId, token: lease.token, reason: 'fuzz' },
   ];
@@ -139,7 +139,7 @@ describe('hostile workers', () => {
     const taker = client('127.0.0.50');
     await taker.connect();
     await taker.hello();
-    const taken = await taker.next('assign', () => true, 60_000);
+    const taken = await taker.nextLease(() => true, 60_000);
     taker.close();
 
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -195,7 +195,7 @@ describe('hostile workers', () => {
     await volunteer.connect();
     await volunteer.hello();
     const id = await submit(fx.coordinator.api, file);
-    const lease: AssignMessage = await volunteer.next('assign', () => true, 60_000);
+    const lease: RungLease = await volunteer.nextLease(() => true, 60_000);
 
     // What anyone can read: the volunteer's id, and that it holds a task.
     const listed = (await fx.coordinator.api.workers()).workers.find((w) => w.id === volunteer.workerId);
@@ -224,7 +224,7 @@ describe('hostile workers', () => {
       '3 hellos as the volunteer (its listed id, a forged MAC, a truncated MAC), each with its lease token, then fail with it',
     );
     // The volunteer still holds its lease and its session.
-    volunteer.send({ type: 'heartbeat', leaseId: lease.leaseId, token: lease.token, progress: 0.4, stage: 'transcoding' });
+    volunteer.send({ type: 'heartbeat', leases: [{ leaseId: lease.leaseId, token: lease.token }], progress: 0.4, stage: 'transcoding' });
     await sleep(300);
     expect(volunteer.received.filter((m) => m.type === 'revoke')).toEqual([]);
     const task = (await fx.coordinator.api.getTasks(id)).find((t) => t.chunk === lease.chunk && t.rendition === lease.params.rendition)!;
@@ -271,7 +271,7 @@ describe('hostile workers', () => {
     await bad.hello();
     const id = await submit(fx.coordinator.api, file);
     for (let i = 0; i < 3; i++) {
-      const a = await bad.next('assign', () => true, 60_000);
+      const a = await bad.nextLease(() => true, 60_000);
       bad.send({ type: 'fail', leaseId: a.leaseId, token: a.token, reason: `refusing task ${i + 1}` });
     }
     await expect
@@ -308,7 +308,7 @@ describe('hostile workers', () => {
         const s = client('127.0.0.7');
         await s.connect().catch(() => undefined);
         const welcome = await s.hello().catch(() => undefined);
-        const a = welcome && (await s.next('assign', () => true, 3000).catch(() => undefined));
+        const a = welcome && (await s.nextLease(() => true, 3000).catch(() => undefined));
         if (a) {
           s.send({ type: 'fail', leaseId: a.leaseId, token: a.token, reason: `spam ${spammed}` });
           identities.add(s.workerId);

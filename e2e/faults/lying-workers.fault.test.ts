@@ -16,7 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Forgery, forgeSegment } from '@tabgrid/coordinator/src/media/segment-forgery.js';
-import type { AssignMessage, JobView } from '@tabgrid/shared';
+import type { RungLease, JobView } from '@tabgrid/shared';
 import { ProtocolClient, type Segment } from '../support/protocol-client.js';
 import { ScenarioReport } from '../support/report.js';
 import { FAULT_ENV, FAULT_EXPECTED, coordinatorOnFreshDatabase, faultClip, finishAndVerify, submit } from './harness.js';
@@ -73,14 +73,14 @@ describe('lying workers', () => {
   }
 
   /** The chunk of an assignment on local disk. */
-  async function fetchChunk(assign: AssignMessage, file: string): Promise<void> {
+  async function fetchChunk(assign: RungLease, file: string): Promise<void> {
     const res = await fetch(assign.input.url);
     expect(res.status, 'GET chunk').toBe(200);
     await writeFile(file, Buffer.from(await res.arrayBuffer()));
   }
 
   /** A segment of kind `kind` for the assignment, made from its own chunk. */
-  async function forged(assign: AssignMessage, kind: Forgery): Promise<Segment> {
+  async function forged(assign: RungLease, kind: Forgery): Promise<Segment> {
     const chunk = path.join(fx.dir, `${assign.leaseId}.mkv`);
     const out = path.join(fx.dir, `${assign.leaseId}.${kind}.mp4`);
     try {
@@ -134,7 +134,7 @@ describe('lying workers', () => {
     // Each liar lies about whatever it is given until it is given nothing more.
     const lying = liars.map(async (liar) => {
       for (;;) {
-        const assign = await liar.client!.next('assign', () => true, 8_000).catch(() => undefined);
+        const assign = await liar.client!.nextLease(() => true, 8_000).catch(() => undefined);
         if (!assign) return;
         const segment = await forged(assign, liar.kind);
         expect(await liar.client!.upload(assign, segment)).toBe(200);
@@ -169,7 +169,7 @@ describe('lying workers', () => {
     const { file, facts } = await faultClip(fx.dir);
     const sly = await connect('127.0.0.31');
     const id = await submit(fx.coordinator.api, file);
-    const assign = await sly.next('assign', () => true, 60_000);
+    const assign = await sly.nextLease(() => true, 60_000);
     const segment = await sly.transcode(assign);
     expect(await sly.upload(assign, segment)).toBe(200);
     const verdict = await sly.complete(assign, segment);

@@ -29,7 +29,7 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await bad.hello();
     const id = await submit(fx.coordinator.api, file, ['360p']);
     const failOnce = async (worker: ProtocolClient) => {
-      const assign = await worker.next('assign', () => true, 20_000);
+      const assign = await worker.nextLease(() => true, 20_000);
       worker.send({ type: 'fail', leaseId: assign.leaseId, token: assign.token, reason: `encoder crashed on attempt ${assign.attempt}` });
       return assign;
     };
@@ -106,8 +106,8 @@ describe('dead tasks, quarantine, retry and cancel', () => {
     await worker.connect();
     await worker.hello();
     const id = await submit(fx.coordinator.api, file);
-    const assign = await worker.next('assign', () => true, 30_000);
-    worker.send({ type: 'heartbeat', leaseId: assign.leaseId, token: assign.token, progress: 0.3, stage: 'transcoding' });
+    const assign = await worker.nextLease(() => true, 30_000);
+    worker.send({ type: 'heartbeat', leases: [{ leaseId: assign.leaseId, token: assign.token }], progress: 0.3, stage: 'transcoding' });
     const seg = await worker.transcode(assign); // downloaded and encoded before the cancel lands
 
     expect(await fx.coordinator.api.cancelJob(id)).toEqual({ id, state: 'canceled' });

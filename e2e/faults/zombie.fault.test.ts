@@ -31,7 +31,7 @@ describe('zombie and replayed completions', () => {
     // Garbage first: each gets an error reply and the connection stays usable.
     zombie.send('{not json');
     expect((await zombie.next('error')).code).toBe('invalid_message');
-    zombie.send({ type: 'heartbeat', leaseId: 'x', token: 'y', progress: 0.5, stage: 'transcoding' });
+    zombie.send({ type: 'heartbeat', leases: [{ leaseId: 'x', token: 'y' }], progress: 0.5, stage: 'transcoding' });
     expect((await zombie.next('error')).code).toBe('not_introduced');
     zombie.send(JSON.stringify({ type: 'complete', id: 'bad1', leaseId: 'x', token: 'y', size: -5, sha256: 'nope' }));
     const invalid = await zombie.next('error');
@@ -40,7 +40,7 @@ describe('zombie and replayed completions', () => {
     await zombie.hello();
 
     const { id } = await submitFile(fx.coordinator.api, clip); // the client accepts only the API's 201
-    const zAssign = await zombie.next('assign', () => true, 60_000);
+    const zAssign = await zombie.nextLease(() => true, 60_000);
     report.injected(`zombie took chunk ${zAssign.chunk} (attempt ${zAssign.attempt}) and went silent`);
 
     // No heartbeat: after the 2 s TTL the lease expires and the task is queued again,
@@ -57,7 +57,7 @@ describe('zombie and replayed completions', () => {
     const good = new ProtocolClient(fx.coordinator.url, { localAddress: '127.0.0.2' });
     await good.connect();
     await good.hello();
-    const gAssign = await good.next('assign', (a) => a.leaseId === zAssign.leaseId, 30_000);
+    const gAssign = await good.nextLease((a) => a.leaseId === zAssign.leaseId, 30_000);
     // The expired lease was revoked, so the coordinator may have offered the task to the
     // (silent) zombie once more before the good worker got it.
     expect(gAssign.attempt).toBeGreaterThanOrEqual(2);
@@ -67,7 +67,7 @@ describe('zombie and replayed completions', () => {
     // The zombie wakes up while the good worker holds the lease: its work is refused.
     const zSeg = await zombie.transcode(zAssign);
     expect(await zombie.upload(zAssign, zSeg)).toBe(200); // its own attempt's key: harmless
-    zombie.send({ type: 'heartbeat', leaseId: zAssign.leaseId, token: zAssign.token, progress: 1, stage: 'uploading' });
+    zombie.send({ type: 'heartbeat', leases: [{ leaseId: zAssign.leaseId, token: zAssign.token }], progress: 1, stage: 'uploading' });
     expect((await zombie.next('revoke', (r) => r.leaseId === zAssign.leaseId)).reason).toMatch(/lease/);
     const zResult = await zombie.complete(zAssign, zSeg);
     expect(zResult.accepted).toBe(false);

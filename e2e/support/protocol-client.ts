@@ -23,8 +23,9 @@ import {
   parseMessage,
   serverMessageSchema,
   WS_PATH,
-  type AssignMessage,
   type ClientMessage,
+  type RungLease,
+  rungLeases,
   type ServerMessage,
   type Unsent,
   x264ChunkArgs,
@@ -148,6 +149,16 @@ export class ProtocolClient {
     });
   }
 
+  /**
+   * The next assignment (already received or future) with a rung matching
+   * `match`, as that rung's lease. This client declares no maxRungs, so the
+   * coordinator sends it one rung at a time.
+   */
+  async nextLease(match: (l: RungLease) => boolean = () => true, timeoutMs = 30_000): Promise<RungLease> {
+    const assign = await this.next('assign', (a) => rungLeases(a).some(match), timeoutMs);
+    return rungLeases(assign).find(match)!;
+  }
+
   /** Says hello (with `credential`, when set) and waits for the welcome; returns it. */
   async hello(resume?: { leaseId: string; token: string }, timeoutMs = 30_000) {
     const id = this.send({
@@ -156,13 +167,13 @@ export class ProtocolClient {
       name: 'protocol-client',
       capabilities: { encoders: ['native-x264'], threads: 1, wasmMultiThread: false },
       ...(this.credential ? { credential: this.credential } : {}),
-      ...(resume ? { resume } : {}),
+      ...(resume ? { resume: [resume] } : {}),
     });
     return this.next('welcome', (w) => w.replyTo === id, timeoutMs);
   }
 
   /** Downloads the chunk, transcodes it with native ffmpeg (1 thread, the tab's arguments), returns the segment. */
-  async transcode(assign: AssignMessage): Promise<Segment> {
+  async transcode(assign: RungLease): Promise<Segment> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tabgrid-client-'));
     try {
       const res = await fetch(assign.input.url);
@@ -178,7 +189,7 @@ export class ProtocolClient {
     }
   }
 
-  async upload(assign: AssignMessage, segment: Segment): Promise<number> {
+  async upload(assign: RungLease, segment: Segment): Promise<number> {
     const res = await fetch(assign.output.url, {
       method: 'PUT',
       body: new Uint8Array(segment.bytes),
@@ -188,7 +199,7 @@ export class ProtocolClient {
   }
 
   /** Sends complete and waits for the coordinator's verdict. */
-  async complete(assign: Pick<AssignMessage, 'leaseId' | 'token'>, segment: Segment) {
+  async complete(assign: Pick<RungLease, 'leaseId' | 'token'>, segment: Segment) {
     const id = this.send({
       type: 'complete',
       leaseId: assign.leaseId,
@@ -200,10 +211,10 @@ export class ProtocolClient {
   }
 
   /** Transcodes, uploads and completes every assignment until `until` says stop. */
-  async work(until: () => boolean, onAccepted?: (a: AssignMessage) => void): Promise<number> {
+  async work(until: () => boolean, onAccepted?: (a: RungLease) => void): Promise<number> {
     let accepted = 0;
     while (!until()) {
-      const assign = await this.next('assign', () => true, 2_000).catch(() => undefined);
+      const assign = await this.nextLease(() => true, 2_000).catch(() => undefined);
       if (!assign) continue;
       const seg = await this.transcode(assign);
       await this.upload(assign, seg);

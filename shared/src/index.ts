@@ -7,3 +7,4 @@ export * from './media-records.js';
 export * from './x264-args.js';
 export * from './backoff.js';
 export * from './api-client.js';
+export * from './mp4-samples.js';

@@ -1,5 +1,5 @@
 /**
- * The tab ↔ coordinator WebSocket protocol, version 2.
+ * The tab ↔ coordinator WebSocket protocol, version 3.
  *
  * Defined once here; the coordinator and the contributor page both import it
  * and validate every message on arrival. Every message has a `type` and an
@@ -14,11 +14,30 @@
  * (signed by the coordinator, unguessable), which the tab presents in every
  * later hello. A hello whose credential is missing, forged or from another
  * grid gets a fresh identity, never someone else's.
+ *
+ * Version 3: one assignment carries several rungs of one chunk (one download,
+ * one decode in the tab, up to the tab's declared `maxRungs`), each rung its
+ * own lease (task id, token, attempt, upload URL, encode parameters), so each
+ * is fenced, completed, failed and retried on its own with `complete` and
+ * `fail` as before. One heartbeat renews every lease of the batch (a tab's
+ * message count does not grow with its rungs), and a heartbeat with `ready`
+ * says the tab's encoder is free: the coordinator may send the next chunk
+ * while these segments upload and wait for their verdicts. A
+ * reconnecting tab names every lease it still holds in `resume`. A version 2
+ * tab is closed with 4000 (reload the page).
  */
 import { z } from 'zod';
 import { renditionNameSchema } from './ladder.js';
 
-export const PROTOCOL_VERSION = 2 as const;
+export const PROTOCOL_VERSION = 3 as const;
+/**
+ * Most rungs in one assignment: a chunk has one lease per rendition and the
+ * ladder knows 7, so 8 bounds every honest batch; the bound also caps what a
+ * heartbeat may name and what a hello may resume (two batches: one encoding,
+ * one still uploading or being checked).
+ */
+export const MAX_RUNGS_PER_ASSIGN = 8;
+export const MAX_LEASES_HELD = 2 * MAX_RUNGS_PER_ASSIGN;
 export const WS_PATH = '/ws/v1';
 
 /**
@@ -64,6 +83,11 @@ export const capabilitiesSchema = z.object({
   /** Hardware threads the browser reports (navigator.hardwareConcurrency). */
   hardwareConcurrency: z.number().int().min(1).max(1024).optional(),
   userAgent: z.string().max(512).optional(),
+  /**
+   * Most rungs of one chunk the tab encodes from one decode (Transcoder.maxRungs);
+   * absent means 1. The coordinator never leases it more rungs at once.
+   */
+  maxRungs: z.number().int().min(1).max(MAX_RUNGS_PER_ASSIGN).optional(),
 });
 export type Capabilities = z.infer<typeof capabilitiesSchema>;
 
@@ -84,36 +108,61 @@ export const encodeParamsSchema = z.object({
 });
 export type EncodeParams = z.infer<typeof encodeParamsSchema>;
 
+const leaseRefSchema = z.object({ leaseId, token: leaseToken });
+export type LeaseRef = z.infer<typeof leaseRefSchema>;
+
+/** Lease lists name each lease once (a duplicate would renew, resume or count one lease twice). */
+const distinctLeases = <T extends { leaseId: string }>(list: readonly T[], ctx: z.RefinementCtx, path: string): void => {
+  if (new Set(list.map((l) => l.leaseId)).size !== list.length) {
+    ctx.addIssue({ code: 'custom', path: [path], message: 'a lease appears twice' });
+  }
+};
+
 // ---- tab → coordinator -------------------------------------------------
 
-export const helloSchema = z.object({
-  type: z.literal('hello'),
-  id: messageId,
-  protocol: z.number().int(),
-  /** What the last welcome gave this tab; absent on its first hello. Never shown by any API or log. */
-  credential: workerCredentialSchema.optional(),
-  name: z.string().max(80).optional(),
-  capabilities: capabilitiesSchema,
-  /**
-   * The lease this tab is still working on after a reconnect. The coordinator
-   * keeps it if the token is still current, or revokes it. A hello without
-   * `resume` means the tab holds nothing: any lease it had is released at once.
-   * Only honoured for the identity the credential proves.
-   */
-  resume: z.object({ leaseId, token: leaseToken }).optional(),
-});
+export const helloSchema = z
+  .object({
+    type: z.literal('hello'),
+    id: messageId,
+    protocol: z.number().int(),
+    /** What the last welcome gave this tab; absent on its first hello. Never shown by any API or log. */
+    credential: workerCredentialSchema.optional(),
+    name: z.string().max(80).optional(),
+    capabilities: capabilitiesSchema,
+    /**
+     * The leases this tab still holds after a reconnect (working on them, or
+     * waiting for their verdicts). The coordinator keeps each one whose token is
+     * still current and revokes the others. A hello without `resume` means the
+     * tab holds nothing: any lease it had is released at once. Only honoured for
+     * the identity the credential proves.
+     */
+    resume: z.array(leaseRefSchema).min(1).max(MAX_LEASES_HELD).optional(),
+  })
+  .superRefine((m, ctx) => m.resume && distinctLeases(m.resume, ctx, 'resume'));
 
-export const heartbeatSchema = z.object({
-  type: z.literal('heartbeat'),
-  id: messageId,
-  leaseId,
-  token: leaseToken,
-  /** Fraction of the task done, 0..1. */
-  progress: z.number().min(0).max(1),
-  /** Frames encoded so far, when the encoder reports them. */
-  frames: z.number().int().min(0).optional(),
-  stage: z.enum(['downloading', 'transcoding', 'uploading']),
-});
+/**
+ * Renews every lease of one batch (the rungs not yet completed or failed).
+ * Each lease the coordinator no longer holds for the tab is answered with its
+ * own `revoke`; the others are renewed.
+ */
+export const heartbeatSchema = z
+  .object({
+    type: z.literal('heartbeat'),
+    id: messageId,
+    leases: z.array(leaseRefSchema).min(1).max(MAX_RUNGS_PER_ASSIGN),
+    /** Fraction of the batch done, 0..1 (the rungs encode together). */
+    progress: z.number().min(0).max(1),
+    /** Frames every rung has encoded so far, when the encoder reports them. */
+    frames: z.number().int().min(0).optional(),
+    stage: z.enum(['downloading', 'transcoding', 'uploading']),
+    /**
+     * The tab is done encoding this batch and would take the next chunk now,
+     * while these rungs upload and wait for their verdicts (false or absent:
+     * still encoding, or pausing).
+     */
+    ready: z.boolean().optional(),
+  })
+  .superRefine((m, ctx) => distinctLeases(m.leases, ctx, 'leases'));
 
 export const completeSchema = z.object({
   type: z.literal('complete'),
@@ -156,20 +205,44 @@ export const welcomeSchema = z.object({
   heartbeatIntervalSeconds: z.number().min(0.5),
 });
 
-export const assignSchema = z.object({
-  type: z.literal('assign'),
-  id: messageId,
+/** One rung of an assignment: its own lease, upload and parameters. */
+export const assignedRungSchema = z.object({
+  /** The task's id, which names its lease in every later message. */
   leaseId,
   token: leaseToken,
   attempt: z.number().int().min(1),
-  jobId: z.string(),
-  chunk: z.number().int().min(0),
-  /** Presigned GET of the chunk; expires. */
-  input: z.object({ url: z.string().url(), size: z.number().int().min(1) }),
   /** Presigned PUT of the segment; one object, one method, expires. */
   output: z.object({ url: z.string().url(), contentType: z.literal('video/mp4') }),
   params: encodeParamsSchema,
 });
+export type AssignedRung = z.infer<typeof assignedRungSchema>;
+
+/**
+ * Rungs of one chunk to encode from one decode: one download URL, then per
+ * rung a lease. The rungs agree on the chunk (frame count, rotation), name
+ * each lease and each rendition once, and number at most the tab's maxRungs.
+ */
+export const assignSchema = z
+  .object({
+    type: z.literal('assign'),
+    id: messageId,
+    jobId: z.string(),
+    chunk: z.number().int().min(0),
+    /** Presigned GET of the chunk; expires. */
+    input: z.object({ url: z.string().url(), size: z.number().int().min(1) }),
+    rungs: z.array(assignedRungSchema).min(1).max(MAX_RUNGS_PER_ASSIGN),
+  })
+  .superRefine((m, ctx) => {
+    distinctLeases(m.rungs, ctx, 'rungs');
+    const [first] = m.rungs;
+    if (!first) return;
+    if (new Set(m.rungs.map((r) => r.params.rendition)).size !== m.rungs.length) {
+      ctx.addIssue({ code: 'custom', path: ['rungs'], message: 'a rendition appears twice' });
+    }
+    if (m.rungs.some((r) => r.params.frames !== first.params.frames || r.params.rotation !== first.params.rotation)) {
+      ctx.addIssue({ code: 'custom', path: ['rungs'], message: 'the rungs are not of one chunk (frame count or rotation differ)' });
+    }
+  });
 
 /** The coordinator's verdict on a `complete`. */
 export const resultSchema = z.object({
@@ -212,6 +285,31 @@ export const errorSchema = z.object({
 
 export const serverMessageSchema = z.discriminatedUnion('type', [welcomeSchema, assignSchema, resultSchema, revokeSchema, errorSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
+
+/** One rung of an assignment together with its chunk: everything working on that one lease needs. */
+export type RungLease = AssignedRung & Pick<AssignMessage, 'jobId' | 'chunk' | 'input'>;
+
+/** The rungs of an assignment, each as a lease of its own (in the assignment's order). */
+export function rungLeases(a: Pick<AssignMessage, 'jobId' | 'chunk' | 'input' | 'rungs'>): RungLease[] {
+  return a.rungs.map((r) => ({ ...r, jobId: a.jobId, chunk: a.chunk, input: a.input }));
+}
+
+/**
+ * The protocol a hello names, read without the rest of the message: a tab
+ * of another version may send a hello this version's schema refuses (version
+ * 2's `resume` is one object), and it must still hear "reload the page"
+ * rather than "invalid message". Undefined for anything that is not a hello.
+ */
+export function helloProtocol(raw: string): number | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const parsed = z.object({ type: z.literal('hello'), protocol: z.number().int() }).safeParse(value);
+  return parsed.success ? parsed.data.protocol : undefined;
+}
 export type WelcomeMessage = z.infer<typeof welcomeSchema>;
 export type AssignMessage = z.infer<typeof assignSchema>;
 export type ResultMessage = z.infer<typeof resultSchema>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeParamsSchema, type EncodeParams } from './protocol.js';
-import { videoEncodeFlags, videoFilter, x264ChunkArgs, x264EncoderFlags } from './x264-args.js';
+import { videoEncodeFlags, videoFilter, x264ChunkArgs, x264EncoderFlags, x264LadderArgs } from './x264-args.js';
 
 const p480: EncodeParams = encodeParamsSchema.parse({
   rendition: '480p',
@@ -187,5 +187,29 @@ describe('x264ChunkArgs, rotated, multi-thread', () => {
       'mp4',
       'out.mp4',
     ]);
+  });
+});
+
+describe('x264LadderArgs', () => {
+  const p360: EncodeParams = { ...p480, rendition: '360p', width: 640, height: 360, maxrateKbps: 800, bufsizeKbps: 1600 };
+
+  it('decodes once and gives every rung its own chain, exactly the single-rung filter and encoder flags, into its own file', () => {
+    const args = x264LadderArgs([p480, p360], { input: 'in.mkv', outputs: ['a.mp4', 'b.mp4'], threads: 1 });
+    expect(args.slice(0, 6)).toEqual(['-hide_banner', '-noautorotate', '-threads', '1', '-i', 'in.mkv']);
+    expect(args.filter((a) => a === '-i')).toHaveLength(1);
+    expect(after(args, '-filter_complex')).toBe(`[0:v:0]split=2[s0][s1];[s0]${videoFilter(p480)}[v0];[s1]${videoFilter(p360)}[v1]`);
+    // Each output: the single-rung argv from -fps_mode on (encoder flags, threads, file), after its own map.
+    const tailOf = (p: EncodeParams, output: string) => {
+      const single = x264ChunkArgs(p, { input: 'in.mkv', output, threads: 1 });
+      return ['-an', '-sn', '-dn', ...single.slice(single.indexOf('-fps_mode'))];
+    };
+    expect(args.slice(args.indexOf('[v0]') + 1, args.indexOf('a.mp4') + 1)).toEqual(tailOf(p480, 'a.mp4'));
+    expect(args.slice(args.indexOf('[v1]') + 1)).toEqual(tailOf(p360, 'b.mp4'));
+  });
+
+  it('refuses no rungs, mismatched outputs and bad thread counts', () => {
+    expect(() => x264LadderArgs([], { input: 'i', outputs: [], threads: 1 })).toThrow(RangeError);
+    expect(() => x264LadderArgs([p480, p360], { input: 'i', outputs: ['a'], threads: 1 })).toThrow(RangeError);
+    expect(() => x264LadderArgs([p480], { input: 'i', outputs: ['a'], threads: 0 })).toThrow(RangeError);
   });
 });

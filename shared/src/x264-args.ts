@@ -92,12 +92,16 @@ export function videoEncodeFlags(params: EncodeParams): string[] {
   ];
 }
 
+function checkThreads(threads: number): string {
+  if (!Number.isInteger(threads) || threads < 1 || threads > X264_MAX_THREADS) {
+    throw new RangeError(`threads must be an integer in 1..${X264_MAX_THREADS}, got ${threads}`);
+  }
+  return String(threads);
+}
+
 /** The whole argv for one chunk → one MP4 segment, as the tab runs it. */
 export function x264ChunkArgs(params: EncodeParams, opts: X264ChunkArgsOptions): string[] {
-  if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > X264_MAX_THREADS) {
-    throw new RangeError(`threads must be an integer in 1..${X264_MAX_THREADS}, got ${opts.threads}`);
-  }
-  const threads = String(opts.threads);
+  const threads = checkThreads(opts.threads);
   return [
     '-hide_banner',
     // Rotation metadata in chunks is not trusted (see EncodeParams.rotation);
@@ -115,5 +119,59 @@ export function x264ChunkArgs(params: EncodeParams, opts: X264ChunkArgsOptions):
     '-f',
     'mp4',
     opts.output,
+  ];
+}
+
+export interface X264LadderArgsOptions {
+  /** MEMFS (or file system) path of the chunk. */
+  readonly input: string;
+  /** One output path per rung, in the rungs' order. */
+  readonly outputs: readonly string[];
+  /** As for x264ChunkArgs: decoder threads, and each encoder's. */
+  readonly threads: number;
+}
+
+/**
+ * The argv for one chunk → one MP4 segment per rung, in one ffmpeg run: the
+ * chunk is decoded once and `split` hands every frame to one filter chain
+ * per rung, each exactly `videoFilter(rung)`, into its own libx264 with
+ * exactly the single-rung flags. Each segment is byte-identical to what
+ * x264ChunkArgs makes for that rung alone (the same filters and encoder on
+ * the same frames; tested natively in x264-args.test.ts and in Chromium's
+ * wasm core in e2e/multirung.e2e.test.ts), so replicas of a rung agree
+ * whichever way they were made, and the coordinator's single-pass quality
+ * reference (videoEncodeFlags) still encodes as each rung does.
+ */
+export function x264LadderArgs(rungs: readonly EncodeParams[], opts: X264LadderArgsOptions): string[] {
+  const threads = checkThreads(opts.threads);
+  if (rungs.length === 0) throw new RangeError('no rungs to encode');
+  if (rungs.length !== opts.outputs.length) throw new RangeError(`${rungs.length} rungs but ${opts.outputs.length} outputs`);
+  const branches = rungs.map((_, i) => `[s${i}]`).join('');
+  const chains = rungs.map((r, i) => `[s${i}]${videoFilter(r)}[v${i}]`);
+  const graph = [`[0:v:0]split=${rungs.length}${branches}`, ...chains].join(';');
+  return [
+    '-hide_banner',
+    '-noautorotate',
+    '-threads',
+    threads,
+    '-i',
+    opts.input,
+    '-filter_complex',
+    graph,
+    ...rungs.flatMap((r, i) => [
+      '-map',
+      `[v${i}]`,
+      '-an',
+      '-sn',
+      '-dn',
+      '-fps_mode',
+      'passthrough',
+      ...x264EncoderFlags(r),
+      '-threads',
+      threads,
+      '-f',
+      'mp4',
+      opts.outputs[i]!,
+    ]),
   ];
 }

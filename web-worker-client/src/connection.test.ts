@@ -54,7 +54,7 @@ describe('Connection', () => {
     expect(s.url).toBe('ws://host.test/ws/v1');
     expect(conn.state).toBe('connecting');
     s.open();
-    expect(s.sent[0]).toMatchObject({ type: 'hello', protocol: 2, credential: 'worker-abcdef.mac', capabilities: caps });
+    expect(s.sent[0]).toMatchObject({ type: 'hello', protocol: PROTOCOL_VERSION, credential: 'worker-abcdef.mac', capabilities: caps });
     expect(conn.state).toBe('connecting');
     s.receive(welcome(String(s.sent[0]?.id)));
     expect(conn.state).toBe('connected');
@@ -75,17 +75,17 @@ describe('Connection', () => {
 
   it('sends with fresh unique ids, validated', () => {
     const s = connect();
-    const a = conn.send({ type: 'heartbeat', leaseId: 'l1', token: 't1', progress: 0.5, stage: 'transcoding' });
-    const b = conn.send({ type: 'heartbeat', leaseId: 'l1', token: 't1', progress: 0.6, stage: 'transcoding' });
+    const a = conn.send({ type: 'heartbeat', leases: [{ leaseId: 'l1', token: 't1' }], progress: 0.5, stage: 'transcoding' });
+    const b = conn.send({ type: 'heartbeat', leases: [{ leaseId: 'l1', token: 't1' }], progress: 0.6, stage: 'transcoding' });
     expect(a).not.toBe(b);
     expect(s.sent.slice(1).map((m) => m.id)).toEqual([a, b]);
-    expect(conn.send({ type: 'heartbeat', leaseId: 'l1', token: 't1', progress: 2, stage: 'transcoding' })).toBeNull();
+    expect(conn.send({ type: 'heartbeat', leases: [{ leaseId: 'l1', token: 't1' }], progress: 2, stage: 'transcoding' })).toBeNull();
   });
 
   it('drops unqueued messages while disconnected and delivers queued ones after the next welcome', () => {
     const s1 = connect();
     s1.drop();
-    expect(conn.send({ type: 'heartbeat', leaseId: 'l1', token: 't1', progress: 0.5, stage: 'transcoding' })).toBeNull();
+    expect(conn.send({ type: 'heartbeat', leases: [{ leaseId: 'l1', token: 't1' }], progress: 0.5, stage: 'transcoding' })).toBeNull();
     const id = conn.send({ type: 'fail', leaseId: 'l1', token: 't1', reason: 'x' }, { queue: true });
     vi.advanceTimersByTime(500);
     const s2 = last();
@@ -158,7 +158,7 @@ describe('Connection', () => {
 
 describe('Connection across failures', () => {
   it('asks hello() afresh for every connection, so a reconnect names the lease still in hand', () => {
-    let resume: { leaseId: string; token: string } | undefined;
+    let resume: { leaseId: string; token: string }[] | undefined;
     conn.stop();
     conn = new Connection({
       url: 'ws://host.test/ws/v1',
@@ -168,11 +168,11 @@ describe('Connection across failures', () => {
     });
     const s1 = connect();
     expect(s1.sent[0]).not.toHaveProperty('resume');
-    resume = { leaseId: 'lease-1', token: 'tok-1' };
+    resume = [{ leaseId: 'lease-1', token: 'tok-1' }];
     s1.drop(1006);
     vi.advanceTimersByTime(500);
     last().open();
-    expect(last().sent[0]).toMatchObject({ type: 'hello', resume: { leaseId: 'lease-1', token: 'tok-1' } });
+    expect(last().sent[0]).toMatchObject({ type: 'hello', resume: [{ leaseId: 'lease-1', token: 'tok-1' }] });
   });
 
   it('retries with backoff when the coordinator answers hello with unavailable', () => {

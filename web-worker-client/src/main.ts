@@ -13,6 +13,8 @@
  *                  single-thread core is used.
  *   ?stallSeconds=S  restart ffmpeg when an exec shows no new frame for S
  *                  seconds (default 60; tests use a tiny value to force it).
+ *   ?maxRungs=N    take at most N rungs of a chunk per task (1..4, default 4):
+ *                  one decode for all of them; 1 for a tab short of memory.
  */
 // First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
 import '@tabgrid/shared/no-eval';
@@ -21,7 +23,8 @@ import './page.css';
 import { X264_MAX_THREADS } from '@tabgrid/shared';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
-import { FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
+import { FFMPEG_WASM_MAX_RUNGS, FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
+import { tabAdvice } from './tab-advice.js';
 import { PageView, pageStatus, type PageStatus } from './ui.js';
 import { tabIdentity, type TabIdentity } from './worker-id.js';
 
@@ -54,6 +57,8 @@ function initialThreads(): number {
 }
 
 const stallSeconds = Number(query.get('stallSeconds'));
+const askedRungs = Number(query.get('maxRungs'));
+const maxRungs = Number.isInteger(askedRungs) && askedRungs >= 1 ? Math.min(askedRungs, FFMPEG_WASM_MAX_RUNGS) : FFMPEG_WASM_MAX_RUNGS;
 // Asked once per page: a second ask would find this page holding the id and start without it.
 const tabId = tabIdentity();
 let identity: TabIdentity | null = null;
@@ -63,7 +68,8 @@ const session = new Session({
   wsUrl: wsUrl(location),
   identity: tabId,
   threads,
-  createTranscoder: (n) => new FfmpegWasmTranscoder({ threads: n, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
+  createTranscoder: (n) =>
+    new FfmpegWasmTranscoder({ threads: n, maxRungs, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
   log,
   onChange: () => render(),
 });
@@ -81,7 +87,17 @@ function render(): void {
 }
 
 view.setThreadChoices(crossOriginIsolated, navigator.hardwareConcurrency || 1, threads);
-view.threads.addEventListener('change', () => session.setThreads(Number(view.threads.value)));
+/** Chromium's navigator.deviceMemory (GB, rounded down, at most 8); other browsers have none. */
+const deviceMemory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
+const adviseTabs = (threadsPerTab: number) =>
+  view.setTabAdvice(
+    tabAdvice({ cores: navigator.hardwareConcurrency || 1, threadsPerTab, ...(deviceMemory ? { memoryGb: deviceMemory } : {}) }).text,
+  );
+adviseTabs(threads);
+view.threads.addEventListener('change', () => {
+  session.setThreads(Number(view.threads.value));
+  adviseTabs(Number(view.threads.value));
+});
 view.pauseHidden.addEventListener('change', () => session.setPauseWhenHidden(view.pauseHidden.checked));
 document.addEventListener('visibilitychange', () => session.setHidden(document.visibilityState === 'hidden'));
 session.setHidden(document.visibilityState === 'hidden');

@@ -90,9 +90,15 @@ describe('Session', () => {
     s1.drop(1006);
     await vi.advanceTimersByTimeAsync(1000);
     last().open();
-    // Protocol 2: the tab presents the credential its welcome gave, never an id of its own choosing.
-    expect(last().sent[0]).toMatchObject({ type: 'hello', credential: ISSUED.credential, resume: { leaseId: 'lease-1', token: 'tok-1' } });
+    // The tab presents the credential its welcome gave, never an id of its own choosing, and every lease it holds.
+    expect(last().sent[0]).toMatchObject({
+      type: 'hello',
+      credential: ISSUED.credential,
+      resume: [{ leaseId: 'lease-1', token: 'tok-1' }],
+    });
     expect(last().sent[0]).not.toHaveProperty('workerId');
+    // How many rungs of a chunk it takes at once is the transcoder's to say.
+    expect(last().sent[0]).toMatchObject({ capabilities: { maxRungs: tc().maxRungs } });
     const s2 = welcome();
     expect(tc().calls[0]?.opts.signal?.aborted).toBe(false);
     s2.receive({ type: 'revoke', id: 'r', leaseId: 'lease-1', reason: 'expired while away' });
@@ -151,7 +157,7 @@ describe('Session', () => {
     expect(session.status()).toMatchObject({ run: 'running', connection: 'connected', encoder: { state: 'loaded' } });
   });
 
-  it('a thread change waits for the task in hand', async () => {
+  it('a thread change waits for the chunk in the encoder, not for its upload and verdict', async () => {
     const s = welcome();
     s.receive(assign(1));
     await flush();
@@ -160,11 +166,10 @@ describe('Session', () => {
     expect(session.status().pendingThreads).toBe(2);
     tc().finish(segment.slice());
     await until(() => sentOf(s, 'complete').length > 0, 'complete');
-    expect(transcoders).toHaveLength(1); // uploaded, but the verdict is still to come
-    const complete = sentOf(s, 'complete')[0]!;
-    s.receive({ type: 'result', id: 'x', replyTo: complete.id, leaseId: 'lease-1', accepted: true });
+    // Encoded: the next chunk (which may come before this verdict) gets the new encoder.
     expect(transcoders).toHaveLength(2);
     expect(session.status().pendingThreads).toBeNull();
+    expect(transcoders[0]!.calls).toHaveLength(1);
   });
 
   it('leave() (pagehide) sends no fail and does not reconnect', async () => {

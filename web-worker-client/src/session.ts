@@ -89,7 +89,7 @@ export class Session {
     const conn = new Connection({
       url: this.#deps.wsUrl,
       hello: () => {
-        const resume = this.#runner?.resumeLease();
+        const resume = this.#runner?.resumeLeases();
         const credential = identity.credential();
         return { capabilities: this.#capabilities(), ...(credential ? { credential } : {}), ...(resume ? { resume } : {}) };
       },
@@ -98,6 +98,8 @@ export class Session {
     });
     const runner = new TaskRunner({
       transcoder: () => this.#transcoder,
+      // Pausing: finish what is in hand, but do not ask for the next chunk.
+      acceptingWork: () => this.#run === 'running',
       send: (m, o) => conn.send(m, o),
       heartbeatIntervalMs: () => (conn.welcome?.heartbeatIntervalSeconds ?? 10) * 1000,
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
@@ -118,7 +120,8 @@ export class Session {
       this.#changed();
     });
     conn.on('assign', (m) => {
-      this.#deps.log('info', `assigned job ${m.jobId.slice(0, 8)} chunk ${m.chunk} ${m.params.rendition} (attempt ${m.attempt})`);
+      const rungs = m.rungs.map((r) => (r.attempt > 1 ? `${r.params.rendition} (attempt ${r.attempt})` : r.params.rendition));
+      this.#deps.log('info', `assigned job ${m.jobId.slice(0, 8)} chunk ${m.chunk}: ${rungs.join(', ')}`);
       runner.handleAssign(m);
     });
     conn.on('revoke', (m) => runner.handleRevoke(m));
@@ -187,7 +190,8 @@ export class Session {
 
   #afterRunnerChange(): void {
     const busy = this.#runner?.busy ?? false;
-    if (!busy) this.#swapTranscoder();
+    // Between batches, not only when idle: a tab that takes the next chunk while uploading is rarely idle.
+    if (!this.#runner?.encoding) this.#swapTranscoder();
     if (this.#run === 'pausing' && !busy) {
       this.#run = 'paused';
       // Holding nothing: closing (1000) releases nothing and stops assignments until resume.
@@ -204,7 +208,7 @@ export class Session {
 
   #swapTranscoder(): void {
     const threads = this.#pendingThreads;
-    if (threads === null || this.#runner?.busy) return;
+    if (threads === null || this.#runner?.encoding) return;
     this.#pendingThreads = null;
     this.#transcoder.dispose();
     this.#transcoder = this.#deps.createTranscoder(threads);
@@ -251,6 +255,7 @@ export class Session {
     return {
       encoders: [t.kind],
       threads: t.threads,
+      maxRungs: t.maxRungs,
       wasmMultiThread: t.multiThread,
       hardwareConcurrency: Math.min(1024, Math.max(1, nav?.hardwareConcurrency || 1)),
       ...(nav?.userAgent ? { userAgent: nav.userAgent.slice(0, 512) } : {}),

@@ -10,21 +10,41 @@ export type Stage = HeartbeatMessage['stage'];
 /** `checking`: uploaded, waiting for the coordinator's verdict on the segment. */
 export type TaskStage = Stage | 'checking';
 
+/** One rung of a batch as the page shows it. */
+export interface RungStatus {
+  readonly leaseId: string;
+  readonly rendition: string;
+  readonly attempt: number;
+  readonly stage: TaskStage;
+  /** While checking: when the same `complete` goes again (the coordinator asked us to retry). */
+  readonly retryAt?: number;
+}
+
+/**
+ * The batch the tab is working on (the rungs of one chunk it encodes from one
+ * decode), summed up: the one in the encoder, else the oldest one still
+ * uploading or waiting for verdicts.
+ */
 export interface CurrentTask {
+  /** The first rung's lease. */
   readonly leaseId: string;
   readonly jobId: string;
   readonly chunk: number;
+  /** The rungs' renditions, joined with '+' (e.g. "720p+480p+360p"). */
   readonly rendition: string;
+  /** The highest attempt among the rungs. */
   readonly attempt: number;
-  stage: TaskStage;
-  /** Whole task, 0..1: download is the first 10 %, transcode the next 80 %, upload the last 10 %. */
-  progress: number;
-  frames?: number;
+  /** The earliest stage among the rungs still held. */
+  readonly stage: TaskStage;
+  /** Whole batch, 0..1: download is the first 10 %, transcode the next 80 %, uploads the last 10 %. */
+  readonly progress: number;
+  readonly frames?: number;
   /** Frames in the chunk. */
   readonly totalFrames: number;
   readonly startedAt: number;
-  /** While checking: when the same `complete` goes again (the coordinator asked us to retry). */
-  retryAt?: number;
+  /** The soonest retry of a `complete` the coordinator could not check yet. */
+  readonly retryAt?: number;
+  readonly rungs: readonly RungStatus[];
 }
 
 /** One finished transcode, for the speed shown on the page. */
@@ -36,7 +56,9 @@ export interface TranscodeTiming {
 }
 
 export interface RunnerStatus {
-  readonly current: Readonly<CurrentTask> | null;
+  readonly current: CurrentTask | null;
+  /** Batches held: at most one encoding, plus those still uploading or waiting for verdicts. */
+  readonly batches: number;
   /** Segments the coordinator accepted. */
   readonly done: number;
   /** Tasks we failed, plus segments the coordinator rejected. */
@@ -50,6 +72,11 @@ export interface RunnerStatus {
 
 export interface RunnerDeps {
   readonly transcoder: () => Transcoder;
+  /**
+   * Whether to ask for the next chunk once a batch is encoded (heartbeat
+   * `ready`) while its segments upload. False while pausing. Default: yes.
+   */
+  readonly acceptingWork?: () => boolean;
   readonly send: (msg: OutgoingMessage, opts?: { queue?: boolean }) => string | null;
   /** Read at every beat, so a new welcome's interval applies at once. */
   readonly heartbeatIntervalMs: () => number;

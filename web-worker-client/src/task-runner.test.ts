@@ -56,23 +56,31 @@ describe('TaskRunner', () => {
   it('heartbeats from the moment of assignment, every interval, with stage, progress and frames, until complete', async () => {
     runner.handleAssign(assign());
     expect(ofType('heartbeat')).toEqual([
-      expect.objectContaining({ leaseId: 'lease-1', token: 'tok-1', stage: 'downloading', progress: 0 }),
+      expect.objectContaining({ leases: [{ leaseId: 'lease-1', token: 'tok-1' }], stage: 'downloading', progress: 0 }),
     ]);
     await flush();
+    await vi.advanceTimersByTimeAsync(5000);
+    // Half done after 5 s: 5 s still to go, far more than the lead, so no asking for the next chunk yet.
     transcoder.calls[0]?.opts.onProgress?.({ frames: 60, ratio: 0.5 });
     await vi.advanceTimersByTimeAsync(5000);
     expect(ofType('heartbeat').at(-1)).toMatchObject({ stage: 'transcoding', frames: 60, progress: 0.5 });
-    await vi.advanceTimersByTimeAsync(10_000);
+    expect(
+      ofType('heartbeat').every((h) => h.ready === undefined),
+      'not ready for more while encoding',
+    ).toBe(true);
+    await vi.advanceTimersByTimeAsync(5000);
     expect(ofType('heartbeat')).toHaveLength(4);
     transcoder.finish(segment.slice());
     await runner.idle();
+    // Encoded: one more at once, saying the encoder is free; then none once the segment is reported.
+    expect(ofType('heartbeat').at(-1)).toMatchObject({ stage: 'uploading', ready: true });
     await vi.advanceTimersByTimeAsync(20_000);
-    expect(ofType('heartbeat')).toHaveLength(4);
+    expect(ofType('heartbeat')).toHaveLength(5);
     const progress = ofType('heartbeat').map((h) => h.progress);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
   });
 
-  it('fails a second assignment with "busy" and keeps working on the first', async () => {
+  it('fails a second assignment with "busy" while the first is in the encoder, and keeps working on the first', async () => {
     runner.handleAssign(assign(1));
     await flush();
     runner.handleAssign(assign(2));
@@ -102,7 +110,7 @@ describe('TaskRunner', () => {
     expect(transcoder.calls[0]?.opts.signal?.aborted).toBe(false);
   });
 
-  it('stops without fail when the coordinator answers a heartbeat with lease_lost', async () => {
+  it('stops without fail when the coordinator refuses a heartbeat with lease_lost', async () => {
     runner.handleAssign(assign());
     await flush();
     const hb = ofType('heartbeat')[0]!;
@@ -174,21 +182,21 @@ describe('TaskRunner when the coordinator or the network fails', () => {
   it('keeps working through a dropped connection and names its lease for the next hello', async () => {
     runner.handleAssign(assign());
     await flush();
-    expect(runner.resumeLease()).toEqual({ leaseId: 'lease-1', token: 'tok-1' });
+    expect(runner.resumeLeases()).toEqual([{ leaseId: 'lease-1', token: 'tok-1' }]);
     setConnected(false);
     await vi.advanceTimersByTimeAsync(12_000); // heartbeats go nowhere meanwhile
     expect(transcoder.calls[0]?.opts.signal?.aborted).toBe(false);
     transcoder.finish(segment.slice());
     await runner.idle();
     expect(ofType('complete')).toEqual([]); // not connected: held, not lost
-    expect(runner.resumeLease()).toEqual({ leaseId: 'lease-1', token: 'tok-1' }); // still held while waiting for the verdict
+    expect(runner.resumeLeases()).toEqual([{ leaseId: 'lease-1', token: 'tok-1' }]); // still held while waiting for the verdict
     setConnected(true);
     runner.handleWelcome();
     const [complete] = ofType('complete');
     expect(complete).toMatchObject({ leaseId: 'lease-1', token: 'tok-1', size: 3, sha256: SHA_ABC });
     expect(ofType('fail')).toEqual([]);
     runner.handleResult({ type: 'result', id: 'r1', replyTo: complete!.id, leaseId: 'lease-1', accepted: true });
-    expect(runner.resumeLease()).toBeUndefined();
+    expect(runner.resumeLeases()).toBeUndefined();
     expect(runner.status()).toMatchObject({ done: 1, failures: 0, current: null });
   });
 
@@ -211,7 +219,7 @@ describe('TaskRunner when the coordinator or the network fails', () => {
       'error unavailable',
       (replyTo: string) => runner.handleError({ type: 'error', id: 'x', replyTo, code: 'unavailable', message: 'database down' }),
     ],
-  ])('on %s keeps lease and result, sends the same complete after 2 s, 4 s, …, and takes no new work', async (_name, answer) => {
+  ])('on %s keeps lease and result and sends the same complete after 2 s, 4 s, …, while encoding the next chunk', async (_name, answer) => {
     const first = await runToComplete();
     const same = { leaseId: 'lease-1', token: 'tok-1', size: first.size, sha256: first.sha256, encodeMs: first.encodeMs };
     for (const wait of [2000, 4000, 8000]) {
@@ -224,12 +232,14 @@ describe('TaskRunner when the coordinator or the network fails', () => {
       expect(ofType('complete')).toHaveLength(before + 1);
       expect(ofType('complete').at(-1)).toMatchObject(same);
     }
+    // The encoder is free: the next chunk is taken while this verdict waits.
     runner.handleAssign(assign(2));
-    expect(ofType('fail')).toEqual([expect.objectContaining({ leaseId: 'lease-2', reason: 'busy' })]);
-    expect(transcoder.calls).toHaveLength(1);
-    expect(runner.status()).toMatchObject({ failures: 0, done: 0 });
+    await flush();
+    expect(ofType('fail')).toEqual([]);
+    expect(transcoder.calls).toHaveLength(2);
+    expect(runner.status()).toMatchObject({ failures: 0, done: 0, batches: 2, current: { leaseId: 'lease-2', stage: 'transcoding' } });
     runner.handleResult({ type: 'result', id: 'ok', replyTo: ofType('complete').at(-1)!.id, leaseId: 'lease-1', accepted: true });
-    expect(runner.status()).toMatchObject({ current: null, done: 1, failures: 0 });
+    expect(runner.status()).toMatchObject({ done: 1, failures: 0, batches: 1 });
     await vi.advanceTimersByTimeAsync(60_000);
     expect(ofType('complete')).toHaveLength(4); // no timer left behind
   });

@@ -1,31 +1,42 @@
 /**
- * Runs the coordinator's assignments, one at a time: GET the chunk
- * (presigned), transcode, PUT the segment (presigned), report size + sha256,
- * then hold the lease until the coordinator gives a verdict. No DOM: fetch,
- * the transcoder and `send` are injected, so the whole flow runs under
- * Vitest in Node.
+ * Runs the coordinator's assignments: GET the chunk (presigned), transcode
+ * every rung from one decode, PUT each rung's segment (presigned), report
+ * each one's size + sha256, then hold each lease until the coordinator gives
+ * its verdict. No DOM: fetch, the transcoder and `send` are injected, so the
+ * whole flow runs under Vitest in Node.
  *
- * What ends a task, and what does not:
+ * One batch is in the encoder at a time. Shortly before it is encoded (when
+ * the encode's own pace says it ends within the time the last prefetch took,
+ * twice over) the runner asks for the next chunk in a heartbeat (`ready`),
+ * downloads it meanwhile and encodes it as soon as the encoder is free,
+ * while the previous segments upload and are checked: the encoder idles
+ * neither through the download nor through the uploads and the
+ * coordinator's checks. Each rung is its own lease from the assignment on:
+ * it completes, fails or is taken back on its own.
+ *
+ * What ends a rung, and what does not:
  * - a `revoke` or an `error lease_lost` for it ends it (the coordinator took
- *   the lease back: no `fail`, not our failure);
+ *   the lease back: no `fail`, not our failure); once every rung of the batch
+ *   in the encoder is taken back, the transcode stops;
  * - a dropped connection does not: the work goes on, heartbeats sent while
  *   disconnected are dropped, and the next hello carries `resume` (see
- *   resumeLease()) so the coordinator keeps the lease;
+ *   resumeLeases()) so the coordinator keeps the leases;
  * - `result { retry: true }` or `error unavailable` in reply to `complete`
  *   does not either: the coordinator could not check the segment now, so we
  *   keep the lease and the result and send the same `complete` again after a
- *   backoff, taking no new work meanwhile.
+ *   backoff.
  */
-import type { AssignMessage, CompleteMessage, ErrorMessage, FailMessage, ResultMessage, RevokeMessage } from '@tabgrid/shared';
 import {
-  completeRetryDelay,
-  sha256Hex,
-  type CurrentTask,
-  type RunnerDeps,
-  type RunnerStatus,
-  type Stage,
-  type TranscodeTiming,
-} from './task-model.js';
+  MAX_LEASES_HELD,
+  type AssignMessage,
+  type ErrorMessage,
+  type LeaseRef,
+  type ResultMessage,
+  type RevokeMessage,
+} from '@tabgrid/shared';
+import { type Batch, batchOf, endsWithin, heldLeases, leadAfter, liveLeases, type Rung, summarize } from './batch.js';
+import { completeRetryDelay, sha256Hex, type RunnerDeps, type RunnerStatus, type Stage, type TranscodeTiming } from './task-model.js';
+import { FailSender } from './fail-sender.js';
 import { TaskFailure, download, upload } from './transfer.js';
 import { isTranscodeError } from './transcoder/types.js';
 
@@ -33,53 +44,39 @@ export * from './task-model.js';
 
 const REASON_MAX = 2000;
 const RECENT_MAX = 5;
-/** Sending `fail` again after `unavailable`: a few tries; after that the lease simply expires. */
-const FAIL_TRIES = 5;
-
-type Completion = Omit<CompleteMessage, 'type' | 'id'> & { tries: number; inFlight: string | null; timer?: ReturnType<typeof setTimeout> };
-type ActiveTask = CurrentTask & {
-  readonly token: string;
-  readonly controller: AbortController;
-  /** Ids of every message sent for this lease, so replies can be matched to it. */
-  readonly sentIds: Set<string>;
-  completion?: Completion;
-};
 
 export class TaskRunner {
   readonly #deps: RunnerDeps;
-  #current: ActiveTask | null = null;
-  #stopReason: string | null = null;
+  /** Every batch held, oldest first. */
+  #batches: Batch[] = [];
+  /** The batch that has the encoder (downloading or transcoding). */
+  #encoding: Batch | null = null;
+  /** The next batch, assigned before the encoder was free: downloading, then waiting for its turn. */
+  #next: Batch | null = null;
+  /** How long before the end of an encode to ask for the next chunk (adapted to the measured prefetch latency). */
+  #leadMs = 2000;
+  /** Batches whose upload loop still runs (their rungs may all end before the loop does). */
+  readonly #uploading = new Set<Batch>();
   /** complete ids of leases we gave up on (revoked while checking): a late `accepted` still counts. */
   readonly #orphans = new Set<string>();
-  readonly #fails = new Map<string, { msg: Omit<FailMessage, 'id'>; tries: number }>();
+  readonly #fails: FailSender;
   #done = 0;
   #failures = 0;
   #lastError: string | null = null;
   #recent: TranscodeTiming[] = [];
   #encodeMsTotal = 0;
-  #running: Promise<void> = Promise.resolve();
+  readonly #running = new Set<Promise<void>>();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
+    this.#fails = new FailSender({ ...deps, log: (level, message) => this.#log(level, message) });
   }
 
   status(): RunnerStatus {
-    const c = this.#current;
-    const current = c && {
-      leaseId: c.leaseId,
-      jobId: c.jobId,
-      chunk: c.chunk,
-      rendition: c.rendition,
-      attempt: c.attempt,
-      stage: c.stage,
-      progress: c.progress,
-      frames: c.frames,
-      totalFrames: c.totalFrames,
-      startedAt: c.startedAt,
-      retryAt: c.retryAt,
-    };
+    const shown = this.#encoding ?? this.#batches[0] ?? null;
     return {
-      current,
+      current: shown && summarize(shown),
+      batches: this.#batches.length,
       done: this.#done,
       failures: this.#failures,
       lastError: this.#lastError,
@@ -90,42 +87,67 @@ export class TaskRunner {
 
   /** Holding a lease: working on it or waiting for its verdict. */
   get busy(): boolean {
-    return this.#current !== null;
+    return this.#batches.length > 0;
   }
 
-  /** What the next hello must carry so the coordinator keeps our lease. */
-  resumeLease(): { leaseId: string; token: string } | undefined {
-    const c = this.#current;
-    return c ? { leaseId: c.leaseId, token: c.token } : undefined;
+  /** A batch is downloading or in the encoder (the transcoder must not be swapped now). */
+  get encoding(): boolean {
+    return this.#encoding !== null;
   }
 
-  /** Resolves when the current task's work (download, transcode, upload) has ended; for tests. */
-  idle(): Promise<void> {
-    return this.#running;
+  /**
+   * What the next hello must carry so the coordinator keeps our leases
+   * (undefined: we hold none). The newest ones when there are more than a
+   * hello may name: the coordinator's idle rule keeps an honest tab far
+   * below that, and an older lease left out only expires.
+   */
+  resumeLeases(): LeaseRef[] | undefined {
+    const held = this.#batches.flatMap(heldLeases).slice(-MAX_LEASES_HELD);
+    return held.length > 0 ? held : undefined;
+  }
+
+  /** Resolves when the work (download, transcode, uploads) of every batch started so far has ended; for tests. */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all(this.#running);
   }
 
   handleAssign(msg: AssignMessage): void {
-    if (this.#current) {
-      this.#log('warn', `refused lease ${msg.leaseId}: busy with ${this.#current.leaseId}`);
-      this.#deps.send({ type: 'fail', leaseId: msg.leaseId, token: msg.token, reason: 'busy' }, { queue: true });
+    const prefetch = this.#encoding !== null;
+    if (prefetch && (this.#next !== null || this.#encoding!.askedAt === undefined)) {
+      this.#log('warn', `refused chunk ${msg.chunk}: the encoder is busy with chunk ${this.#encoding!.chunk}`);
+      for (const r of msg.rungs) this.#deps.send({ type: 'fail', leaseId: r.leaseId, token: r.token, reason: 'busy' }, { queue: true });
       return;
     }
-    this.#running = this.#run(msg);
+    const batch = batchOf(msg, Date.now(), this.#encoding?.askedAt);
+    this.#batches.push(batch);
+    if (prefetch) this.#next = batch;
+    else this.#encoding = batch;
+    const run = this.#run(batch).finally(() => this.#running.delete(run));
+    this.#running.add(run);
   }
 
-  /** A new session with the coordinator: a `complete` it has not answered goes again (the answer may have been lost with the old one). */
+  /**
+   * A new session with the coordinator: a `complete` it has not answered goes
+   * again (the answer may have been lost with the old one), and each batch
+   * says at once where it is (the coordinator counts resumed leases as
+   * encoding until told otherwise).
+   */
   handleWelcome(): void {
-    if (this.#current?.completion) this.#sendComplete(this.#current);
+    for (const b of this.#batches) {
+      for (const r of b.rungs) if (!r.ended && r.completion) this.#sendComplete(r);
+      this.#heartbeat(b);
+    }
   }
 
   handleRevoke(msg: RevokeMessage): void {
-    if (this.#current?.leaseId === msg.leaseId) this.#stop(`revoked: ${msg.reason}`);
+    const found = this.#find((r) => r.leaseId === msg.leaseId && !r.ended);
+    if (found) this.#takenBack(found.batch, found.rung, `revoked: ${msg.reason}`);
     else this.#log('info', `revoke for lease ${msg.leaseId}, which this tab is not working on`);
   }
 
   handleResult(msg: ResultMessage): void {
-    const c = this.#current;
-    if (!c?.completion || c.leaseId !== msg.leaseId || !c.sentIds.has(msg.replyTo)) {
+    const found = this.#find((r) => !r.ended && r.completion !== undefined && r.leaseId === msg.leaseId && r.sentIds.has(msg.replyTo));
+    if (!found) {
       if (this.#orphans.delete(msg.replyTo) && msg.accepted) {
         this.#done++;
         this.#log('info', `lease ${msg.leaseId}: the segment was accepted after all`);
@@ -133,8 +155,9 @@ export class TaskRunner {
       } else this.#log('warn', `result for lease ${msg.leaseId}, which this tab is not waiting on`);
       return;
     }
+    const { batch, rung } = found;
     if (msg.retry) {
-      this.#retryComplete(c, `the coordinator could not check the segment now (${msg.reason ?? 'no reason given'})`);
+      this.#retryComplete(rung, `the coordinator could not check the segment now (${msg.reason ?? 'no reason given'})`);
       return;
     }
     if (msg.accepted) this.#done++;
@@ -143,63 +166,86 @@ export class TaskRunner {
       this.#lastError = `segment rejected: ${msg.reason ?? 'no reason given'}`;
       this.#log('error', `coordinator rejected the segment of lease ${msg.leaseId}: ${msg.reason ?? 'no reason given'}`);
     }
-    this.#settle(c);
+    this.#endRung(batch, rung);
   }
 
   handleError(msg: ErrorMessage): void {
-    const c = this.#current;
+    if (this.#fails.handleError(msg)) return;
     const replyTo = msg.replyTo;
-    const pendingFail = replyTo === undefined ? undefined : this.#fails.get(replyTo);
-    if (pendingFail && replyTo !== undefined) {
-      this.#fails.delete(replyTo);
-      if (msg.code === 'unavailable' && pendingFail.tries < FAIL_TRIES) {
-        const delay = completeRetryDelay(pendingFail.tries, this.#deps.heartbeatIntervalMs(), this.#deps.random);
-        this.#log(
-          'warn',
-          `the coordinator could not record the failure of lease ${pendingFail.msg.leaseId} now; again in ${Math.round(delay / 1000)} s`,
-        );
-        setTimeout(() => this.#sendFail(pendingFail.msg, pendingFail.tries + 1), delay);
-      }
+    const beaten = replyTo === undefined ? undefined : this.#batches.find((b) => b.heartbeatIds.has(replyTo));
+    if (beaten && msg.code === 'lease_lost') {
+      // A coordinator answers a lost lease in a heartbeat with a revoke per lease; this covers a bare refusal too.
+      for (const r of beaten.rungs) if (!r.ended && !r.completion) this.#takenBack(beaten, r, `lease lost: ${msg.message}`);
       return;
     }
-    if (!c || replyTo === undefined || !c.sentIds.has(replyTo)) {
-      this.#log(msg.code === 'unavailable' ? 'warn' : 'error', `coordinator error ${msg.code}: ${msg.message}`);
-      return;
-    }
-    if (msg.code === 'lease_lost') this.#stop(`lease lost: ${msg.message}`);
-    else if (msg.code === 'unavailable' && c.completion?.inFlight === replyTo) this.#retryComplete(c, msg.message);
+    const found = replyTo === undefined ? undefined : this.#find((r) => !r.ended && r.sentIds.has(replyTo));
+    if (found && msg.code === 'lease_lost') this.#takenBack(found.batch, found.rung, `lease lost: ${msg.message}`);
+    else if (found && msg.code === 'unavailable' && found.rung.completion?.inFlight === replyTo)
+      this.#retryComplete(found.rung, msg.message);
     else if (msg.code === 'unavailable')
-      this.#log('warn', `the coordinator could not take a heartbeat now; the next one goes as usual (${msg.message})`);
+      this.#log('warn', `the coordinator could not take a message now; heartbeats go on as usual (${msg.message})`);
     else this.#log('error', `coordinator error ${msg.code}: ${msg.message}`);
   }
 
-  /** Ends the current task without sending fail (the coordinator took the lease back). */
-  #stop(reason: string): void {
-    const c = this.#current;
-    if (!c) return;
-    if (c.completion) {
-      if (c.completion.inFlight) {
-        this.#orphans.add(c.completion.inFlight);
-        if (this.#orphans.size > 16) this.#orphans.delete(this.#orphans.values().next().value!);
-      }
-      this.#log('warn', `lease ${c.leaseId} stopped while its segment waited for a verdict: ${reason}`);
-      this.#settle(c);
-      return;
-    }
-    this.#stopReason = reason;
-    c.controller.abort();
+  #find(match: (r: Rung) => boolean): { batch: Batch; rung: Rung } | undefined {
+    for (const batch of this.#batches) for (const rung of batch.rungs) if (match(rung)) return { batch, rung };
+    return undefined;
   }
 
-  #settle(c: ActiveTask): void {
-    clearTimeout(c.completion?.timer);
-    if (this.#current === c) this.#current = null;
+  /** The coordinator took this rung's lease back: no `fail`. Stops the transcode once no rung of its batch is left. */
+  #takenBack(batch: Batch, rung: Rung, reason: string): void {
+    if (rung.completion?.inFlight) {
+      this.#orphans.add(rung.completion.inFlight);
+      if (this.#orphans.size > 16) this.#orphans.delete(this.#orphans.values().next().value!);
+    }
+    this.#log('warn', `lease ${rung.leaseId} stopped${rung.completion ? ' while its segment waited for a verdict' : ''}: ${reason}`);
+    rung.controller.abort();
+    this.#endRung(batch, rung);
+    if (batch.rungs.every((r) => r.ended) && (this.#encoding === batch || this.#next === batch)) {
+      batch.stopReason = reason;
+      batch.controller.abort();
+      batch.turn?.reject(new Error(reason));
+    }
+  }
+
+  #endRung(batch: Batch, rung: Rung): void {
+    rung.ended = true;
+    clearTimeout(rung.completion?.timer);
+    rung.retryAt = undefined;
+    const inFlight = this.#encoding === batch || this.#next === batch || this.#uploading.has(batch);
+    if (batch.rungs.every((r) => r.ended) && !inFlight) this.#drop(batch);
     this.#changed();
   }
 
-  #sendComplete(c: ActiveTask): void {
-    const k = c.completion!;
+  #drop(batch: Batch): void {
+    clearTimeout(batch.beat);
+    this.#batches = this.#batches.filter((b) => b !== batch);
+  }
+
+  #heartbeat(b: Batch): void {
+    clearTimeout(b.beat);
+    const leases = liveLeases(b);
+    if (leases.length === 0) return;
+    // Ready for the next chunk: the encoder is free, or about to be and nothing is prefetched yet.
+    const encoderFree = this.#encoding === null || (this.#encoding.askedAt !== undefined && this.#next === null);
+    const ready = encoderFree && (this.#deps.acceptingWork?.() ?? true);
+    const id = this.#deps.send({
+      type: 'heartbeat',
+      leases,
+      progress: b.progress,
+      stage: b.stage,
+      ...(b.frames === undefined ? {} : { frames: b.frames }),
+      ...(ready ? { ready } : {}),
+    });
+    if (id) b.heartbeatIds.add(id);
+    if (b.heartbeatIds.size > 16) b.heartbeatIds.delete(b.heartbeatIds.values().next().value!);
+    b.beat = setTimeout(() => this.#heartbeat(b), this.#deps.heartbeatIntervalMs());
+  }
+
+  #sendComplete(r: Rung): void {
+    const k = r.completion!;
     clearTimeout(k.timer);
-    c.retryAt = undefined;
+    r.retryAt = undefined;
     const id = this.#deps.send({
       type: 'complete',
       leaseId: k.leaseId,
@@ -209,124 +255,154 @@ export class TaskRunner {
       encodeMs: k.encodeMs,
     });
     k.inFlight = id;
-    if (id) c.sentIds.add(id);
+    if (id) r.sentIds.add(id);
     // Not connected: handleWelcome() sends it.
     this.#changed();
   }
 
-  #retryComplete(c: ActiveTask, why: string): void {
-    const k = c.completion!;
+  #retryComplete(r: Rung, why: string): void {
+    const k = r.completion!;
     const delay = completeRetryDelay(k.tries++, this.#deps.heartbeatIntervalMs(), this.#deps.random);
     k.inFlight = null;
     clearTimeout(k.timer);
-    k.timer = setTimeout(() => this.#sendComplete(c), delay);
-    c.retryAt = Date.now() + delay;
-    this.#log('warn', `lease ${c.leaseId}: ${why}; keeping the segment and sending complete again in ${(delay / 1000).toFixed(1)} s`);
+    k.timer = setTimeout(() => this.#sendComplete(r), delay);
+    r.retryAt = Date.now() + delay;
+    this.#log('warn', `lease ${r.leaseId}: ${why}; keeping the segment and sending complete again in ${(delay / 1000).toFixed(1)} s`);
     this.#changed();
   }
 
-  #sendFail(msg: Omit<FailMessage, 'id'>, tries: number): string | null {
-    const id = this.#deps.send(msg, { queue: true });
-    if (id) {
-      this.#fails.set(id, { msg, tries });
-      if (this.#fails.size > 16) this.#fails.delete(this.#fails.keys().next().value!);
-    }
-    return id;
+  /** We give up on this rung: `fail` goes to the coordinator, which retries the rung on its own. */
+  #failRung(batch: Batch, rung: Rung, detail: string): void {
+    const reason = `${rung.stage}: ${detail}`.slice(0, REASON_MAX);
+    this.#fails.send({ type: 'fail', leaseId: rung.leaseId, token: rung.token, reason });
+    this.#failures++;
+    this.#lastError = reason;
+    this.#log('error', `lease ${rung.leaseId} failed: ${reason}`);
+    this.#endRung(batch, rung);
   }
 
-  async #run(msg: AssignMessage): Promise<void> {
-    const controller = new AbortController();
-    const task: ActiveTask = {
-      leaseId: msg.leaseId,
-      token: msg.token,
-      jobId: msg.jobId,
-      chunk: msg.chunk,
-      rendition: msg.params.rendition,
-      attempt: msg.attempt,
-      stage: 'downloading',
-      progress: 0,
-      totalFrames: msg.params.frames,
-      startedAt: Date.now(),
-      controller,
-      sentIds: new Set(),
-    };
-    this.#current = task;
-    this.#stopReason = null;
-    let beat: ReturnType<typeof setTimeout> | undefined;
-    const heartbeat = () => {
-      if (task.stage === 'checking') return;
-      const id = this.#deps.send({
-        type: 'heartbeat',
-        leaseId: task.leaseId,
-        token: task.token,
-        progress: task.progress,
-        stage: task.stage,
-        ...(task.frames === undefined ? {} : { frames: task.frames }),
-      });
-      if (id) task.sentIds.add(id);
-      beat = setTimeout(heartbeat, this.#deps.heartbeatIntervalMs());
-    };
-    const update = (stage: Stage, progress: number, frames?: number) => {
-      task.stage = stage;
-      task.progress = Math.min(1, Math.max(task.progress, progress));
-      if (frames !== undefined) task.frames = frames;
-      this.#changed();
-    };
-    const { signal } = controller;
-    const transfer = {
+  #update(b: Batch, stage: Stage, progress: number, frames?: number): void {
+    b.stage = stage;
+    b.progress = Math.min(1, Math.max(b.progress, progress));
+    if (frames !== undefined) b.frames = frames;
+    for (const r of b.rungs) if (!r.ended && !r.completion && r.stage !== 'uploading') r.stage = stage;
+    this.#changed();
+  }
+
+  #transfer(signal: AbortSignal) {
+    return {
       signal,
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
       ...(this.#deps.transferRetryDelaysMs ? { retryDelaysMs: this.#deps.transferRetryDelaysMs } : {}),
-      onRetry: (what: string, error: string, delay: number) =>
-        this.#log('warn', `lease ${task.leaseId}: ${error}; ${what} again in ${delay / 1000} s`),
+      onRetry: (what: string, error: string, delay: number) => this.#log('warn', `${what}: ${error}; again in ${delay / 1000} s`),
     };
+  }
+
+  /** The encoder passes to the prefetched batch, if any (its chunk may still be downloading). */
+  #passEncoder(): void {
+    this.#encoding = this.#next;
+    this.#next = null;
+    this.#encoding?.turn?.resolve();
+  }
+
+  /** Resolves when `b` has the encoder; rejects if every rung of `b` is taken back first. */
+  #turn(b: Batch): Promise<void> {
+    if (this.#encoding === b) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      b.turn = { resolve, reject };
+    });
+  }
+
+  /** While `b` encodes: asks for the next chunk once the encode's pace says it ends within the lead. */
+  #maybeAskForNext(b: Batch, startedAt: number, ratio: number): void {
+    if (b.askedAt !== undefined || this.#next !== null || !(this.#deps.acceptingWork?.() ?? true)) return;
+    if (!endsWithin(this.#leadMs, startedAt, Date.now(), ratio)) return;
+    b.askedAt = Date.now();
+    this.#heartbeat(b);
+  }
+
+  async #run(b: Batch): Promise<void> {
+    const { signal } = b.controller;
     this.#changed();
-    heartbeat();
+    this.#heartbeat(b);
+    let segments: Map<Rung, Uint8Array>;
+    let encodeMs: number;
     try {
-      const input = await download(msg.input.url, msg.input.size, transfer, (n) => update('downloading', (0.1 * n) / msg.input.size));
-      update('transcoding', 0.1);
+      const input = await download(b.input.url, b.input.size, this.#transfer(signal), (n) =>
+        this.#update(b, 'downloading', (0.1 * n) / b.input.size),
+      );
+      if (b.requestedAt !== undefined) this.#leadMs = leadAfter(b.requestedAt, Date.now());
+      await this.#turn(b);
+      this.#update(b, 'transcoding', 0.1);
       const t0 = performance.now();
+      const startedAt = Date.now();
       let inputFps: number | undefined;
-      const segment = await this.#deps
+      // Rungs taken back while downloading are not encoded at all.
+      const live = b.rungs.filter((r) => !r.ended);
+      const outputs = await this.#deps
         .transcoder()
-        .transcode(input, msg.params, {
-          signal,
-          onProgress: (p) => {
-            inputFps = p.inputFps ?? inputFps;
-            update('transcoding', 0.1 + 0.8 * p.ratio, p.frames);
+        .transcode(
+          input,
+          live.map((r) => r.params),
+          {
+            signal,
+            onProgress: (p) => {
+              inputFps = p.inputFps ?? inputFps;
+              this.#update(b, 'transcoding', 0.1 + 0.8 * p.ratio, p.frames);
+              this.#maybeAskForNext(b, startedAt, p.ratio);
+            },
           },
-        })
+        )
         .catch((e: unknown) => {
           throw new TaskFailure(isTranscodeError(e) ? `${e.code}: ${e.message}` : String(e), { cause: e });
         });
-      const encodeMs = Math.round(performance.now() - t0);
-      this.#recordTiming({ frames: msg.params.frames, encodeMs, ...(inputFps ? { mediaSeconds: msg.params.frames / inputFps } : {}) });
-      update('uploading', 0.9);
+      segments = new Map(live.map((r, i) => [r, outputs[i]!]));
+      encodeMs = Math.round(performance.now() - t0);
+      const frames = b.rungs[0]!.params.frames;
+      this.#recordTiming({ frames, encodeMs, ...(inputFps ? { mediaSeconds: frames / inputFps } : {}) });
+    } catch (e) {
+      if (this.#encoding === b) this.#passEncoder();
+      if (this.#next === b) this.#next = null;
+      if (b.stopReason !== null) this.#log('warn', `chunk ${b.chunk} stopped: ${b.stopReason}`);
+      else for (const r of b.rungs) if (!r.ended) this.#failRung(b, r, e instanceof Error ? e.message : String(e));
+      this.#drop(b);
+      this.#changed();
+      return;
+    }
+    // Encoded: the encoder goes to the next chunk while these segments upload.
+    this.#passEncoder();
+    this.#uploading.add(b);
+    this.#update(b, 'uploading', 0.9);
+    this.#heartbeat(b);
+    try {
+      for (const [i, rung] of b.rungs.entries()) {
+        const segment = segments.get(rung);
+        if (segment) await this.#finishRung(b, rung, segment, encodeMs);
+        this.#update(b, 'uploading', 0.9 + (0.1 * (i + 1)) / b.rungs.length);
+      }
+    } finally {
+      this.#uploading.delete(b);
+      if (b.rungs.every((r) => r.ended)) this.#drop(b);
+      this.#changed();
+    }
+  }
+
+  /** Hashes, uploads and reports one rung's segment, or fails that rung alone. */
+  async #finishRung(b: Batch, rung: Rung, segment: Uint8Array, encodeMs: number): Promise<void> {
+    if (rung.ended) return;
+    rung.stage = 'uploading';
+    try {
       const bytes = new Uint8Array(segment); // own ArrayBuffer: what fetch and digest accept
       const sha256 = await sha256Hex(bytes);
-      await upload(msg.output.url, bytes, transfer);
-      signal.throwIfAborted(); // revoked while hashing or after the PUT: no complete
-      update('uploading', 1);
-      clearTimeout(beat);
-      task.stage = 'checking';
-      task.completion = { leaseId: task.leaseId, token: task.token, size: bytes.byteLength, sha256, encodeMs, tries: 0, inFlight: null };
-      this.#log('info', `lease ${task.leaseId}: uploaded ${bytes.byteLength} bytes, encode ${encodeMs} ms`);
-      this.#sendComplete(task);
+      await upload(rung.outputUrl, bytes, this.#transfer(rung.controller.signal));
+      if (rung.ended) return; // taken back while hashing or after the PUT: no complete
+      rung.stage = 'checking';
+      rung.completion = { leaseId: rung.leaseId, token: rung.token, size: bytes.byteLength, sha256, encodeMs, tries: 0, inFlight: null };
+      this.#log('info', `lease ${rung.leaseId} (${rung.params.rendition}): uploaded ${bytes.byteLength} bytes, encode ${encodeMs} ms`);
+      this.#sendComplete(rung);
     } catch (e) {
-      clearTimeout(beat);
-      if (this.#stopReason !== null) {
-        this.#log('warn', `lease ${task.leaseId} stopped: ${this.#stopReason}`);
-      } else {
-        const detail = e instanceof Error ? e.message : String(e);
-        const reason = `${task.stage}: ${detail}`.slice(0, REASON_MAX);
-        this.#sendFail({ type: 'fail', leaseId: task.leaseId, token: task.token, reason }, 0);
-        this.#failures++;
-        this.#lastError = reason;
-        this.#log('error', `lease ${task.leaseId} failed: ${reason}`);
-      }
-      this.#settle(task);
-    } finally {
-      clearTimeout(beat);
+      if (rung.ended) return;
+      this.#failRung(b, rung, e instanceof Error ? e.message : String(e));
     }
   }
 

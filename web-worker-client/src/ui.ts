@@ -37,7 +37,8 @@ export function pageStatus(s: SessionStatus, workerId: string | null): PageStatu
       progress: c.progress,
       frames: c.frames,
       totalFrames: c.totalFrames,
-      retryAt: c.retryAt,
+      ...(c.retryAt === undefined ? {} : { retryAt: c.retryAt }),
+      rungs: c.rungs,
     },
     lastError: r?.lastError ?? null,
     run: s.run,
@@ -115,6 +116,7 @@ export class PageView {
   readonly #pauseHint = el('pause-hint');
   readonly threads = el<HTMLSelectElement>('threads');
   readonly threadsHint = el('threads-hint');
+  readonly #tabsHint = el('tabs-hint');
   readonly pauseHidden = el<HTMLInputElement>('pause-hidden');
   readonly logToggle = el<HTMLButtonElement>('log-toggle');
 
@@ -169,7 +171,8 @@ export class PageView {
     }
     this.#progressRow.hidden = false;
     const retry = t.attempt > 1 ? ` · attempt ${t.attempt}` : '';
-    setText(this.#taskLine, `Chunk ${t.chunk} of job ${t.jobId.slice(0, 8)} → ${t.rendition}${retry}`);
+    const renditions = t.rungs.map((r) => r.rendition).join(', ');
+    setText(this.#taskLine, `Chunk ${t.chunk} of job ${t.jobId.slice(0, 8)} → ${renditions}${retry}`);
     setText(this.#stage, stageText(t, Date.now()));
     this.#progress.value = t.progress;
   }
@@ -184,6 +187,11 @@ export class PageView {
         ? `This computer reports ${cores} CPU threads. More encoder threads finish each piece sooner and use more of your CPU; a change applies from the next piece.`
         : '2–4 threads need the multi-thread encoder, which browsers only allow on a cross-origin isolated page (COOP and COEP headers). This server does not send them, so the single-thread encoder is used.',
     );
+  }
+
+  /** How many tabs of this page the computer should run (tab-advice.ts). */
+  setTabAdvice(text: string): void {
+    setText(this.#tabsHint, text);
   }
 
   log(level: 'info' | 'warn' | 'error', message: string): void {

@@ -1,15 +1,20 @@
 /**
  * claimTasks(q, { workerId, limit, policy }) → TaskRow[]
  *
- * Leases up to `limit` queued tasks whose backoff has passed and whose job is
- * transcoding, oldest job first and chunk order within a job, unless the
- * worker is blocked (quarantined itself, or a new identity from the address
- * of a quarantined worker: workers/worker-table.ts blockedUntil), in one
- * statement. `FOR UPDATE SKIP LOCKED` lets concurrent claimers (other
+ * Leases up to `limit` queued rungs of one chunk (chunk × rendition tasks
+ * whose backoff has passed and whose job is transcoding) to one worker, so
+ * the tab decodes that chunk once for all of them: the first claimable task,
+ * oldest job first and chunk order within a job, names the chunk; the
+ * chunk's other claimable rungs join it. Nothing is claimed when the worker
+ * is blocked (quarantined itself, or a new identity from the address of a
+ * quarantined worker: workers/worker-table.ts blockedUntil). One statement;
+ * `FOR UPDATE SKIP LOCKED` on both picks lets concurrent claimers (other
  * coordinators, other connections) pass over rows being claimed instead of
- * waiting or double-leasing. Each lease gets a fresh random token and the
- * attempt number goes up by one; the attempt is logged in task_attempts.
- * Returns the leased rows (empty when there is no work).
+ * waiting or double-leasing, so two tabs may split a chunk's rungs. Each
+ * rung is its own lease: a fresh random token, its attempt number up by one,
+ * the attempt logged in task_attempts; from here on each is renewed,
+ * completed, failed, reaped and retried on its own. Returns the leased rows
+ * (empty when there is no work).
  *
  * claimableExists(q) → boolean
  *
@@ -34,19 +39,33 @@ import type { LeasePolicy } from './types.js';
 const claimable: SQL = sql`c.state = 'queued' AND c.available_at <= now() AND j.state = 'transcoding'`;
 
 export async function claimTasks(q: Queryable, opts: { workerId: string; limit: number; policy: LeasePolicy }): Promise<TaskRow[]> {
+  /** Tasks (`c`, job `j`) this worker may lease now; both picks below apply it. */
+  const eligible = sql`${claimable}
+         AND ${blockedUntil(opts.workerId)} IS NULL
+         AND ${claimableBy('c', opts.workerId, opts.policy.sameAddressReplicas ?? false)}`;
   return rows<TaskRow>(
     q,
     sql`
-    WITH picked AS MATERIALIZED (
-      -- Materialised once: as an IN (...) subquery the planner may rescan it
-      -- and lease more than LIMIT rows (seen: LIMIT 2 leased 3).
-      SELECT c.id
+    WITH head AS MATERIALIZED (
+      -- The chunk this claim serves: the first task the worker may lease.
+      -- Materialised once (as a subquery the planner may rescan it and
+      -- lease more than LIMIT rows: seen LIMIT 2 lease 3).
+      SELECT c.job_id, c.chunk_index
         FROM tasks c
         JOIN jobs j ON j.id = c.job_id
-       WHERE ${claimable}
-         AND ${blockedUntil(opts.workerId)} IS NULL
-         AND ${claimableBy('c', opts.workerId, opts.policy.sameAddressReplicas ?? false)}
+       WHERE ${eligible}
        ORDER BY j.created_at, c.chunk_index, c.rendition
+       LIMIT 1
+         FOR UPDATE OF c SKIP LOCKED
+    ), picked AS MATERIALIZED (
+      -- Up to LIMIT rungs of that chunk (the head row among them: this
+      -- transaction's own lock does not make SKIP LOCKED pass it over).
+      SELECT c.id
+        FROM tasks c
+        JOIN head h ON h.job_id = c.job_id AND h.chunk_index = c.chunk_index
+        JOIN jobs j ON j.id = c.job_id
+       WHERE ${eligible}
+       ORDER BY c.rendition
        LIMIT ${opts.limit}
          FOR UPDATE OF c SKIP LOCKED
     ), claimed AS (

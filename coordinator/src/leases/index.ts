@@ -1,5 +1,5 @@
 export { claimOutlook, claimTasks, claimableExists } from './claim.js';
-export { renewLease, resumeLease } from './heartbeat.js';
+export { renewLease, renewLeases, resumeLease } from './heartbeat.js';
 export { beginVerification, acceptSegment, undoVerification } from './complete.js';
 export { failLease, type EndedLease } from './fail.js';
 export { expireStalledChecks, holdVerification } from './check-hold.js';

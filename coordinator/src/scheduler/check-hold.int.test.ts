@@ -5,6 +5,7 @@
  * check that cannot run (ffmpeg missing); a coordinator that died mid-check.
  */
 import path from 'node:path';
+import { type RungLease, rungLeases } from '@tabgrid/shared';
 import { sql } from 'drizzle-orm';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -93,7 +94,7 @@ describe('the coordinator holds the lease of a segment it checks', () => {
       policy: taskLeasePolicy(world.config),
       notifier: world.notifier,
     });
-    const assignment = (await broken.assign('unchecked'))!;
+    const [assignment] = rungLeases((await broken.assign('unchecked'))!) as [RungLease];
     await upload(world, assignment, 'honest');
     const key = storageKeys.segment(job.id, '240p', 0, 1);
     const { size } = (await world.storage.stat(key))!;
@@ -120,7 +121,7 @@ describe('the coordinator holds the lease of a segment it checks', () => {
   it('requeues without blame a segment whose checking coordinator died', async () => {
     const job = await startJob(world, source, '240p');
     await addWorker(world, 'orphaned', '10.9.2.1', WEBCODECS);
-    const assignment = (await world.scheduler.assign('orphaned'))!;
+    const [assignment] = rungLeases((await world.scheduler.assign('orphaned'))!) as [RungLease];
     await upload(world, assignment, 'honest');
     const policy = taskLeasePolicy(world.config);
     // What a coordinator does before its check; then it dies and nobody holds the lease.

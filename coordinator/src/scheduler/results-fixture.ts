@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { pino } from 'pino';
-import type { Capabilities, RenditionName } from '@tabgrid/shared';
+import { type Capabilities, type RenditionName, type RungLease, rungLeases } from '@tabgrid/shared';
 import { type Config, loadConfig } from '../config.js';
 import { rows } from '../db/client.js';
 import type { Database } from '../db/client.js';
@@ -34,7 +34,7 @@ import { storageKeys } from '../storage/keys.js';
 import { createS3Storage } from '../storage/s3-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { openSession } from '../workers/worker-table.js';
-import { type Assignment, type CompletionResult, TaskScheduler } from './task-scheduler.js';
+import { type CompletionResult, TaskScheduler } from './task-scheduler.js';
 
 const run = promisify(execFile);
 
@@ -163,7 +163,7 @@ export async function addWorker(world: ResultsWorld, id: string, address: string
 }
 
 export interface WorkDone {
-  readonly assignment: Assignment;
+  readonly assignment: RungLease;
   readonly result: CompletionResult;
   readonly segmentKey: string;
   readonly sha256: string;
@@ -175,8 +175,9 @@ export interface WorkDone {
  * when there was no task for it.
  */
 export async function work(world: ResultsWorld, workerId: string, kind: Forgery): Promise<WorkDone | null> {
-  const assignment = await world.scheduler.assign(workerId);
-  if (!assignment) return null;
+  const assigned = await world.scheduler.assign(workerId);
+  if (!assigned) return null;
+  const [assignment] = rungLeases(assigned) as [RungLease];
   const segmentKey = await upload(world, assignment, kind);
   const bytes = await readFile(localSegment(world, assignment));
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -191,10 +192,10 @@ export async function work(world: ResultsWorld, workerId: string, kind: Forgery)
   return { assignment, result, segmentKey, sha256 };
 }
 
-const localSegment = (world: ResultsWorld, a: Assignment) => path.join(world.dir, 'segments', `${a.leaseId}.a${a.attempt}.mp4`);
+const localSegment = (world: ResultsWorld, a: RungLease) => path.join(world.dir, 'segments', `${a.leaseId}.a${a.attempt}.mp4`);
 
 /** Makes segment `kind` for an assignment and PUTs it where its presigned URL points. Returns the key. */
-export async function upload(world: ResultsWorld, a: Assignment, kind: Forgery): Promise<string> {
+export async function upload(world: ResultsWorld, a: RungLease, kind: Forgery): Promise<string> {
   await mkdir(path.join(world.dir, 'segments'), { recursive: true });
   const chunk = path.join(world.dir, 'segments', `${a.leaseId}.chunk.mkv`);
   await world.storage.getToFile(storageKeys.chunk(a.jobId, a.chunk), chunk);

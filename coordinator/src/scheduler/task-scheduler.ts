@@ -4,7 +4,7 @@
  * WebSocket gateway calls it; it holds no state a restart would lose. The
  * completion of a task (check, replication, rejection) is complete-segment.ts.
  */
-import type { AssignMessage, CompleteMessage, FailMessage, HeartbeatMessage } from '@tabgrid/shared';
+import { MAX_RUNGS_PER_ASSIGN, type AssignMessage, type CompleteMessage, type FailMessage, type HeartbeatMessage } from '@tabgrid/shared';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { settleTranscoding } from '../jobs/settle.js';
@@ -17,7 +17,7 @@ import {
   reapExpiredLeases,
   releaseAllLeases,
   releaseLeases,
-  renewLease,
+  renewLeases,
   resumeLease,
   type EndedLease,
   type LeasePolicy,
@@ -94,41 +94,53 @@ export class TaskScheduler {
     return claimOutlook(this.deps.db, workerId);
   }
 
-  /** Leases the next task to `workerId`, or null when there is none. */
-  async assign(workerId: string): Promise<Assignment | null> {
-    const [task] = await claimTasks(this.deps.db, { workerId, limit: 1, policy: this.deps.policy });
-    if (!task) return null;
-    this.deps.notifier.publish({ kind: 'job', jobId: task.job_id });
-    const segmentKey = storageKeys.segment(task.job_id, task.rendition, task.chunk_index, task.attempts);
-    const [inputUrl, outputUrl] = await Promise.all([
-      this.deps.storage.presignGet(task.chunk_key, TRANSFER_URL_SECONDS),
-      this.deps.storage.presignPut(segmentKey, TRANSFER_URL_SECONDS, { maxBytes: maxSegmentBytes(task.params) }),
+  /**
+   * Leases `workerId` up to `maxRungs` rungs of the next chunk (the tab
+   * decodes it once for all of them), or null when there is none: one
+   * presigned GET for the chunk, one presigned PUT per rung, tallest rung
+   * first.
+   */
+  async assign(workerId: string, maxRungs = 1): Promise<Assignment | null> {
+    const limit = Math.max(1, Math.min(MAX_RUNGS_PER_ASSIGN, Math.floor(maxRungs)));
+    const claimed = await claimTasks(this.deps.db, { workerId, limit, policy: this.deps.policy });
+    const [head] = claimed;
+    if (!head) return null;
+    this.deps.notifier.publish({ kind: 'job', jobId: head.job_id });
+    const tasks = [...claimed].sort((a, b) => b.params.width * b.params.height - a.params.width * a.params.height);
+    const [inputUrl, ...outputUrls] = await Promise.all([
+      this.deps.storage.presignGet(head.chunk_key, TRANSFER_URL_SECONDS),
+      ...tasks.map((t) =>
+        this.deps.storage.presignPut(storageKeys.segment(t.job_id, t.rendition, t.chunk_index, t.attempts), TRANSFER_URL_SECONDS, {
+          maxBytes: maxSegmentBytes(t.params),
+        }),
+      ),
     ]);
-    this.log.info(
-      { workerId, jobId: task.job_id, chunk: task.chunk_index, rendition: task.rendition, attempt: task.attempts },
-      'leased task',
-    );
+    for (const t of tasks) {
+      this.log.info(
+        { workerId, jobId: t.job_id, chunk: t.chunk_index, rendition: t.rendition, attempt: t.attempts, batch: tasks.length },
+        'leased task',
+      );
+    }
     return {
-      leaseId: task.id,
-      token: task.lease_token!,
-      attempt: task.attempts,
-      jobId: task.job_id,
-      chunk: task.chunk_index,
-      input: { url: inputUrl, size: task.chunk_size },
-      output: { url: outputUrl, contentType: 'video/mp4' },
-      params: task.params,
+      jobId: head.job_id,
+      chunk: head.chunk_index,
+      input: { url: inputUrl!, size: head.chunk_size },
+      rungs: tasks.map((t, i) => ({
+        leaseId: t.id,
+        token: t.lease_token!,
+        attempt: t.attempts,
+        output: { url: outputUrls[i]!, contentType: 'video/mp4' as const },
+        params: t.params,
+      })),
     };
   }
 
-  async heartbeat(msg: HeartbeatMessage): Promise<void> {
-    await renewLease(this.deps.db, {
-      taskId: msg.leaseId,
-      token: msg.token,
-      progress: msg.progress,
-      policy: this.deps.policy,
-    });
+  /** Renews every lease the heartbeat names (one statement); returns the ids of those that were lost. */
+  async heartbeat(msg: HeartbeatMessage): Promise<string[]> {
+    const renewed = new Set(await renewLeases(this.deps.db, { leases: msg.leases, progress: msg.progress, policy: this.deps.policy }));
     // The grid shows progress; a thousand heartbeats become one notification before they leave the process.
-    this.deps.notifier.publish({ kind: 'progress' });
+    if (renewed.size > 0) this.deps.notifier.publish({ kind: 'progress' });
+    return msg.leases.filter((l) => !renewed.has(l.leaseId)).map((l) => l.leaseId);
   }
 
   /**
@@ -188,11 +200,11 @@ export class TaskScheduler {
     await this.afterEnded(ended, 'neutral');
   }
 
-  /** A lease claimed for a tab that left before it could be sent: back to the queue at once, nobody blamed. */
-  async releaseUnsent(workerId: string, token: string): Promise<void> {
+  /** Leases claimed for a tab that left before they could be sent: back to the queue at once, nobody blamed. */
+  async releaseUnsent(workerId: string, tokens: readonly string[]): Promise<void> {
     const ended = await releaseLeases(this.deps.db, {
       workerId,
-      tokens: [token],
+      tokens,
       outcome: 'disconnected',
       reason: 'the tab left before its assignment was sent',
       policy: this.deps.policy,

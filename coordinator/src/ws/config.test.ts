@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientMessageSchema } from '@tabgrid/shared';
+import { clientMessageSchema, MAX_LEASES_HELD, MAX_RUNGS_PER_ASSIGN, PROTOCOL_VERSION } from '@tabgrid/shared';
 import { ConfigError, loadConfig } from '../config.js';
 
 describe('WebSocket limits configuration', () => {
@@ -41,10 +41,11 @@ describe('WebSocket limits configuration', () => {
       token: 't'.repeat(128),
       reason: '\u0001'.repeat(2000),
     });
+    const lease = (i: number) => ({ leaseId: `${i}`.padStart(64, 'l'), token: 't'.repeat(128) });
     const worstHello = JSON.stringify({
       type: 'hello',
       id: 'x'.repeat(64),
-      protocol: 2,
+      protocol: PROTOCOL_VERSION,
       credential: '\u0001'.repeat(256),
       name: '\u0001'.repeat(80),
       capabilities: {
@@ -53,10 +54,20 @@ describe('WebSocket limits configuration', () => {
         wasmMultiThread: true,
         hardwareConcurrency: 1024,
         userAgent: '\u0001'.repeat(512),
+        maxRungs: MAX_RUNGS_PER_ASSIGN,
       },
-      resume: { leaseId: 'l'.repeat(64), token: 't'.repeat(128) },
+      resume: Array.from({ length: MAX_LEASES_HELD }, (_, i) => lease(i)),
     });
-    for (const raw of [worstFail, worstHello]) {
+    const worstHeartbeat = JSON.stringify({
+      type: 'heartbeat',
+      id: 'x'.repeat(64),
+      leases: Array.from({ length: MAX_RUNGS_PER_ASSIGN }, (_, i) => lease(i)),
+      progress: 0.123456789,
+      frames: Number.MAX_SAFE_INTEGER,
+      stage: 'transcoding',
+      ready: false,
+    });
+    for (const raw of [worstFail, worstHello, worstHeartbeat]) {
       expect(clientMessageSchema.safeParse(JSON.parse(raw)).success).toBe(true);
       expect(Buffer.byteLength(raw)).toBeLessThan(16 * 1024);
     }

@@ -32,12 +32,15 @@ const limits = { helloTimeoutSeconds: 2, messagesPerSecond: 1, messageBurst: 5 }
 let ws: FakeWs;
 let idle: number;
 let conn: WorkerConnection;
+/** Lease ids the fake scheduler says a heartbeat lost. */
+let lostOnBeat: string[];
 beforeEach(() => {
   vi.useFakeTimers();
   ws = new FakeWs();
   idle = 0;
+  lostOnBeat = [];
   const hooks: ConnectionHooks = {
-    scheduler: {} as TaskScheduler,
+    scheduler: { heartbeat: async () => lostOnBeat } as unknown as TaskScheduler,
     leaseTtlSeconds: 30,
     onHello: async () => ({ workerId: 'wIssuedByServer01', credential: 'wIssuedByServer01.mac' }),
     onIdle: () => idle++,
@@ -105,14 +108,67 @@ describe('WorkerConnection', () => {
 
   it('a revoked lease puts the tab at the back of the line and wakes the dispatcher', async () => {
     await conn.handle(hello());
-    conn.lease = { leaseId: 'l1', token: 't1' };
+    conn.leases.set('l1', { token: 't1', encoding: true });
     const before = conn.waitingSince;
     const wakes = idle;
     vi.advanceTimersByTime(5000);
     conn.revoke('l1', 'expired');
-    expect(conn.lease).toBeUndefined();
+    expect(conn.leases.size).toBe(0);
     expect(conn.waitingSince).toBe(before + 5000);
     expect(idle).toBe(wakes + 1);
     expect(ws.sent.at(-1)).toMatchObject({ type: 'revoke', leaseId: 'l1' });
+  });
+
+  it('protocol 3: takes no work while a batch needs the encoder; a ready heartbeat frees it; a lost lease is revoked alone', async () => {
+    await conn.handle(hello({ capabilities: { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false, maxRungs: 3 } }));
+    expect(conn.maxRungs).toBe(3);
+    const rung = (n: number) => ({
+      leaseId: `l${n}`,
+      token: `t${n}`,
+      attempt: 1,
+      output: { url: 'http://s/x', contentType: 'video/mp4' as const },
+      params: {} as never,
+    });
+    conn.assign({ jobId: 'j', chunk: 0, input: { url: 'http://s/c', size: 1 }, rungs: [rung(1), rung(2), rung(3)] });
+    expect(conn.idle).toBe(false);
+    const beat = (ready: boolean, ids = ['l1', 'l2', 'l3']) =>
+      JSON.stringify({
+        type: 'heartbeat',
+        id: `b${Math.random()}`,
+        leases: ids.map((l) => ({ leaseId: l, token: `t${l.slice(1)}` })),
+        progress: 0.9,
+        stage: 'transcoding',
+        ...(ready ? { ready } : {}),
+      });
+    const wakes = idle;
+    await conn.handle(beat(false));
+    expect(conn.idle).toBe(false);
+    vi.advanceTimersByTime(1000);
+    lostOnBeat = ['l2'];
+    await conn.handle(beat(true));
+    expect(ws.sent.filter((m) => m.type === 'revoke').map((m) => m.leaseId)).toEqual(['l2']);
+    expect([...conn.leases.keys()]).toEqual(['l1', 'l3']);
+    expect(conn.idle).toBe(true);
+    expect(idle).toBeGreaterThan(wakes);
+    // A ready heartbeat cannot free leases the tab does not hold here.
+    conn.assign({ jobId: 'j', chunk: 1, input: { url: 'http://s/c', size: 1 }, rungs: [rung(4)] });
+    lostOnBeat = [];
+    vi.advanceTimersByTime(1000);
+    await conn.handle(beat(true, ['l1', 'l9']));
+    expect(conn.idle).toBe(false);
+  });
+
+  it('protocol 3: stops taking work once two batches wait for uploads or verdicts', async () => {
+    await conn.handle(hello({ capabilities: { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false, maxRungs: 2 } }));
+    for (let n = 1; n <= 4; n++) conn.leases.set(`l${n}`, { token: `t${n}`, encoding: false });
+    expect(conn.idle).toBe(true);
+    conn.verifying = 1;
+    expect(conn.idle).toBe(false);
+  });
+
+  it('a tab of another version hears "reload" even when its hello does not parse here', async () => {
+    await conn.handle(JSON.stringify({ type: 'hello', id: 'old', protocol: 2, capabilities: {}, resume: { leaseId: 'l', token: 't' } }));
+    expect(ws.sent).toEqual([expect.objectContaining({ type: 'error', code: 'unsupported_protocol', replyTo: 'old' })]);
+    expect(ws.closedWith?.[0]).toBe(4000);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * One tab's WebSocket: validates every message, answers hello, heartbeat,
- * complete and fail, and tracks the lease the tab holds. The tab is never
+ * complete and fail, and tracks the leases the tab holds: the rungs of the
+ * chunk it encodes, and those of the previous chunk still uploading. The tab is never
  * trusted: a message that does not parse gets an `error` reply, every lease
  * operation is checked against the database's current token, a socket that
  * does not say hello in time or sends faster than its token bucket allows is
@@ -13,6 +14,7 @@ import {
   PROTOCOL_VERSION,
   WS_CLOSE,
   clientMessageSchema,
+  helloProtocol,
   parseMessage,
   type ClientMessage,
   type ErrorCode,
@@ -55,10 +57,16 @@ export class WorkerConnection {
   welcomed = false;
   /** The session this connection opened (workers.connected_at), so its close ends only that session. */
   session: Date | undefined;
-  /** The lease this tab is working on, if any. */
-  lease: { leaseId: string; token: string } | undefined;
-  /** Waiting for the coordinator to verify a completed segment. */
-  verifying = false;
+  /**
+   * The leases this tab holds and has not completed or failed, by lease id.
+   * `encoding`: its batch still needs the tab's encoder (until a heartbeat
+   * says `ready`); while one does the tab gets no new work.
+   */
+  readonly leases = new Map<string, { token: string; encoding: boolean }>();
+  /** Completed segments the coordinator is checking now. */
+  verifying = 0;
+  /** Most rungs of one chunk the tab takes at once (capabilities.maxRungs, 1 when absent). */
+  maxRungs = 1;
   alive = true;
   /** Since when the tab has been waiting for work; the dispatcher serves the longest-waiting tab first. */
   waitingSince = Date.now();
@@ -90,8 +98,22 @@ export class WorkerConnection {
     this.helloTimer.unref();
   }
 
+  /**
+   * The tab may take a new batch: its encoder is free or about to be (it
+   * said `ready`), and it holds at most two batches' worth of leases that no
+   * longer need the encoder (one uploading, one being checked), so a tab
+   * whose uploads or checks fall behind its encoder stops taking work, and a
+   * lease never waits long in a tab for an encoder.
+   */
   get idle(): boolean {
-    return this.welcomed && this.lease === undefined && !this.verifying && this.ws.readyState === this.ws.OPEN;
+    if (!this.welcomed || this.ws.readyState !== this.ws.OPEN) return false;
+    for (const l of this.leases.values()) if (l.encoding) return false;
+    return this.leases.size + this.verifying <= 2 * this.maxRungs;
+  }
+
+  /** The tokens of every lease the tab holds (released if it drops and does not come back). */
+  heldTokens(): string[] {
+    return [...this.leases.values()].map((l) => l.token);
   }
 
   send(msg: Unsent<ServerMessage>): void {
@@ -118,14 +140,13 @@ export class WorkerConnection {
   }
 
   assign(a: Assignment): void {
-    this.lease = { leaseId: a.leaseId, token: a.token };
+    for (const r of a.rungs) this.leases.set(r.leaseId, { token: r.token, encoding: true });
     this.send({ type: 'assign', ...a });
   }
 
   revoke(leaseId: string, reason: string): void {
     this.send({ type: 'revoke', leaseId, reason });
-    if (this.lease?.leaseId !== leaseId) return;
-    this.lease = undefined;
+    if (!this.leases.delete(leaseId)) return;
     // Idle again, at the back of the line: a tab whose lease expired (it went silent)
     // must not get the same task straight back ahead of the tabs that waited.
     this.markWaiting();
@@ -146,6 +167,12 @@ export class WorkerConnection {
   async handle(raw: string): Promise<void> {
     if (!this.spend()) return;
     const parsed = parseMessage(clientMessageSchema, raw);
+    const version = parsed.ok ? undefined : helloProtocol(raw);
+    if (version !== undefined && version !== PROTOCOL_VERSION) {
+      // A page of another version (its hello may not even parse here): tell it to reload.
+      this.refuseVersion(parsed.ok ? undefined : parsed.id);
+      return;
+    }
     if (!parsed.ok) {
       this.log.info({ workerId: this.workerId, error: parsed.error }, 'invalid message from tab');
       this.sendError('invalid_message', parsed.error, parsed.id);
@@ -165,7 +192,7 @@ export class WorkerConnection {
       await this.dispatch(msg);
     } catch (err) {
       if (err instanceof LeaseLostError) {
-        this.revoke(msg.type === 'hello' ? '' : msg.leaseId, err.message);
+        this.revoke(msg.type === 'hello' || msg.type === 'heartbeat' ? '' : msg.leaseId, err.message);
         this.markWaiting();
         return;
       }
@@ -186,10 +213,14 @@ export class WorkerConnection {
     this.hooks.onIdle();
   }
 
+  private refuseVersion(replyTo: string | undefined): void {
+    this.sendError('unsupported_protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}; reload the page`, replyTo);
+    this.close(WS_CLOSE.unsupportedProtocol, 'unsupported protocol');
+  }
+
   private async hello(msg: HelloMessage): Promise<void> {
     if (msg.protocol !== PROTOCOL_VERSION) {
-      this.sendError('unsupported_protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}; reload the page`, msg.id);
-      this.close(WS_CLOSE.unsupportedProtocol, 'unsupported protocol');
+      this.refuseVersion(msg.id);
       return;
     }
     this.helloSeen = true;
@@ -211,6 +242,7 @@ export class WorkerConnection {
       return;
     }
     this.workerId = identity.workerId;
+    this.maxRungs = msg.capabilities.maxRungs ?? 1;
     this.send({
       type: 'welcome',
       replyTo: msg.id,
@@ -229,16 +261,29 @@ export class WorkerConnection {
       case 'hello':
         await this.hello(msg);
         return;
-      case 'heartbeat':
-        await this.hooks.scheduler.heartbeat(msg);
+      case 'heartbeat': {
+        const lost = await this.hooks.scheduler.heartbeat(msg);
+        for (const leaseId of lost) this.revoke(leaseId, 'the lease is no longer yours: it expired, was reassigned, or its job ended');
+        if (!msg.ready) return;
+        // The batch is encoded: the tab's encoder is free for the next chunk while these upload.
+        let freed = false;
+        for (const { leaseId } of msg.leases) {
+          const held = this.leases.get(leaseId);
+          if (held?.encoding) {
+            held.encoding = false;
+            freed = true;
+          }
+        }
+        if (freed) this.markWaiting();
         return;
+      }
       case 'complete': {
-        this.verifying = true;
-        if (this.lease?.leaseId === msg.leaseId) this.lease = undefined;
+        this.verifying++;
+        this.leases.delete(msg.leaseId);
         try {
           const result = await this.hooks.scheduler.complete(this.workerId!, msg);
           // Not decided: the tab still holds the lease and will send complete again.
-          if (result.retry) this.lease = { leaseId: msg.leaseId, token: msg.token };
+          if (result.retry) this.leases.set(msg.leaseId, { token: msg.token, encoding: false });
           this.send({
             type: 'result',
             replyTo: msg.id,
@@ -249,18 +294,18 @@ export class WorkerConnection {
           });
         } catch (err) {
           if (!(err instanceof LeaseLostError)) {
-            this.lease = { leaseId: msg.leaseId, token: msg.token };
+            this.leases.set(msg.leaseId, { token: msg.token, encoding: false });
             throw err;
           }
           this.send({ type: 'result', replyTo: msg.id, leaseId: msg.leaseId, accepted: false, reason: err.message });
         } finally {
-          this.verifying = false;
+          this.verifying--;
           this.markWaiting();
         }
         return;
       }
       case 'fail':
-        if (this.lease?.leaseId === msg.leaseId) this.lease = undefined;
+        this.leases.delete(msg.leaseId);
         await this.hooks.scheduler.fail(this.workerId!, msg);
         this.markWaiting();
         return;

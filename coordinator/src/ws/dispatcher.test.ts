@@ -20,15 +20,15 @@ function fakeScheduler(opts: { tasks: number; blocked?: Record<string, number>; 
       calls.push(`claim ${workerId}`);
       if (left === 0 || opts.blocked?.[workerId] || opts.notFor?.includes(workerId)) return null;
       left--;
-      return { leaseId: `t${left}`, token: `tok-${workerId}` } as Assignment;
+      return { rungs: [{ leaseId: `t${left}`, token: `tok-${workerId}` }] } as unknown as Assignment;
     },
     whyNothingFor: async (workerId: string) => {
       calls.push(`why ${workerId}`);
       const until = opts.blocked?.[workerId];
       return { workLeft: left > 0, blockedUntil: until ? new Date(until) : null };
     },
-    releaseUnsent: async (workerId: string, token: string) => {
-      released.push(`${workerId}:${token}`);
+    releaseUnsent: async (workerId: string, tokens: string[]) => {
+      released.push(`${workerId}:${tokens.join(',')}`);
     },
   };
   return { scheduler: scheduler as unknown as TaskScheduler, calls, released };

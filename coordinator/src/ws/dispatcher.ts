@@ -9,7 +9,9 @@
  * comes back empty is asked why, once: nothing claimable any more ends the
  * round; a blocked worker (quarantined, or a new identity from a quarantined
  * address) is passed over until its block ends, so a crowd of them costs
- * nothing on later rounds. Before this, every round ran one claim per idle
+ * nothing on later rounds. A claim leases the tab up to its maxRungs rungs of
+ * one chunk (its capabilities say how many it encodes from one decode).
+ * Before this, every round ran one claim per idle
  * tab whether or not there was work, and every hello started a round:
  * 200 hellos at once kept PGlite (one connection) busy for ~30 s.
  *
@@ -47,14 +49,17 @@ export async function dispatchRound(
     if (!conn.idle) continue;
     const workerId = conn.workerId!;
     stats.queries++;
-    const assignment = await scheduler.assign(workerId);
+    const assignment = await scheduler.assign(workerId, conn.maxRungs);
     if (assignment) {
       if (conn.idle) {
         conn.assign(assignment);
         stats.assigned++;
       } else {
         // The tab left while we claimed: nobody will work on this lease, so it goes back at once, unblamed.
-        await scheduler.releaseUnsent(workerId, assignment.token);
+        await scheduler.releaseUnsent(
+          workerId,
+          assignment.rungs.map((r) => r.token),
+        );
       }
       continue;
     }

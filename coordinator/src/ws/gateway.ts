@@ -79,8 +79,12 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   const hellos = new BoundedQueue(limits.helloConcurrency, limits.maxPendingHellos);
   /** Ends of sessions, paced like hellos (a NAT dropping hundreds of tabs at once is a flood too), but never refused. */
   const goodbyes = new BoundedQueue(limits.helloConcurrency, Number.MAX_SAFE_INTEGER);
-  /** Leases of tabs that dropped, by token, released unless the tab resumes them in time. */
-  const graceTimers = new Map<string, NodeJS.Timeout>();
+  /**
+   * Leases of tabs that dropped, by token: one release per dropped tab for
+   * the tokens it held, unless the tab resumes them in time (each token
+   * resumed leaves the release; the last one cancels it).
+   */
+  const graceTimers = new Map<string, { timer: NodeJS.Timeout; tokens: Set<string> }>();
   /** Wakes the dispatch loop (below): any coordinator announced work, or a tab here became idle. */
   const waker = new Waker(opts.notifier, ['work']);
 
@@ -127,23 +131,13 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       return 'gone';
     }
     if (proven && msg.resume) {
-      const { resume } = msg;
-      try {
-        await opts.scheduler.resume(workerId, resume);
-        // Its own lease, resumed: the release pending since its socket dropped is off.
-        clearTimeout(graceTimers.get(resume.token));
-        graceTimers.delete(resume.token);
-        conn.lease = { leaseId: resume.leaseId, token: resume.token };
-        log.info({ workerId, leaseId: resume.leaseId }, 'worker reconnected and resumed its lease');
-      } catch (err) {
-        if (!(err instanceof LeaseLostError)) throw err;
-        // Told after the welcome, so the tab knows who is talking first.
-        setImmediate(() => conn.revoke(resume.leaseId, 'the lease expired or was reassigned while the tab was away'));
-      }
+      await resumeLeases(conn, workerId, msg.resume);
     } else if (msg.resume) {
-      // A lease named by a tab that proved no identity is never touched: not resumed, not released.
-      const { leaseId } = msg.resume;
-      setImmediate(() => conn.revoke(leaseId, 'this tab has a new identity; the lease it names is not its own'));
+      // Leases named by a tab that proved no identity are never touched: not resumed, not released.
+      const named = msg.resume.map((l) => l.leaseId);
+      setImmediate(() => {
+        for (const leaseId of named) conn.revoke(leaseId, 'this tab has a new identity; the lease it names is not its own');
+      });
     } else if (proven) {
       await opts.scheduler.releaseAll(workerId);
     }
@@ -152,6 +146,38 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       'worker connected',
     );
     return identity;
+  }
+
+  /**
+   * A reconnecting tab keeps each lease it names that is still its own and
+   * current; the others are revoked. Kept ones count as encoding until the
+   * tab's next heartbeat says otherwise (it sends one right after the
+   * welcome), so the tab is not sent new work on top of a batch it encodes.
+   */
+  async function resumeLeases(conn: WorkerConnection, workerId: string, leases: readonly { leaseId: string; token: string }[]) {
+    const lost: string[] = [];
+    for (const lease of leases) {
+      try {
+        await opts.scheduler.resume(workerId, lease);
+      } catch (err) {
+        if (!(err instanceof LeaseLostError)) throw err;
+        lost.push(lease.leaseId);
+        continue;
+      }
+      // Its own lease, resumed: the release pending since its socket dropped is off.
+      const pending = graceTimers.get(lease.token);
+      graceTimers.delete(lease.token);
+      pending?.tokens.delete(lease.token);
+      if (pending?.tokens.size === 0) clearTimeout(pending.timer);
+      conn.leases.set(lease.leaseId, { token: lease.token, encoding: true });
+    }
+    log.info({ workerId, resumed: leases.length - lost.length, lost: lost.length }, 'worker reconnected and resumed its leases');
+    // Told after the welcome, so the tab knows who is talking first.
+    if (lost.length > 0) {
+      setImmediate(() => {
+        for (const leaseId of lost) conn.revoke(leaseId, 'the lease expired or was reassigned while the tab was away');
+      });
+    }
   }
 
   const hooks = {
@@ -190,15 +216,16 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   function onClose(conn: WorkerConnection, code: number): void {
     conn.closed();
     connections.delete(conn);
-    const { workerId, lease, session } = conn;
+    const { workerId, session } = conn;
     if (!workerId) return;
-    log.info({ workerId, holding: lease?.leaseId, code }, 'worker disconnected');
+    const tokens = conn.heldTokens();
+    log.info({ workerId, holding: [...conn.leases.keys()], code }, 'worker disconnected');
     // Only this session (connected_at is kept to the millisecond so a JS Date matches it exactly):
     // the tab may already have reconnected, here or to another coordinator.
     const marked = session
       ? goodbyes.run(() => closeSession(opts.db, { workerId, connectedAt: session })).then(() => opts.notifier.publish({ kind: 'workers' }))
       : Promise.resolve();
-    if (!lease) {
+    if (tokens.length === 0) {
       marked.catch(() => undefined);
       return;
     }
@@ -207,19 +234,20 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
     // volunteer paused). Only a dropped connection (1006) waits for the tab to return.
     const gone = code === 1000 || code === 1001;
     const graceMs = gone ? 0 : opts.disconnectGraceSeconds * 1000;
+    const left = new Set(tokens);
     const timer = setTimeout(() => {
-      graceTimers.delete(lease.token);
+      for (const t of left) graceTimers.delete(t);
       marked
         .then(() =>
           opts.scheduler.release(
             workerId,
-            [lease.token],
+            [...left],
             gone ? 'the tab was closed or paused' : `worker disconnected and did not return within ${opts.disconnectGraceSeconds} s`,
           ),
         )
         .catch((err: unknown) => log.warn({ err, workerId }, 'could not release leases; they will expire'));
     }, graceMs);
-    graceTimers.set(lease.token, timer);
+    for (const t of tokens) graceTimers.set(t, { timer, tokens: left });
   }
 
   function refuse(socket: Duplex, status: string, message: string): void {
@@ -277,7 +305,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
   const unsubscribeRevoke = opts.notifier.subscribe(['revoke'], (e) => {
     if (e.kind !== 'revoke') return;
     const ids = new Set(e.leaseIds);
-    for (const conn of connections) if (conn.lease && ids.has(conn.lease.leaseId)) conn.revoke(conn.lease.leaseId, e.reason);
+    for (const conn of connections) for (const leaseId of [...conn.leases.keys()]) if (ids.has(leaseId)) conn.revoke(leaseId, e.reason);
   });
   const pingTimer = setInterval(() => {
     for (const conn of connections) {
@@ -308,7 +336,7 @@ export function attachWsGateway(server: Server, opts: WsGatewayOptions): WsGatew
       clearInterval(pingTimer);
       clearInterval(sweepTimer);
       clearInterval(pruneTimer);
-      for (const t of graceTimers.values()) clearTimeout(t);
+      for (const p of new Set(graceTimers.values())) clearTimeout(p.timer);
       // The upgrade listener stays (refusing with 503) until the HTTP server itself closes.
       for (const conn of connections) conn.ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AssignMessage } from '@tabgrid/shared';
+import { type RungLease, rungLeases } from '@tabgrid/shared';
 import { rows } from '../db/client.js';
 import { workerCredentials } from './credentials.js';
 import { seedTranscodingJob, startTestCoordinator, type TestCoordinator } from './testing/coordinator-fixture.js';
@@ -17,7 +17,7 @@ import { TabClient } from './testing/tab-client.js';
 let c: TestCoordinator;
 const logLines: string[] = [];
 let victim: TabClient;
-let lease: AssignMessage;
+let lease: RungLease;
 let session: { connected_at: string; disconnected_at: string | null };
 
 const db = () => c.database!.db;
@@ -41,7 +41,7 @@ async function victimUntouched(): Promise<void> {
   expect(await leaseRow()).toEqual({ state: 'leased', lease_owner: victim.workerId, lease_token: lease.token });
   expect(await sessionOf(victim.workerId)).toEqual(session);
   const before = victim.received.length;
-  victim.send({ type: 'heartbeat', leaseId: lease.leaseId, token: lease.token, progress: 0.5, stage: 'transcoding' });
+  victim.send({ type: 'heartbeat', leases: [{ leaseId: lease.leaseId, token: lease.token }], progress: 0.5, stage: 'transcoding' });
   await new Promise((r) => setTimeout(r, 200));
   expect(victim.received.slice(before), 'no revoke or error for the victim').toEqual([]);
   expect(victim.closed).toBeUndefined();
@@ -52,7 +52,7 @@ beforeAll(async () => {
   await seedTranscodingJob(db(), 1);
   victim = await new TabClient(c.port, { localAddress: '127.0.0.2' }).connect();
   await victim.hello();
-  lease = await victim.next('assign');
+  [lease] = rungLeases(await victim.next('assign')) as [RungLease];
   session = (await sessionOf(victim.workerId))!;
 });
 afterAll(async () => {
@@ -96,7 +96,7 @@ describe('server-issued identity', () => {
 
   it('a forged credential with the victim’s real lease token (say it leaked) resumes nothing and releases nothing', async () => {
     const stranger = await new TabClient(c.port, { localAddress: '127.0.0.3' }).connect();
-    await stranger.hello({ credential: victim.workerId, resume: { leaseId: lease.leaseId, token: lease.token } });
+    await stranger.hello({ credential: victim.workerId, resume: [{ leaseId: lease.leaseId, token: lease.token }] });
     expect((await stranger.next('revoke')).leaseId).toBe(lease.leaseId);
     await victimUntouched();
     // Nor can it fail the lease from its own identity, token in hand.
@@ -112,7 +112,7 @@ describe('server-issued identity', () => {
     await other.hello({ credential: null });
     other.close();
     const again = await new TabClient(c.port, { localAddress: '127.0.0.4' }).connect();
-    const welcome = await again.hello({ credential: other.credential!, resume: { leaseId: lease.leaseId, token: lease.token } });
+    const welcome = await again.hello({ credential: other.credential!, resume: [{ leaseId: lease.leaseId, token: lease.token }] });
     expect(welcome.workerId).toBe(other.workerId);
     expect((await again.next('revoke')).leaseId).toBe(lease.leaseId);
     await victimUntouched();
@@ -121,7 +121,7 @@ describe('server-issued identity', () => {
 
   it('the victim itself reconnects with its credential and resumes its lease', async () => {
     const again = await new TabClient(c.port, { localAddress: '127.0.0.2' }).connect();
-    const welcome = await again.hello({ credential: victim.credential!, resume: { leaseId: lease.leaseId, token: lease.token } });
+    const welcome = await again.hello({ credential: victim.credential!, resume: [{ leaseId: lease.leaseId, token: lease.token }] });
     expect(welcome.workerId).toBe(victim.workerId);
     await new Promise((r) => setTimeout(r, 200));
     expect(again.received.filter((m) => m.type === 'revoke')).toEqual([]);

@@ -74,10 +74,11 @@ describe('limits per address and per connection', () => {
     await honest.hello();
     const chatty = await new TabClient(c.port, { localAddress: '127.0.0.6' }).connect();
     await chatty.hello();
-    for (let i = 0; i < 30; i++) chatty.send({ type: 'heartbeat', leaseId: 'l', token: 't', progress: 0.5, stage: 'transcoding' });
+    for (let i = 0; i < 30; i++)
+      chatty.send({ type: 'heartbeat', leases: [{ leaseId: 'l', token: 't' }], progress: 0.5, stage: 'transcoding' });
     expect(await chatty.waitClosed(5000)).toEqual({ code: 1008, reason: 'too many messages' });
     for (let i = 0; i < 14; i++) {
-      honest.send({ type: 'heartbeat', leaseId: 'l', token: 't', progress: 0.5, stage: 'transcoding' });
+      honest.send({ type: 'heartbeat', leases: [{ leaseId: 'l', token: 't' }], progress: 0.5, stage: 'transcoding' });
       await sleep(400); // 2.5 per second against a refill of 2: the burst of 10 absorbs the difference
     }
     expect(honest.closed).toBeUndefined();

@@ -42,7 +42,7 @@ const skipBackoff = (taskId: string) => db().execute(sql`UPDATE tasks SET availa
 async function takeAndFail(address: string, taskId: string, credential: string | null = null): Promise<TabClient> {
   const tab = await new TabClient(c.port, { localAddress: address }).connect();
   await tab.hello({ credential });
-  const assign = await tab.next('assign', (a) => a.leaseId === taskId);
+  const assign = (await tab.next('assign', (a) => a.rungs[0]?.leaseId === taskId)).rungs[0]!;
   tab.send({ type: 'fail', leaseId: assign.leaseId, token: assign.token, reason: `sabotage by ${tab.workerId}` });
   await until(
     'the failed task back in the queue',
@@ -106,7 +106,7 @@ describe('quarantine follows the address', () => {
 
     const honest = await new TabClient(c.port, { localAddress: '127.0.0.5' }).connect();
     await honest.hello();
-    expect((await honest.next('assign')).leaseId).toBe(task);
+    expect((await honest.next('assign')).rungs.map((r) => r.leaseId)).toEqual([task]);
     for (const t of [dodger, returning, honest]) t.close();
   });
 });

@@ -25,18 +25,41 @@ export const chunk = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
 export const segment = new TextEncoder().encode('abc');
 export const SHA_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 
+/** Chunk n as a one-rung assignment (lease-n, tok-n, seg-n.mp4). */
 export const assign = (n = 1, over: Partial<AssignMessage> = {}): AssignMessage => ({
   type: 'assign',
   id: `a${n}`,
-  leaseId: `lease-${n}`,
-  token: `tok-${n}`,
-  attempt: 1,
   jobId: 'job-0123456789',
   chunk: n,
   input: { url: `https://storage.test/chunk-${n}.mkv`, size: chunk.byteLength },
-  output: { url: `https://storage.test/seg-${n}.mp4?sig=x`, contentType: 'video/mp4' },
-  params,
+  rungs: [
+    {
+      leaseId: `lease-${n}`,
+      token: `tok-${n}`,
+      attempt: 1,
+      output: { url: `https://storage.test/seg-${n}.mp4?sig=x`, contentType: 'video/mp4' },
+      params,
+    },
+  ],
   ...over,
+});
+
+export const RUNG_PARAMS: Record<'720p' | '480p' | '360p', EncodeParams> = {
+  '720p': { ...params, rendition: '720p', width: 1280, height: 720, maxrateKbps: 3000, bufsizeKbps: 6000 },
+  '480p': params,
+  '360p': { ...params, rendition: '360p', width: 640, height: 360, maxrateKbps: 800, bufsizeKbps: 1600 },
+};
+
+/** Chunk n with several rungs: lease-n-720p, tok-n-720p, seg-n-720p.mp4, … */
+export const batchAssign = (n: number, renditions: readonly (keyof typeof RUNG_PARAMS)[] = ['720p', '480p', '360p']): AssignMessage => ({
+  ...assign(n),
+  rungs: renditions.map((r) => ({
+    leaseId: `lease-${n}-${r}`,
+    token: `tok-${n}-${r}`,
+    attempt: 1,
+    output: { url: `https://storage.test/seg-${n}-${r}.mp4?sig=x`, contentType: 'video/mp4' },
+    params: RUNG_PARAMS[r],
+  })),
 });
 
 /** A transcoder whose transcode() waits until the test calls finish() or fail(), honouring abort like the real one. */
@@ -44,16 +67,18 @@ export class FakeTranscoder implements Transcoder {
   readonly kind = 'wasm-x264' as const;
   readonly threads = 1;
   readonly multiThread = false;
+  readonly maxRungs = 3;
   readonly loaded = true;
-  calls: { input: Uint8Array; params: EncodeParams; opts: TranscodeOptions }[] = [];
-  finish: (out: Uint8Array) => void = () => undefined;
+  calls: { input: Uint8Array; rungs: readonly EncodeParams[]; params: EncodeParams; opts: TranscodeOptions }[] = [];
+  /** Resolves the pending call: one segment for every rung, or one per rung. */
+  finish: (out: Uint8Array | Uint8Array[]) => void = () => undefined;
   fail: (e: Error) => void = () => undefined;
   load = async () => undefined;
   dispose = () => undefined;
-  transcode(input: Uint8Array, p: EncodeParams, opts: TranscodeOptions = {}): Promise<Uint8Array> {
-    this.calls.push({ input: input.slice(), params: p, opts });
+  transcode(input: Uint8Array, rungs: readonly EncodeParams[], opts: TranscodeOptions = {}): Promise<Uint8Array[]> {
+    this.calls.push({ input: input.slice(), rungs, params: rungs[0]!, opts });
     return new Promise((resolve, reject) => {
-      this.finish = resolve;
+      this.finish = (out) => resolve(Array.isArray(out) ? out : rungs.map(() => out.slice()));
       this.fail = reject;
       opts.signal?.addEventListener('abort', () => reject(new TranscodeError('aborted', 'transcode aborted')));
     });
@@ -67,6 +92,8 @@ export let fetches: { url: string; method: string; body?: Uint8Array; contentTyp
 export let transcoder: FakeTranscoder;
 export let responses: { get?: () => Response; put?: () => Response };
 export let runner: TaskRunner;
+/** What the runner's acceptingWork() answers (false: pausing). */
+export let accepting: boolean;
 
 export const fakeFetch: typeof fetch = async (input, init) => {
   const method = init?.method ?? 'GET';
@@ -108,8 +135,10 @@ export function setup(): void {
   transcoder = new FakeTranscoder();
   let n = 0;
   connected = true;
+  accepting = true;
   runner = new TaskRunner({
     transcoder: () => transcoder,
+    acceptingWork: () => accepting,
     fetch: fakeFetch,
     heartbeatIntervalMs: () => 5000,
     transferRetryDelaysMs: [1000, 2000],
@@ -129,6 +158,10 @@ export function setResponses(r: typeof responses): void {
 
 export function setConnected(up: boolean): void {
   connected = up;
+}
+
+export function setAccepting(on: boolean): void {
+  accepting = on;
 }
 
 /** Runs lease n up to its `complete`; returns that message. */

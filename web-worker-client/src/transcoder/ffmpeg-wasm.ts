@@ -1,21 +1,25 @@
 /**
  * The ffmpeg.wasm (x264) Transcoder, on @ffmpeg/ffmpeg 0.12.15, which runs
  * the core in its own Web Worker and talks to it by message id, so the
- * page stays responsive while a chunk encodes.
+ * page stays responsive while a chunk encodes. Several rungs of a chunk are
+ * one exec: one decode, `split` into one scale + x264 chain per rung
+ * (shared/src/x264-args.ts x264LadderArgs), each segment byte-identical to
+ * that rung encoded alone. The core stays loaded across tasks (only a stall
+ * or an abort restarts it), so only the first exec pays for compiling it.
  *
  * Core files always come from our own origin: @ffmpeg/ffmpeg falls back to
  * a CDN when coreURL is missing, so we always pass coreURL and wasmURL (and
  * workerURL for core-mt), and vite.config.ts blanks the CDN constant too.
  */
 import { FFmpeg, type LogEvent } from '@ffmpeg/ffmpeg';
-import { X264_MAX_THREADS, x264ChunkArgs, type EncodeParams } from '@tabgrid/shared';
+import { X264_MAX_THREADS, mp4SampleCount, x264ChunkArgs, x264LadderArgs, type EncodeParams } from '@tabgrid/shared';
 import coreURL from '@ffmpeg/core?url';
 import wasmURL from '@ffmpeg/core/wasm?url';
 import coreMtURL from '@ffmpeg/core-mt?url';
 import wasmMtURL from '@ffmpeg/core-mt/wasm?url';
 import workerMtURL from '@ffmpeg/core-mt/worker?url';
 import { LogTail, parseFrameCount, parseStreamFps } from './ffmpeg-log.js';
-import { TranscodeError, type TranscodeOptions, type Transcoder } from './types.js';
+import { checkRungs, TranscodeError, type TranscodeOptions, type Transcoder } from './types.js';
 
 export interface FfmpegWasmOptions {
   /**
@@ -37,7 +41,12 @@ export interface FfmpegWasmOptions {
    * never return (1 in ~100 execs, while other jobs loaded the 2-core box).
    */
   readonly stallTimeoutMs?: number;
+  /** Most rungs per exec, 1..4 (default 4): fewer for a tab short of memory, or to measure one rung at a time. */
+  readonly maxRungs?: number;
 }
+
+/** See FfmpegWasmTranscoder.maxRungs. */
+export const FFMPEG_WASM_MAX_RUNGS = 4;
 
 const abs = (url: string): string => new URL(url, globalThis.location?.href).href;
 
@@ -49,6 +58,12 @@ export class FfmpegWasmTranscoder implements Transcoder {
   readonly kind = 'wasm-x264' as const;
   readonly threads: number;
   readonly multiThread: boolean;
+  /**
+   * The default ladder is 3 rungs; 4 leaves room for a 1080p rung. Every rung
+   * holds an x264 encoder and its lookahead in the core's memory next to the
+   * decoded chunk, and the single-thread core's memory is one wasm32 heap.
+   */
+  readonly maxRungs: number;
   readonly #loadTimeoutMs: number;
   readonly #stallTimeoutMs: number;
   #ff: FFmpeg | null = null;
@@ -69,6 +84,11 @@ export class FfmpegWasmTranscoder implements Transcoder {
     this.multiThread = threads > 1;
     this.#loadTimeoutMs = opts.loadTimeoutMs ?? 120_000;
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? 60_000;
+    const maxRungs = opts.maxRungs ?? FFMPEG_WASM_MAX_RUNGS;
+    if (!Number.isInteger(maxRungs) || maxRungs < 1 || maxRungs > FFMPEG_WASM_MAX_RUNGS) {
+      throw new RangeError(`maxRungs must be an integer in 1..${FFMPEG_WASM_MAX_RUNGS}`);
+    }
+    this.maxRungs = maxRungs;
   }
 
   get loaded(): boolean {
@@ -126,22 +146,25 @@ export class FfmpegWasmTranscoder implements Transcoder {
     if (!this.#disposed) this.load().catch(() => undefined); // the next transcode() retries and reports
   }
 
-  async transcode(input: Uint8Array, params: EncodeParams, opts: TranscodeOptions = {}): Promise<Uint8Array> {
+  async transcode(input: Uint8Array, rungs: readonly EncodeParams[], opts: TranscodeOptions = {}): Promise<Uint8Array[]> {
     if (this.#disposed) throw new TranscodeError('disposed', 'the transcoder was disposed');
     if (this.#busy) throw new TranscodeError('busy', 'a transcode is already running');
+    checkRungs(rungs, this.maxRungs);
     this.#busy = true;
     try {
       await this.load(opts.signal);
-      return await this.#run(this.#ff!, input, params, opts);
+      return await this.#run(this.#ff!, input, rungs, opts);
     } finally {
       this.#busy = false;
     }
   }
 
-  async #run(ff: FFmpeg, input: Uint8Array, params: EncodeParams, opts: TranscodeOptions): Promise<Uint8Array> {
+  async #run(ff: FFmpeg, input: Uint8Array, rungs: readonly EncodeParams[], opts: TranscodeOptions): Promise<Uint8Array[]> {
     const n = ++this.#seq;
     const inName = `in-${n}.mkv`;
-    const outName = `out-${n}.mp4`;
+    const outNames = rungs.map((r) => `out-${n}-${r.rendition}.mp4`);
+    // checkRungs: every rung has the chunk's frame count.
+    const params = rungs[0]!;
     const tail = new LogTail(20);
     let frames = 0;
     let inputFps: number | undefined;
@@ -185,21 +208,35 @@ export class FfmpegWasmTranscoder implements Transcoder {
     arm();
     try {
       await step(ff.writeFile(inName, input));
-      const args = x264ChunkArgs(params, { input: inName, output: outName, threads: this.threads });
+      const threads = this.threads;
+      // One rung: exactly the argv every other x264 worker runs for it.
+      const args =
+        rungs.length === 1
+          ? x264ChunkArgs(params, { input: inName, output: outNames[0]!, threads })
+          : x264LadderArgs(rungs, { input: inName, outputs: outNames, threads });
       // Every exec ends with "Aborted()" in the log and return code 0: that is
       // the core's normal exit. Only a non-zero code is a failure.
       const rc = await step(ff.exec(args));
       if (rc !== 0) throw new TranscodeError('ffmpeg_failed', `ffmpeg exited with code ${rc}:\n${tail.text()}`);
-      const out = await step(ff.readFile(outName));
-      if (!(out instanceof Uint8Array) || out.byteLength === 0) {
-        throw new TranscodeError('bad_output', `ffmpeg wrote an empty segment:\n${tail.text()}`);
+      const outs: Uint8Array[] = [];
+      for (const [i, name] of outNames.entries()) {
+        const out = await step(ff.readFile(name));
+        const rendition = rungs[i]!.rendition;
+        if (!(out instanceof Uint8Array) || out.byteLength === 0) {
+          throw new TranscodeError('bad_output', `ffmpeg wrote an empty ${rendition} segment:\n${tail.text()}`);
+        }
+        // The merge needs exactly the chunk's frame count (see shared/src/x264-args.ts).
+        // ffmpeg's progress names only the first output, so each segment is counted itself.
+        const samples = mp4SampleCount(out);
+        if (samples !== params.frames) {
+          throw new TranscodeError(
+            'bad_output',
+            `the ${rendition} segment has ${samples ?? 'no readable'} frames, the chunk has ${params.frames}`,
+          );
+        }
+        outs.push(out);
       }
-      // ffmpeg's last report counts the frames it encoded; the merge needs
-      // exactly the chunk's count (see shared/src/x264-args.ts).
-      if (frames !== params.frames) {
-        throw new TranscodeError('bad_output', `segment has ${frames} frames, the chunk has ${params.frames}`);
-      }
-      return out;
+      return outs;
     } catch (e) {
       if (interrupted) throw interrupted;
       if (e instanceof TranscodeError) throw e;
@@ -212,7 +249,7 @@ export class FfmpegWasmTranscoder implements Transcoder {
       // chunk and segment. A killed worker took its MEMFS with it.
       if (!interrupted) {
         await ff.deleteFile(inName).catch(() => undefined);
-        await ff.deleteFile(outName).catch(() => undefined);
+        for (const name of outNames) await ff.deleteFile(name).catch(() => undefined);
       }
     }
   }

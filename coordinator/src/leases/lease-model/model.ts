@@ -91,6 +91,12 @@ export const isCurrent = (t: ModelTask, l: HeldLease) => t.token !== null && t.t
 export const currentLease = (w: World, t: ModelTask): HeldLease | undefined =>
   t.token === null ? undefined : w.issued.find((l) => l.token === t.token);
 export const claimable = (w: World) => w.tasks.filter((t) => t.state === 'queued' && !t.backedOff);
+/** What one uncontended claim of up to `limit` leases: the first claimable task's chunk, its claimable rungs in order. */
+export function claimBatch(w: World, limit: number): ModelTask[] {
+  const open = claimable(w);
+  const head = open[0];
+  return head ? open.filter((t) => t.chunk === head.chunk).slice(0, limit) : [];
+}
 /**
  * Distinct addresses behind the unsuccessful attempts (retry_base stays 0
  * here), plus the running one when `includingCurrent` (the attempt being

@@ -64,7 +64,7 @@ export class TabClient {
   }
 
   /** Sends hello (with `credential` unless overridden) without waiting. Returns the message id. */
-  sayHello(opts: { credential?: string | null; resume?: { leaseId: string; token: string } } = {}): string {
+  sayHello(opts: { credential?: string | null; resume?: { leaseId: string; token: string }[] } = {}): string {
     const credential = opts.credential === undefined ? this.credential : (opts.credential ?? undefined);
     return this.send({
       type: 'hello',
