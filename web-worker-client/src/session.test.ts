@@ -49,6 +49,7 @@ beforeEach(async () => {
       return t;
     },
     createSocket: (url) => new FakeSocket(url),
+    platform: { hardwareConcurrency: 4, userAgent: 'test-agent' },
     fetch: async (_url, init) => (init?.method === 'PUT' ? new Response(null) : new Response(chunk.slice())),
     log: (level, message) => logs.push(`${level}: ${message}`),
     onChange: () => undefined,

@@ -139,6 +139,16 @@ export class TaskRunner {
     }
   }
 
+  /**
+   * Drops every lease in hand without `fail`, as revokes do: their work is
+   * aborted (the transcode, the uploads), or their wait for a verdict ended.
+   * For a worker that is going away and closes its socket cleanly right
+   * after (Session.quit).
+   */
+  abandon(reason: string): void {
+    for (const b of [...this.#batches]) for (const r of b.rungs) if (!r.ended) this.#takenBack(b, r, reason);
+  }
+
   handleRevoke(msg: RevokeMessage): void {
     const found = this.#find((r) => r.leaseId === msg.leaseId && !r.ended);
     if (found) this.#takenBack(found.batch, found.rung, `revoked: ${msg.reason}`);
