@@ -17,5 +17,6 @@ export type { SessionDeps, SessionStatus } from './session.js';
 export { TaskRunner } from './task-runner.js';
 export type { RunnerDeps, RunnerStatus } from './task-runner.js';
 export { TaskFailure } from './transfer.js';
+export { LogTail, parseStreamFps } from './transcoder/ffmpeg-log.js';
 export { checkRungs, isTranscodeError, TranscodeError } from './transcoder/types.js';
 export type { TranscodeErrorCode, TranscodeOptions, TranscodeProgress, Transcoder } from './transcoder/types.js';

@@ -264,7 +264,7 @@ export class Session {
         this.#encoderState = 'loaded';
         this.#deps.log(
           'info',
-          `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.multiThread ? `multi-thread, ${t.threads} threads` : 'single-thread'})`,
+          `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.kind}, ${t.multiThread ? `multi-thread core, ${t.threads} threads` : t.threads === 1 ? 'one thread' : `${t.threads} threads`})`,
         );
         this.#maybeConnect();
         this.#changed();
