@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressParser, parseOutputStats } from './ffmpeg-progress.js';
+import { ProgressParser } from './ffmpeg-progress.js';
 
 /** The first and last blocks ffmpeg 5.1 printed with `-progress pipe:1` for a 2-output split run (120 frames). */
 const REPORT = `frame=1
@@ -63,26 +63,5 @@ describe('ProgressParser', () => {
     expect(p.push('progress=continue')).toEqual({ frame: 0, end: false });
     p.push('frame=8');
     expect(p.push('progress=end')).toEqual({ frame: 8, end: true });
-  });
-});
-
-describe('parseOutputStats', () => {
-  it('reads each output’s frames and packets from ffmpeg 5.1’s verbose final statistics', () => {
-    expect(parseOutputStats('  Output stream #0:0 (video): 120 frames encoded; 120 packets muxed (313533 bytes); ')).toEqual({
-      output: 0,
-      framesEncoded: 120,
-      packetsMuxed: 120,
-    });
-    expect(parseOutputStats('  Output stream #1:0 (video): 119 frames encoded; 118 packets muxed (161678 bytes); ')).toEqual({
-      output: 1,
-      framesEncoded: 119,
-      packetsMuxed: 118,
-    });
-  });
-
-  it('ignores input statistics, audio and anything else', () => {
-    expect(parseOutputStats('  Input stream #0:0 (video): 120 packets read (2859568 bytes); 120 frames decoded; ')).toBeNull();
-    expect(parseOutputStats('  Output stream #0:1 (audio): 188 frames encoded; 188 packets muxed (1 bytes); ')).toBeNull();
-    expect(parseOutputStats('frame=  120 fps= 68 q=-1.0 Lsize=     308kB')).toBeNull();
   });
 });

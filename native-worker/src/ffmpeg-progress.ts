@@ -1,10 +1,7 @@
 /**
- * Reading a native ffmpeg run: the `-progress pipe:1` report on stdout
- * (key=value lines, one block every ~0.5 s ending in `progress=continue`,
- * the last in `progress=end`) and, from stderr at `-v verbose`, the final
- * count of frames written to each output ("Output stream #1:0 (video): 120
- * frames encoded; 120 packets muxed"), which is how each rung's segment is
- * checked to hold exactly the chunk's frames. Pure: lines in, facts out.
+ * Reading a native ffmpeg run's `-progress pipe:1` report on stdout:
+ * key=value lines, one block every ~0.5 s ending in `progress=continue`, the
+ * last in `progress=end`. Pure: lines in, blocks out.
  */
 
 export interface ProgressBlock {
@@ -49,21 +46,4 @@ export class ProgressParser {
 function wholeNumber(s: string | undefined): number | undefined {
   if (s === undefined || !/^\d{1,15}$/.test(s)) return undefined;
   return Number(s);
-}
-
-export interface OutputStats {
-  /** Output file index, in argv order (rung i is output i). */
-  readonly output: number;
-  readonly framesEncoded: number;
-  readonly packetsMuxed: number;
-}
-
-const OUTPUT_STATS = /^\s*Output stream #(\d+):\d+ \(video\): (\d+) frames encoded(?:; (\d+) packets muxed)?/;
-
-/** The final video statistics line of one output (ffmpeg 5.1 at `-v verbose`), or null. */
-export function parseOutputStats(line: string): OutputStats | null {
-  const m = OUTPUT_STATS.exec(line);
-  if (!m) return null;
-  const framesEncoded = Number(m[2]);
-  return { output: Number(m[1]), framesEncoded, packetsMuxed: m[3] === undefined ? framesEncoded : Number(m[3]) };
 }

@@ -9,7 +9,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { type EncodeParams, x264ChunkArgs } from '@tabgrid/shared';
+import { type EncodeParams, x264ChunkArgs, x264LadderArgs } from '@tabgrid/shared';
 import { isTranscodeError, type TranscodeProgress } from '@tabgrid/web-worker-client/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE_REPORT_FLAGS, nativeArgv } from './native-argv.js';
@@ -29,6 +29,8 @@ const r240: EncodeParams = {
   preset: 'veryfast',
   frames: 60,
 };
+
+const r360: EncodeParams = { ...r240, rendition: '360p', width: 640, height: 360, maxrateKbps: 800, bufsizeKbps: 1600 };
 
 let dir: string;
 let chunk: Uint8Array;
@@ -95,7 +97,17 @@ describe('nativeArgv', () => {
     const argv = nativeArgv([r240], { input: '/t/in.mkv', outputs: ['/t/out.mp4'], threads: 8 });
     const recipe = x264ChunkArgs(r240, { input: '/t/in.mkv', output: '/t/out.mp4', threads: 8, maxThreads: 64 });
     expect(argv).toEqual([...NATIVE_REPORT_FLAGS, ...recipe]);
-    expect(NATIVE_REPORT_FLAGS).toEqual(['-nostdin', '-y', '-v', 'verbose', '-nostats', '-progress', 'pipe:1']);
+    expect(NATIVE_REPORT_FLAGS).toEqual(['-nostdin', '-y', '-nostats', '-progress', 'pipe:1']);
+  });
+
+  it('decodes once for several rungs: the shared ladder recipe (split into one chain per rung)', () => {
+    const outputs = ['/t/0.mp4', '/t/1.mp4'];
+    const argv = nativeArgv([r360, r240], { input: '/t/in.mkv', outputs, threads: 8 });
+    expect(argv).toEqual([
+      ...NATIVE_REPORT_FLAGS,
+      ...x264LadderArgs([r360, r240], { input: '/t/in.mkv', outputs, threads: 8, maxThreads: 64 }),
+    ]);
+    expect(argv.filter((a) => a === '-i')).toHaveLength(1);
   });
 
   it('takes the operator’s thread count up to 64, and refuses more', () => {
@@ -141,6 +153,17 @@ describe('NativeTranscoder with the system ffmpeg', () => {
     expect(seen.every((p, i) => i === 0 || p.frames > seen[i - 1]!.frames)).toBe(true);
     // The private folder is gone after the run.
     expect(await readdir(runs)).toEqual([]);
+  }, 60_000);
+
+  it('makes several rungs from one decode, each segment byte-identical to that rung made alone', async () => {
+    const t = new NativeTranscoder({ threads: 2 });
+    const seen: TranscodeProgress[] = [];
+    const both = await t.transcode(chunk, [r360, r240], { onProgress: (p) => seen.push(p) });
+    const [alone360] = await t.transcode(chunk, [r360]);
+    const [alone240] = await t.transcode(chunk, [r240]);
+    expect(Buffer.from(both[0]!).equals(Buffer.from(alone360!))).toBe(true);
+    expect(Buffer.from(both[1]!).equals(Buffer.from(alone240!))).toBe(true);
+    expect(seen.at(-1)).toMatchObject({ frames: 60, ratio: 1 });
   }, 60_000);
 
   it('refuses a chunk that is not video, quoting ffmpeg', async () => {
@@ -213,13 +236,13 @@ describe('NativeTranscoder limits (fake ffmpegs)', () => {
     await until(async () => !(await alive(pid!)), 'the fake ffmpeg to die');
   });
 
-  it('refuses an exit without the per-output frame count, or without a segment', async () => {
+  it('refuses a success whose segment is no MP4, or missing', async () => {
     const quiet = await fakeFfmpeg('quiet', `echo data > "$last"; exit 0`);
     expect(await failure(new NativeTranscoder({ threads: 1, ffmpegPath: quiet.path }).transcode(chunk, [r240]))).toMatchObject({
       code: 'bad_output',
-      message: expect.stringContaining('no frame count'),
+      message: '240p segment has no frames, the chunk has 60',
     });
-    const none = await fakeFfmpeg('none', `echo "  Output stream #0:0 (video): 60 frames encoded; 60 packets muxed" >&2; exit 0`);
+    const none = await fakeFfmpeg('none', `echo "frame=60" ; exit 0`);
     expect(await failure(new NativeTranscoder({ threads: 1, ffmpegPath: none.path }).transcode(chunk, [r240]))).toMatchObject({
       code: 'bad_output',
       message: expect.stringContaining('wrote no 240p segment'),

@@ -21,7 +21,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { type EncodeParams, maxSegmentBytes, NATIVE_X264_MAX_THREADS } from '@tabgrid/shared';
+import { type EncodeParams, MAX_RUNGS_PER_ASSIGN, maxSegmentBytes, mp4SampleCount, NATIVE_X264_MAX_THREADS } from '@tabgrid/shared';
 import {
   checkRungs,
   LogTail,
@@ -30,7 +30,7 @@ import {
   type TranscodeOptions,
   type Transcoder,
 } from '@tabgrid/web-worker-client/runtime';
-import { type OutputStats, ProgressParser, parseOutputStats } from './ffmpeg-progress.js';
+import { ProgressParser } from './ffmpeg-progress.js';
 import { startFfmpeg } from './ffmpeg-process.js';
 import { nativeArgv } from './native-argv.js';
 
@@ -41,7 +41,7 @@ export interface NativeTranscoderOptions {
   readonly threads: number;
   /** The ffmpeg to run (FFMPEG_PATH, else `ffmpeg` on PATH). */
   readonly ffmpegPath?: string;
-  /** Rungs of one chunk per run (one decode for all of them). */
+  /** Rungs of one chunk per run, one decode for all of them (default: as many as an assignment may carry). */
   readonly maxRungs?: number;
   /** A run is killed after this long (default 10 min: the segment's upload URL expires then). */
   readonly timeLimitMs?: number;
@@ -75,7 +75,7 @@ export class NativeTranscoder implements Transcoder {
       throw new RangeError(`threads must be an integer in 1..${NATIVE_X264_MAX_THREADS}, got ${opts.threads}`);
     }
     this.threads = opts.threads;
-    this.maxRungs = opts.maxRungs ?? 1;
+    this.maxRungs = opts.maxRungs ?? MAX_RUNGS_PER_ASSIGN;
     this.ffmpegPath = opts.ffmpegPath ?? 'ffmpeg';
     this.#timeLimitMs = opts.timeLimitMs ?? 10 * 60_000;
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? 60_000;
@@ -124,7 +124,15 @@ export class NativeTranscoder implements Transcoder {
       await writeFile(inputPath, input);
       const outputs = rungs.map((_, i) => path.join(dir!, `rung-${i}.mp4`));
       await this.#run(nativeArgv(rungs, { input: inputPath, outputs, threads: this.threads }), rungs, outputs, opts);
-      return await Promise.all(outputs.map((o) => readFile(o)));
+      const segments = await Promise.all(outputs.map((o) => readFile(o)));
+      for (const [i, rung] of rungs.entries()) {
+        // The merge needs exactly the chunk's frames in every segment (shared/src/x264-args.ts); counted
+        // from the container, as the tab does, since ffmpeg's progress names only its first output.
+        const n = mp4SampleCount(segments[i]!);
+        if (n !== rung.frames)
+          throw new TranscodeError('bad_output', `${rung.rendition} segment has ${n ?? 'no'} frames, the chunk has ${rung.frames}`);
+      }
+      return segments;
     } finally {
       this.#busy = false;
       if (dir) await rm(dir, { recursive: true, force: true });
@@ -135,7 +143,6 @@ export class NativeTranscoder implements Transcoder {
     const frames = rungs[0]!.frames;
     const limits = rungs.map((r) => maxSegmentBytes(r));
     const tail = new LogTail(20);
-    const stats = new Map<number, OutputStats>();
     const progress = new ProgressParser();
     let inputFps: number | undefined;
     let framesSeen = 0;
@@ -146,8 +153,6 @@ export class NativeTranscoder implements Transcoder {
       onStderrLine: (line) => {
         tail.push(line);
         inputFps ??= parseStreamFps(line);
-        const s = parseOutputStats(line);
-        if (s) stats.set(s.output, s);
       },
       onStdoutLine: (line) => {
         const block = progress.push(line);
@@ -201,12 +206,6 @@ export class NativeTranscoder implements Transcoder {
         if (size === 0) throw new TranscodeError('bad_output', `ffmpeg wrote no ${rung.rendition} segment:\n${tail.text()}`);
         if (size > limits[i]!)
           throw new TranscodeError('bad_output', `${rung.rendition} segment is ${size} bytes, over its bound of ${limits[i]} bytes`);
-        const s = stats.get(i);
-        // The merge needs exactly the chunk's frames in every segment (shared/src/x264-args.ts).
-        if (!s) throw new TranscodeError('bad_output', `ffmpeg reported no frame count for ${rung.rendition}:\n${tail.text()}`);
-        if (s.packetsMuxed !== rung.frames) {
-          throw new TranscodeError('bad_output', `${rung.rendition} segment has ${s.packetsMuxed} frames, the chunk has ${rung.frames}`);
-        }
       }
     } finally {
       clearTimeout(watchdog);

@@ -9,8 +9,9 @@
  * joins as new workers, as reopened tabs do.
  *
  * Returns a handle to stop it: stop() lets every worker finish the task in
- * hand (its verdict included) and closes its socket with 1000, quitting
- * what is left once the grace period is over; quit() abandons the tasks at
+ * hand (downloaded, encoded, uploaded and reported; the coordinator checks
+ * it without us) and closes its socket with 1000, quitting what is left
+ * once the grace period is over; quit() abandons the tasks at
  * once (ffmpeg killed, socket closed with 1000: the coordinator hands each
  * lease on at once and blames nobody). Reconnection is the Connection's own
  * (exponential backoff with jitter, shared/src/backoff.ts); the first
@@ -177,7 +178,6 @@ export async function startNativeWorker(opts: NativeWorkerOptions): Promise<Nati
         await quit('the worker is stopping');
         return;
       }
-      for (const s of slots) s.session.quit('stopped');
       await idle();
     },
   };

@@ -97,7 +97,9 @@ describe('guardedFetch and allowedOrigins against real servers', () => {
     expect(refused).toBeInstanceOf(RefusedUrlError);
     expect(refused).toBeInstanceOf(TaskFailure); // the runner fails the task at once instead of retrying
     expect((refused as Error).message).toMatch(/^refused to PUT http:\/\/127\.0\.0\.2:\d+\/storage\/chunk\.mkv: /);
-    await expect(f(`${coordUrl.origin}/redirect`)).rejects.toThrow();
+    await expect(f(`${coordUrl.origin}/redirect`)).rejects.toThrow(
+      /^refused to follow GET http:\/\/127\.0\.0\.1:\d+\/redirect to http:\/\/127\.0\.0\.2:\d+\/stolen$/,
+    );
     expect(otherHits).toEqual([]);
   });
 });

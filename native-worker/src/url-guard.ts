@@ -70,17 +70,22 @@ export function refusal(raw: string, origins: ReadonlySet<string>): string | nul
 
 /**
  * `fetchImpl` restricted to `origins`: any other URL is refused before a
- * connection is opened (RefusedUrlError), and redirects are errors, since a
- * presigned storage URL never redirects and a redirect could lead off the origin.
+ * connection is opened (RefusedUrlError), and so is any redirect, since a
+ * presigned storage URL never redirects and a redirect could lead off the
+ * origin (the refusal is a TaskFailure: no retry changes it).
  */
 export function guardedFetch(origins: ReadonlySet<string>, fetchImpl: typeof fetch = fetch): typeof fetch {
-  return (input, init) => {
+  return async (input, init) => {
     const raw = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const method = init?.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET');
     const why = refusal(raw, origins);
-    if (why !== null) {
-      const method = init?.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET');
-      return Promise.reject(new RefusedUrlError(`refused to ${method} ${redactUrl(raw)}: ${why}`));
+    if (why !== null) throw new RefusedUrlError(`refused to ${method} ${redactUrl(raw)}: ${why}`);
+    const res = await fetchImpl(input, { ...init, redirect: 'manual' });
+    if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
+      await res.body?.cancel();
+      const to = res.headers.get('location');
+      throw new RefusedUrlError(`refused to follow ${method} ${redactUrl(raw)} to ${to ? redactUrl(new URL(to, raw).href) : 'a redirect'}`);
     }
-    return fetchImpl(input, { ...init, redirect: 'error' });
+    return res;
   };
 }

@@ -222,12 +222,15 @@ export class Session {
   }
 
   #afterRunnerChange(): void {
-    const busy = this.#runner?.busy ?? false;
     // Between batches, not only when idle: a tab that takes the next chunk while uploading is rarely idle.
     if (!this.#runner?.encoding) this.#swapTranscoder();
-    if (this.#run === 'pausing' && !busy) {
+    // Paused once every segment in hand is uploaded and reported, without waiting for the verdicts: the
+    // coordinator counts a tab whose segments are being checked as free for the next chunk, so a tab
+    // that waited would be handed new work for as long as the job lasts. The checks go on without us.
+    if (this.#run === 'pausing' && !this.#runner?.working) {
       this.#run = 'paused';
-      // Holding nothing: closing (1000) releases nothing and stops assignments until resume.
+      this.#runner?.forgetVerdicts();
+      // Nothing left to do: closing (1000) releases nothing and stops assignments until resume.
       this.#connection?.stop('paused');
       this.#deps.log('info', 'paused');
     }

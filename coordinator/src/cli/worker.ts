@@ -3,8 +3,9 @@
  * ffmpeg (@tabgrid/native-worker), until SIGINT or SIGTERM. Logs are pino
  * JSON lines on stdout (LOG_LEVEL, default info).
  *
- * The first SIGINT/SIGTERM lets every worker finish the task in hand (its
- * verdict included), for at most `graceSeconds`; the second, or the end of
+ * The first SIGINT/SIGTERM lets every worker finish the task in hand (encode,
+ * upload, report: the coordinator checks it without us), for at most
+ * `graceSeconds`; the second, or the end of
  * the grace period, abandons what is left: ffmpeg is killed and each socket
  * closed cleanly (1000), which makes the coordinator hand the lease on at
  * once without blaming anyone. Returns the exit code.
