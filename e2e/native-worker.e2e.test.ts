@@ -66,7 +66,9 @@ function taskSeconds(tasks: readonly TaskView[], kinds: Map<string, WorkerView>)
     const a = t.history.find((h) => h.outcome === 'done');
     if (!a?.worker || !a.endedAt) continue;
     const kind = kinds.get(a.worker)?.capabilities?.encoders[0] ?? '?';
-    ((by[kind] ??= {})[t.rendition] ??= []).push((Date.parse(a.endedAt) - Date.parse(a.startedAt)) / 1000);
+    const rungs = by[kind] ?? {};
+    by[kind] = rungs;
+    rungs[t.rendition] = [...(rungs[t.rendition] ?? []), (Date.parse(a.endedAt) - Date.parse(a.startedAt)) / 1000];
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   return Object.fromEntries(

@@ -170,7 +170,7 @@ describe('a native worker given hostile assignments', () => {
     ['the cloud metadata address', () => 'http://169.254.169.254/latest/meta-data/', /neither the coordinator nor its storage/],
     ['the coordinator’s host on another port', () => coordUrl.replace(/:(\d+)$/, ':1'), /neither the coordinator nor its storage/],
     ['a local file', () => 'file:///etc/passwd', /file: is not http\(s\)/],
-    ['credentials in the URL', () => coordUrl.replace('http://', 'http://user:pw@') + '/storage/chunk.mkv', /carries credentials/],
+    ['credentials in the URL', () => `${coordUrl.replace('http://', 'http://user:pw@')}/storage/chunk.mkv`, /carries credentials/],
   ])('refuses a chunk URL to %s, fetching nothing', async (_what, url, why) => {
     const answer = await assign({ url: url(), size: chunk.byteLength }, `${coordUrl}/storage/seg/x.mp4`);
     expect(answer).toMatchObject({ type: 'fail', reason: expect.stringMatching(why) });
