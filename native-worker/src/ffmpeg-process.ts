@@ -4,8 +4,9 @@
  * capped, so no amount of output grows memory), and stopped by killing the
  * whole group, so a wrapper script (FFMPEG_PATH may be one, e.g. prlimit or
  * nice in front of ffmpeg) dies with what it started. A worker process that
- * exits for any reason kills the groups it still has running: detached
- * children would otherwise outlive it and keep the cores busy.
+ * exits kills the groups it still has running: detached children would
+ * otherwise outlive it and keep the cores busy (docs/facts.md, "The native
+ * worker").
  * Returns a handle: `done` settles with the exit code or signal (or the
  * spawn error, e.g. ENOENT), `kill()` stops the group.
  */

@@ -72,7 +72,10 @@ export function refusal(raw: string, origins: ReadonlySet<string>): string | nul
  * `fetchImpl` restricted to `origins`: any other URL is refused before a
  * connection is opened (RefusedUrlError), and so is any redirect, since a
  * presigned storage URL never redirects and a redirect could lead off the
- * origin (the refusal is a TaskFailure: no retry changes it).
+ * origin (the refusal is a TaskFailure: no retry changes it). `manual`,
+ * because Node's fetch then hands over the 3xx answer itself, whereas
+ * `error` rejects like a network error, which the runner would retry
+ * (docs/facts.md, "The native worker").
  */
 export function guardedFetch(origins: ReadonlySet<string>, fetchImpl: typeof fetch = fetch): typeof fetch {
   return async (input, init) => {
