@@ -133,6 +133,21 @@ describe('Session', () => {
     expect(session.status()).toMatchObject({ run: 'running', connection: 'connected' });
   });
 
+  it('quit() abandons the task in hand without fail, closes (1000) and never reconnects', async () => {
+    const s = welcome();
+    s.receive(assign(1));
+    await flush();
+    session.quit('stopping now');
+    await session.idle();
+    expect(tc().calls[0]?.opts.signal?.aborted).toBe(true);
+    expect(sentOf(s, 'fail')).toEqual([]);
+    expect(s.closed).toEqual({ code: 1000, reason: 'stopping now' });
+    session.resume();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(session.status()).toMatchObject({ run: 'paused', connection: 'stopped', runner: { batches: 0 } });
+  });
+
   it('pauses while hidden when asked to, and showing the tab resumes it, but not a pause the user chose', () => {
     welcome();
     session.setHidden(true);
