@@ -16,6 +16,7 @@
  * lease on at once and blames nobody). Reconnection is the Connection's own
  * (exponential backoff with jitter, shared/src/backoff.ts); the first
  * contact, reading the allowed origins, retries with the same policy.
+ * Rejects (TranscodeError 'load_failed') when there is no usable ffmpeg.
  */
 import os from 'node:os';
 import { backoffDelay } from '@tabgrid/shared';
@@ -90,6 +91,10 @@ async function firstContact(opts: NativeWorkerOptions, coordinator: URL): Promis
 
 export async function startNativeWorker(opts: NativeWorkerOptions): Promise<NativeWorker | null> {
   const coordinator = new URL(opts.url);
+  // No ffmpeg, or one without libx264, is the operator's to fix: say so now rather than retry forever.
+  const probe = new NativeTranscoder({ threads: opts.threads, ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}) });
+  await probe.load();
+  opts.logger.info({ ffmpeg: probe.version, threads: opts.threads }, 'ffmpeg with libx264 found');
   const origins = await firstContact(opts, coordinator);
   if (!origins) return null;
   const log = opts.logger;
