@@ -10,6 +10,7 @@ export default defineConfig({
             'shared/src/**/*.test.ts',
             'coordinator/src/**/*.test.ts',
             'web-worker-client/src/**/*.test.ts',
+            'native-worker/src/**/*.test.ts',
             'dashboard/src/**/*.test.ts',
           ],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],

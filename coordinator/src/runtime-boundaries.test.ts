@@ -1,6 +1,7 @@
 /**
  * Runtime boundaries: code that runs in browsers, and the shared protocol,
- * never import Node built-ins or server code. Biome enforces the same rule
+ * never import Node built-ins or server code, and the native worker (a
+ * client like a tab) imports no server code. Biome enforces the same rule
  * as you type (biome.json, noNodejsModules and noRestrictedImports); this
  * test keeps it enforced should the lint configuration ever drift.
  */
@@ -32,4 +33,13 @@ describe('runtime boundaries', () => {
       expect(offenders).toEqual([]);
     });
   }
+
+  it('native-worker/src, a client like a tab, imports no database, storage or server code', () => {
+    const server =
+      /from\s+['"](postgres|drizzle-orm[^'"]*|@electric-sql\/[^'"]+|minio|hono[^'"]*|s3rver|@tabgrid\/coordinator[^'"]*|[./]*coordinator\/src[^'"]*)['"]/g;
+    const offenders = sources(path.join(root, 'native-worker/src')).flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(server)].map((m) => `${path.relative(root, file)}: ${m[1]}`),
+    );
+    expect(offenders).toEqual([]);
+  });
 });

@@ -8,3 +8,4 @@ export * from './x264-args.js';
 export * from './backoff.js';
 export * from './api-client.js';
 export * from './mp4-samples.js';
+export * from './segment-bounds.js';

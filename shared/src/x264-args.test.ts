@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeParamsSchema, type EncodeParams } from './protocol.js';
-import { videoEncodeFlags, videoFilter, x264ChunkArgs, x264EncoderFlags, x264LadderArgs } from './x264-args.js';
+import { NATIVE_X264_MAX_THREADS, videoEncodeFlags, videoFilter, x264ChunkArgs, x264EncoderFlags, x264LadderArgs } from './x264-args.js';
 
 const p480: EncodeParams = encodeParamsSchema.parse({
   rendition: '480p',
@@ -97,6 +97,12 @@ describe('x264ChunkArgs', () => {
 
   it.each([0, 5, 1.5, Number.NaN])('rejects threads=%s (x264 default threads crash core-mt; >4 untested)', (threads) => {
     expect(() => x264ChunkArgs(p480, { ...io, threads })).toThrow(RangeError);
+  });
+
+  it('lets native ffmpeg use up to NATIVE_X264_MAX_THREADS threads, and no more', () => {
+    const args = x264ChunkArgs(p480, { ...io, threads: 16, maxThreads: NATIVE_X264_MAX_THREADS });
+    expect(args.flatMap((a, i) => (a === '-threads' ? [args[i + 1]] : []))).toEqual(['16', '16']);
+    expect(() => x264ChunkArgs(p480, { ...io, threads: 65, maxThreads: NATIVE_X264_MAX_THREADS })).toThrow(RangeError);
   });
 
   it('writes MP4 to the output path, last', () => {

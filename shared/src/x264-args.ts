@@ -34,10 +34,14 @@ export interface X264ChunkArgsOptions {
    * mismatch"), while 1..4 work. 1 for the single-thread core.
    */
   readonly threads: number;
+  /** The most threads allowed: X264_MAX_THREADS for the wasm cores (default), NATIVE_X264_MAX_THREADS for native ffmpeg. */
+  readonly maxThreads?: number;
 }
 
 /** Above 4 threads the wasm multi-thread core was never measured to work. */
 export const X264_MAX_THREADS = 4;
+/** Native ffmpeg has no such limit; this is the most a worker may report in hello (capabilities.threads). */
+export const NATIVE_X264_MAX_THREADS = 64;
 
 /** The filter chain: rotation first (it changes which side is the width), then size, square pixels, 4:2:0. */
 export function videoFilter(params: Pick<EncodeParams, 'width' | 'height' | 'rotation'>): string {
@@ -92,16 +96,16 @@ export function videoEncodeFlags(params: EncodeParams): string[] {
   ];
 }
 
-function checkThreads(threads: number): string {
-  if (!Number.isInteger(threads) || threads < 1 || threads > X264_MAX_THREADS) {
-    throw new RangeError(`threads must be an integer in 1..${X264_MAX_THREADS}, got ${threads}`);
+function checkThreads(threads: number, max = X264_MAX_THREADS): string {
+  if (!Number.isInteger(threads) || threads < 1 || threads > max) {
+    throw new RangeError(`threads must be an integer in 1..${max}, got ${threads}`);
   }
   return String(threads);
 }
 
 /** The whole argv for one chunk → one MP4 segment, as the tab runs it. */
 export function x264ChunkArgs(params: EncodeParams, opts: X264ChunkArgsOptions): string[] {
-  const threads = checkThreads(opts.threads);
+  const threads = checkThreads(opts.threads, opts.maxThreads);
   return [
     '-hide_banner',
     // Rotation metadata in chunks is not trusted (see EncodeParams.rotation);
@@ -129,6 +133,8 @@ export interface X264LadderArgsOptions {
   readonly outputs: readonly string[];
   /** As for x264ChunkArgs: decoder threads, and each encoder's. */
   readonly threads: number;
+  /** As for x264ChunkArgs. */
+  readonly maxThreads?: number;
 }
 
 /**
@@ -143,7 +149,7 @@ export interface X264LadderArgsOptions {
  * reference (videoEncodeFlags) still encodes as each rung does.
  */
 export function x264LadderArgs(rungs: readonly EncodeParams[], opts: X264LadderArgsOptions): string[] {
-  const threads = checkThreads(opts.threads);
+  const threads = checkThreads(opts.threads, opts.maxThreads);
   if (rungs.length === 0) throw new RangeError('no rungs to encode');
   if (rungs.length !== opts.outputs.length) throw new RangeError(`${rungs.length} rungs but ${opts.outputs.length} outputs`);
   const branches = rungs.map((_, i) => `[s${i}]`).join('');

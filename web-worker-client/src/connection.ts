@@ -5,7 +5,11 @@
  * Every server message is validated with the shared schema on arrival.
  *
  * Who the tab is comes from the caller's hello() (the credential the last
- * welcome gave, see worker-id.ts), asked afresh for every connection.
+ * welcome gave, see identity.ts), asked afresh for every connection.
+ *
+ * No DOM: the socket comes from an injected createSocket (the page's wraps
+ * the browser's WebSocket, browser-socket.ts; the native worker's wraps the
+ * `ws` package), so the same connection runs in a tab and under Node.
  */
 import {
   PROTOCOL_VERSION,
@@ -29,13 +33,17 @@ export type OutgoingMessage = DistributiveOmit<Exclude<ClientMessage, HelloMessa
 export type ServerHandler<T extends ServerMessage['type']> = (msg: Extract<ServerMessage, { type: T }>) => void;
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
 
-/** The part of the browser's WebSocket we use; tests pass a fake. */
+/**
+ * The part of a WebSocket we use, in the browser's shape but without DOM
+ * types: a browser WebSocket or a `ws` socket behind a small adapter, or a
+ * test's fake. `data` is a string for a text frame (anything else is refused).
+ */
 export interface SocketLike {
   readonly readyState: number;
-  onopen: ((ev: Event) => unknown) | null;
-  onmessage: ((ev: MessageEvent) => unknown) | null;
-  onclose: ((ev: CloseEvent) => unknown) | null;
-  onerror: ((ev: Event) => unknown) | null;
+  onopen: (() => void) | null;
+  onmessage: ((ev: { readonly data: unknown }) => void) | null;
+  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null;
+  onerror: (() => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
@@ -43,14 +51,16 @@ export interface SocketLike {
 /** 1 s, 2 s, 4 s … up to 30 s, with equal jitter: retries spread out but never bunch at 0. */
 export const RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 30_000, jitter: 'equal' };
 
-export function wsUrl(loc: Pick<Location, 'protocol' | 'host'>): string {
+/** The coordinator's WebSocket address for a page at `loc` (location) or a coordinator URL (new URL(…)). */
+export function wsUrl(loc: { readonly protocol: string; readonly host: string }): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${WS_PATH}`;
 }
 
 export interface ConnectionOptions {
   readonly url: string;
   readonly hello: () => Omit<HelloMessage, 'type' | 'id' | 'protocol'>;
-  readonly createSocket?: (url: string) => SocketLike;
+  /** Opens a socket to `url` (browser-socket.ts in a tab, the `ws` package under Node). */
+  readonly createSocket: (url: string) => SocketLike;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
   /** Reconnect when the coordinator does not answer hello within this time. */
@@ -168,7 +178,7 @@ export class Connection {
     this.#setState(state);
     let socket: SocketLike;
     try {
-      socket = (this.#opts.createSocket ?? ((url) => new WebSocket(url)))(this.#opts.url);
+      socket = this.#opts.createSocket(this.#opts.url);
     } catch (e) {
       this.#log('warn', `cannot open ${this.#opts.url}: ${e instanceof Error ? e.message : String(e)}`);
       this.#scheduleRetry();

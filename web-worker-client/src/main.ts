@@ -21,6 +21,7 @@ import '@tabgrid/shared/no-eval';
 import '@tabgrid/shared/site.css';
 import './page.css';
 import { X264_MAX_THREADS } from '@tabgrid/shared';
+import { browserSocket } from './browser-socket.js';
 import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FFMPEG_WASM_MAX_RUNGS, FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
@@ -68,6 +69,8 @@ const session = new Session({
   wsUrl: wsUrl(location),
   identity: tabId,
   threads,
+  createSocket: browserSocket,
+  platform: { hardwareConcurrency: navigator.hardwareConcurrency || 1, userAgent: navigator.userAgent },
   createTranscoder: (n) =>
     new FfmpegWasmTranscoder({ threads: n, maxRungs, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
   log,

@@ -1,8 +1,10 @@
 /**
  * One contributor session: load the encoder, connect, run tasks, pause and
- * resume, change the thread count. No DOM: the page (main.ts) renders
- * status() and calls these methods; tests drive it with a fake socket and
- * transcoder.
+ * resume, change the thread count. No DOM: the socket, fetch, the
+ * transcoder, the identity and what the machine is (cores, user agent) are
+ * all injected, so the page (main.ts) and the native worker
+ * (native-worker/) run this very session; the page renders status() and
+ * calls these methods; tests drive it with a fake socket and transcoder.
  *
  * Pause means "finish the current task, then take no more": the lease in
  * hand is worth finishing (abandoning it would waste the work and, after a
@@ -11,9 +13,9 @@
  */
 import { backoffDelay, type BackoffPolicy, type Capabilities } from '@tabgrid/shared';
 import { Connection, type ConnectionOptions, type ConnectionState, type LogFn } from './connection.js';
+import type { WorkerIdentity } from './identity.js';
 import { TaskRunner, type RunnerStatus } from './task-runner.js';
 import type { Transcoder } from './transcoder/types.js';
-import type { TabIdentity } from './worker-id.js';
 
 export type EncoderState = 'not-loaded' | 'loading' | 'loaded' | 'failed';
 /** `pausing`: asked to pause, finishing the task in hand. */
@@ -24,12 +26,16 @@ const ENCODER_LOAD_BACKOFF: BackoffPolicy = { initialMs: 5000, maxMs: 120_000, j
 
 export interface SessionDeps {
   readonly wsUrl: string;
-  /** Who the coordinator says this tab is (worker-id.ts): presented in hello, updated by every welcome. */
-  readonly identity: Promise<TabIdentity>;
+  /** Who the coordinator says this worker is (identity.ts): presented in hello, updated by every welcome. */
+  readonly identity: Promise<WorkerIdentity>;
   readonly createTranscoder: (threads: number) => Transcoder;
   readonly threads: number;
-  readonly createSocket?: ConnectionOptions['createSocket'];
+  readonly createSocket: ConnectionOptions['createSocket'];
   readonly fetch?: typeof fetch;
+  /** What hello reports of the machine: navigator's in a tab, os's under Node. */
+  readonly platform: { readonly hardwareConcurrency: number; readonly userAgent?: string };
+  /** Shown in the dashboard's worker list (hello `name`, at most 80 characters). */
+  readonly name?: string;
   readonly log: LogFn;
   readonly onChange: () => void;
 }
@@ -60,6 +66,7 @@ export class Session {
   #pausedBy: 'user' | 'hidden' | null = null;
   #pauseWhenHidden = false;
   #hidden = false;
+  #quit = false;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
@@ -91,9 +98,14 @@ export class Session {
       hello: () => {
         const resume = this.#runner?.resumeLeases();
         const credential = identity.credential();
-        return { capabilities: this.#capabilities(), ...(credential ? { credential } : {}), ...(resume ? { resume } : {}) };
+        return {
+          capabilities: this.#capabilities(),
+          ...(this.#deps.name ? { name: this.#deps.name.slice(0, 80) } : {}),
+          ...(credential ? { credential } : {}),
+          ...(resume ? { resume } : {}),
+        };
       },
-      ...(this.#deps.createSocket ? { createSocket: this.#deps.createSocket } : {}),
+      createSocket: this.#deps.createSocket,
       log: this.#deps.log,
     });
     const runner = new TaskRunner({
@@ -153,7 +165,7 @@ export class Session {
   }
 
   resume(): void {
-    if (this.#run !== 'paused' && this.#run !== 'pausing') return;
+    if (this.#quit || (this.#run !== 'paused' && this.#run !== 'pausing')) return;
     this.#run = 'running';
     this.#pausedBy = null;
     this.#deps.log('info', 'resumed');
@@ -183,18 +195,42 @@ export class Session {
     this.#connection?.leave();
   }
 
+  /**
+   * Stop now, for good (the native worker's second Ctrl-C, or its stop
+   * deadline): the task in hand is abandoned without `fail` (its encoder is
+   * aborted) and the socket closed with 1000, which the coordinator takes as
+   * "not coming back": it hands the lease on at once and blames nobody.
+   * pause() is the patient stop; this one does not wait for the task.
+   */
+  quit(reason: string): void {
+    this.#quit = true;
+    this.#runner?.abandon(reason);
+    this.#connection?.stop(reason);
+    this.#transcoder.dispose();
+    if (this.#run !== 'not-started') this.#run = 'paused';
+    this.#changed();
+  }
+
+  /** Resolves once the task in hand (download, transcode, upload) has ended: after quit(), its encoder has stopped. */
+  idle(): Promise<void> {
+    return this.#runner?.idle() ?? Promise.resolve();
+  }
+
   #applyVisibility(): void {
     if (this.#pauseWhenHidden && this.#hidden && this.#run === 'running') this.pause('hidden');
     else if ((!this.#pauseWhenHidden || !this.#hidden) && this.#pausedBy === 'hidden') this.resume();
   }
 
   #afterRunnerChange(): void {
-    const busy = this.#runner?.busy ?? false;
     // Between batches, not only when idle: a tab that takes the next chunk while uploading is rarely idle.
     if (!this.#runner?.encoding) this.#swapTranscoder();
-    if (this.#run === 'pausing' && !busy) {
+    // Paused once every segment in hand is uploaded and reported, without waiting for the verdicts: the
+    // coordinator counts a tab whose segments are being checked as free for the next chunk, so a tab
+    // that waited would be handed new work for as long as the job lasts. The checks go on without us.
+    if (this.#run === 'pausing' && !this.#runner?.working) {
       this.#run = 'paused';
-      // Holding nothing: closing (1000) releases nothing and stops assignments until resume.
+      this.#runner?.forgetVerdicts();
+      // Nothing left to do: closing (1000) releases nothing and stops assignments until resume.
       this.#connection?.stop('paused');
       this.#deps.log('info', 'paused');
     }
@@ -203,12 +239,13 @@ export class Session {
 
   /** Connects when running with the encoder loaded (Connection.start() is a no-op when already connected). */
   #maybeConnect(): void {
+    if (this.#quit) return;
     if (this.#run === 'running' && this.#encoderState === 'loaded') this.#connection?.start();
   }
 
   #swapTranscoder(): void {
     const threads = this.#pendingThreads;
-    if (threads === null || this.#runner?.encoding) return;
+    if (threads === null || this.#runner?.encoding || this.#quit) return;
     this.#pendingThreads = null;
     this.#transcoder.dispose();
     this.#transcoder = this.#deps.createTranscoder(threads);
@@ -220,7 +257,7 @@ export class Session {
 
   async #loadEncoder(): Promise<void> {
     const t = this.#transcoder;
-    for (let attempt = 0; t === this.#transcoder; attempt++) {
+    for (let attempt = 0; t === this.#transcoder && !this.#quit; attempt++) {
       this.#encoderState = 'loading';
       this.#changed();
       const t0 = performance.now();
@@ -230,13 +267,13 @@ export class Session {
         this.#encoderState = 'loaded';
         this.#deps.log(
           'info',
-          `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.multiThread ? `multi-thread, ${t.threads} threads` : 'single-thread'})`,
+          `encoder loaded in ${Math.round(performance.now() - t0)} ms (${t.kind}, ${t.multiThread ? `multi-thread core, ${t.threads} threads` : t.threads === 1 ? 'one thread' : `${t.threads} threads`})`,
         );
         this.#maybeConnect();
         this.#changed();
         return;
       } catch (e) {
-        if (t !== this.#transcoder) return;
+        if (t !== this.#transcoder || this.#quit) return;
         this.#encoderState = 'failed';
         const delay = backoffDelay(attempt, ENCODER_LOAD_BACKOFF);
         this.#deps.log(
@@ -251,14 +288,14 @@ export class Session {
 
   #capabilities(): Capabilities {
     const t = this.#transcoder;
-    const nav = globalThis.navigator;
+    const { hardwareConcurrency, userAgent } = this.#deps.platform;
     return {
       encoders: [t.kind],
       threads: t.threads,
       maxRungs: t.maxRungs,
       wasmMultiThread: t.multiThread,
-      hardwareConcurrency: Math.min(1024, Math.max(1, nav?.hardwareConcurrency || 1)),
-      ...(nav?.userAgent ? { userAgent: nav.userAgent.slice(0, 512) } : {}),
+      hardwareConcurrency: Math.min(1024, Math.max(1, Math.floor(hardwareConcurrency) || 1)),
+      ...(userAgent ? { userAgent: userAgent.slice(0, 512) } : {}),
     };
   }
 

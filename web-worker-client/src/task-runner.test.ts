@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { completeRetryDelay, sha256Hex } from './task-runner.js';
+import { TaskFailure } from './transfer.js';
 import { TranscodeError } from './transcoder/types.js';
 import {
   SHA_ABC,
@@ -310,5 +311,43 @@ describe('TaskRunner when the coordinator or the network fails', () => {
     await vi.advanceTimersByTimeAsync(5000);
     await runner.idle();
     expect(ofType('fail')[0]?.reason).toBe('downloading: GET chunk: HTTP 502 bad gateway (after 3 tries)');
+  });
+
+  it('fails at once, without retrying, when the injected fetch refuses the URL (a TaskFailure)', async () => {
+    setResponses({
+      get: () => {
+        throw new TaskFailure('refused to GET https://elsewhere.test/chunk.mkv: not the coordinator');
+      },
+    });
+    runner.handleAssign(assign());
+    await flush();
+    await runner.idle();
+    expect(fetches).toHaveLength(1);
+    expect(ofType('fail')[0]?.reason).toBe('downloading: refused to GET https://elsewhere.test/chunk.mkv: not the coordinator');
+  });
+
+  it('abandon() drops every lease in hand without fail: the transcode is aborted, nothing is held for the next hello', async () => {
+    runner.handleAssign(assign());
+    await flush();
+    runner.abandon('the worker is stopping');
+    await runner.idle();
+    expect(transcoder.calls[0]?.opts.signal?.aborted).toBe(true);
+    expect(ofType('fail')).toEqual([]);
+    expect(ofType('complete')).toEqual([]);
+    expect(runner.resumeLeases()).toBeUndefined();
+    expect(runner.busy).toBe(false);
+  });
+
+  it('is no longer working once its segments are reported; forgetVerdicts() stops waiting for them', async () => {
+    runner.handleAssign(assign());
+    await flush();
+    expect(runner.working).toBe(true);
+    transcoder.finish(segment.slice());
+    await runner.idle();
+    expect(ofType('complete')).toHaveLength(1);
+    expect([runner.working, runner.busy]).toEqual([false, true]);
+    runner.forgetVerdicts();
+    expect(runner.busy).toBe(false);
+    expect(runner.resumeLeases()).toBeUndefined();
   });
 });

@@ -90,6 +90,16 @@ export class TaskRunner {
     return this.#batches.length > 0;
   }
 
+  /**
+   * A lease still needs this tab: a rung downloading, encoding or uploading,
+   * or one whose `complete` the coordinator asked to send again later. Rungs
+   * that only wait for a verdict do not: the coordinator checks a completed
+   * segment whether or not the tab stays (a pausing tab may close then).
+   */
+  get working(): boolean {
+    return this.#batches.some((b) => b.rungs.some((r) => !r.ended && (!r.completion || r.retryAt !== undefined)));
+  }
+
   /** A batch is downloading or in the encoder (the transcoder must not be swapped now). */
   get encoding(): boolean {
     return this.#encoding !== null;
@@ -137,6 +147,24 @@ export class TaskRunner {
       for (const r of b.rungs) if (!r.ended && r.completion) this.#sendComplete(r);
       this.#heartbeat(b);
     }
+  }
+
+  /**
+   * Drops every lease in hand without `fail`, as revokes do: their work is
+   * aborted (the transcode, the uploads), or their wait for a verdict ended.
+   * For a worker that is going away and closes its socket cleanly right
+   * after (Session.quit).
+   */
+  abandon(reason: string): void {
+    for (const b of [...this.#batches]) for (const r of b.rungs) if (!r.ended) this.#takenBack(b, r, reason);
+  }
+
+  /**
+   * Stops waiting for the verdicts of segments already reported: the
+   * coordinator decides them without this tab (a pausing tab that closes).
+   */
+  forgetVerdicts(): void {
+    for (const b of [...this.#batches]) for (const r of b.rungs) if (!r.ended && r.completion) this.#endRung(b, r);
   }
 
   handleRevoke(msg: RevokeMessage): void {

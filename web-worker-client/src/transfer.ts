@@ -37,6 +37,15 @@ async function bodySnippet(res: Response): Promise<string> {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
+/**
+ * A fetch that threw: a network error may pass, so it is retried; a
+ * TaskFailure is the injected fetch refusing the request (the native
+ * worker's URL guard), which no retry changes.
+ */
+function fetchFailure(what: string, e: unknown): TaskFailure {
+  return e instanceof TaskFailure ? e : new TransientFailure(`${what} failed: ${describe(e)}`, { cause: e });
+}
+
 async function httpFailure(what: string, res: Response): Promise<TaskFailure> {
   const message = `${what}: HTTP ${res.status} ${await bodySnippet(res)}`.trim();
   return res.status >= 500 || res.status === 408 || res.status === 429 ? new TransientFailure(message) : new TaskFailure(message);
@@ -79,7 +88,7 @@ export function download(url: string, size: number, opts: TransferOptions, onByt
   if (size > MAX_CHUNK_BYTES) return Promise.reject(new TaskFailure(`chunk size ${size} exceeds ${MAX_CHUNK_BYTES} bytes`));
   return withRetries('GET chunk', opts, async () => {
     const res = await (opts.fetch ?? fetch)(url, { signal: opts.signal }).catch((e: unknown) => {
-      throw new TransientFailure(`GET chunk failed: ${describe(e)}`, { cause: e });
+      throw fetchFailure('GET chunk', e);
     });
     if (!res.ok) throw await httpFailure('GET chunk', res);
     const reader = res.body?.getReader();
@@ -114,7 +123,7 @@ export function upload(url: string, bytes: Uint8Array<ArrayBuffer>, opts: Transf
       headers: { 'Content-Type': 'video/mp4' },
       signal: opts.signal,
     }).catch((e: unknown) => {
-      throw new TransientFailure(`PUT segment failed: ${describe(e)}`, { cause: e });
+      throw fetchFailure('PUT segment', e);
     });
     if (!res.ok) throw await httpFailure('PUT segment', res);
   });

@@ -12,6 +12,8 @@
  * identity if so (the coordinator then issues a fresh one). Only the worker
  * id crosses the channel, never the credential.
  */
+import type { StoredIdentity, WorkerIdentity } from './identity.js';
+
 const KEY = 'tabgrid.worker';
 /** Where protocol-1 pages kept an id the tab chose itself; removed, it proves nothing now. */
 const OLD_KEY = 'tabgrid.workerId';
@@ -20,10 +22,7 @@ const VALID_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 type Note = { kind: 'who-has'; workerId: string } | { kind: 'mine'; workerId: string };
 
-export interface StoredIdentity {
-  readonly workerId: string;
-  readonly credential: string;
-}
+export type { StoredIdentity } from './identity.js';
 
 export interface IdentityOptions {
   /** Defaults to sessionStorage; null when storage is unavailable (the identity then lasts as long as the page). */
@@ -32,13 +31,8 @@ export interface IdentityOptions {
   readonly waitMs?: number;
 }
 
-export interface TabIdentity {
-  /** What to present in hello; null before the coordinator issued one to this tab. */
-  credential(): string | null;
-  /** The id the coordinator knows this tab by; null until the first welcome. */
-  workerId(): string | null;
-  /** Keeps what a welcome carried (the same identity, or a fresh one when the old credential did not verify). */
-  remember(issued: StoredIdentity): void;
+/** The page's WorkerIdentity, kept in sessionStorage. */
+export interface TabIdentity extends WorkerIdentity {
   /** Stops answering other tabs (tests; the page keeps it for its lifetime). */
   close(): void;
 }

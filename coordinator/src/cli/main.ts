@@ -2,6 +2,8 @@
  * `pnpm tabgrid <command>`: the grid from a terminal.
  *
  *   workers --count N [--url URL]            N headless Chromium tabs on the contributor page
+ *   worker --native [--url URL] [--concurrency N] [--threads N] [--name NAME] [--grace S]
+ *                                            this machine's cores with native ffmpeg (operators' servers)
  *   submit FILE [--wait] [--url URL] [--renditions 720p,480p]
  *                                            upload a video; --wait follows it to the end
  *   share JOB_ID [--days N] [--url URL]      a share link for one job
@@ -11,12 +13,14 @@
  * bearer token. `workers` needs none: the contributor page is open to anyone.
  */
 import { parseArgs } from 'node:util';
-import { ApiRequestError, createApiClient, parseRenditionList } from '@tabgrid/shared';
+import { ApiRequestError, createApiClient, NATIVE_X264_MAX_THREADS, parseRenditionList } from '@tabgrid/shared';
 import { runSubmit, TOKEN_HINT } from './submit.js';
+import { runNativeWorker } from './worker.js';
 import { runWorkers } from './workers.js';
 
 const USAGE = `usage:
   pnpm tabgrid workers --count N [--url http://127.0.0.1:8000]
+  pnpm tabgrid worker --native [--url http://127.0.0.1:8000] [--concurrency 1] [--threads CORES/N] [--name NAME] [--grace 120]
   pnpm tabgrid submit FILE [--wait] [--url http://127.0.0.1:8000] [--renditions 720p,480p,360p]
   pnpm tabgrid share JOB_ID [--days 7] [--url http://127.0.0.1:8000]
 
@@ -24,6 +28,12 @@ A coordinator with ADMIN_TOKEN wants it for submit and share: set TABGRID_TOKEN
 (or pass --token, which others on this machine can see in ps).`;
 
 const DEFAULT_URL = process.env.TABGRID_URL ?? 'http://127.0.0.1:8000';
+
+function wholeNumber(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new Error(`${flag} must be a whole number from ${min} to ${max}, got ${value}`);
+  return n;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -37,6 +47,11 @@ async function main(argv: string[]): Promise<number> {
       renditions: { type: 'string' },
       token: { type: 'string' },
       days: { type: 'string' },
+      native: { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '1' },
+      threads: { type: 'string' },
+      name: { type: 'string' },
+      grace: { type: 'string', default: '120' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -54,6 +69,15 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(count) || count < 1 || count > 64)
         throw new Error(`--count must be a whole number from 1 to 64, got ${values.count}`);
       return runWorkers({ url, count });
+    }
+    case 'worker': {
+      if (!values.native) throw new Error('worker needs --native (browser tabs: `tabgrid workers --count N`)');
+      const concurrency = wholeNumber('--concurrency', values.concurrency, 1, 64);
+      const threads = values.threads === undefined ? undefined : wholeNumber('--threads', values.threads, 1, NATIVE_X264_MAX_THREADS);
+      const graceSeconds = wholeNumber('--grace', values.grace, 0, 3600);
+      if (values.name !== undefined && (values.name.length === 0 || values.name.length > 80))
+        throw new Error('--name must be 1 to 80 characters');
+      return runNativeWorker({ url, concurrency, threads, name: values.name, graceSeconds });
     }
     case 'submit': {
       const file = positionals[0];

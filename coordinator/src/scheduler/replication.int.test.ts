@@ -19,6 +19,7 @@ import { deterministicConfig, deterministicConfigSql, WASM_X264_SINGLE_THREAD } 
 import {
   addWorker,
   makeSource,
+  NATIVE,
   openResultsWorld,
   type ResultsWorld,
   retireAll,
@@ -166,6 +167,32 @@ describe('replication by reputation', () => {
     expect((await results(job.id)).map((r) => [r.verdict, r.encoder_config, r.reason])).toEqual([
       ['accepted', null, 'non-deterministic encoder: checked by content only'],
     ]);
+  }, 120_000);
+
+  it('never compares a native worker’s result with wasm replicas: content only, whoever else is connected', async () => {
+    // Native x264 uses its SIMD kernels: its decoded frames differ from the wasm core's (docs/facts.md), so a
+    // hash comparison would outvote an honest native worker, or an honest wasm one.
+    const job = await startJob(world, source, '240p');
+    await addWorker(world, 'native', '10.9.0.1', NATIVE);
+    await addWorker(world, 'wasm-a', '10.9.0.2');
+    await addWorker(world, 'wasm-b', '10.9.0.3');
+    expect((await work(world, 'native', 'honest'))?.result).toEqual({ accepted: true });
+    expect(await taskOf(job.id)).toMatchObject({ state: 'done', replica_config: null });
+    expect((await results(job.id)).map((r) => [r.worker_id, r.verdict, r.encoder_config, r.reason])).toEqual([
+      ['native', 'accepted', null, 'non-deterministic encoder: checked by content only'],
+    ]);
+
+    // A wasm result waiting for its replica is not the native worker's to confirm (nor to settle: it gets no such task).
+    const next = await startJob(world, source, '240p');
+    expect((await work(world, 'wasm-a', 'honest'))?.result.accepted).toBe(true);
+    expect(await taskOf(next.id)).toMatchObject({ state: 'queued', replica_config: WASM_X264_SINGLE_THREAD });
+    expect(await claimTasks(world.database.db, { workerId: 'native', limit: 5, policy: taskLeasePolicy(world.config) })).toEqual([]);
+    expect((await work(world, 'wasm-b', 'honest'))?.result).toEqual({ accepted: true });
+    expect((await results(next.id)).map((r) => [r.worker_id, r.verdict])).toEqual([
+      ['wasm-a', 'confirmed'],
+      ['wasm-b', 'confirmed'],
+    ]);
+    expect((await trustRow(world, 'native')).confirmed_results).toBe(0);
   }, 120_000);
 
   it('redoes the accepted results of a worker caught later, in jobs not finished yet', async () => {

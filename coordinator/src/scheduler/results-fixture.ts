@@ -42,6 +42,8 @@ const run = promisify(execFile);
 export const WASM_SINGLE_THREAD: Capabilities = { encoders: ['wasm-x264'], threads: 1, wasmMultiThread: false };
 /** WebCodecs: not deterministic, checked by content only. */
 export const WEBCODECS: Capabilities = { encoders: ['webcodecs-h264'], threads: 4, wasmMultiThread: false };
+/** What `tabgrid worker --native` says in hello (native ffmpeg with its SIMD kernels: not the wasm core's frames). */
+export const NATIVE: Capabilities = { encoders: ['native-x264'], threads: 2, wasmMultiThread: false, hardwareConcurrency: 2 };
 
 export interface ResultsWorld {
   readonly database: Database;

@@ -1,27 +1,11 @@
 /**
  * What a tab's transfers may be: how long its presigned URLs live, and how
- * many bytes its segment upload may carry.
- *
- * The size bound comes from x264's rate control as the tab runs it (CRF with
- * `-maxrate`/`-bufsize`, shared/src/x264-args.ts): the VBV model keeps the
- * bits of any stretch of frames within `bufsize + maxrate × its duration`, and
- * every single frame within `bufsize`. The chunk's duration is not in the
- * task, so the bound takes the smaller of `frames × bufsize` and
- * `bufsize + maxrate × frames / 1 fps` (no source we accept runs slower than
- * 1 fps), plus room for the MP4 container. Loose (a 4 s 720p chunk of 120
- * frames may weigh at most ~47 MB; honest ones weigh ~1 MB) but it bounds what
- * one lease can write, where before any URL took 1 GiB.
+ * many bytes its segment upload may carry (maxSegmentBytes, defined in
+ * shared/src/segment-bounds.ts because the native worker holds its ffmpeg to
+ * the same bound: a loose VBV bound from the rung's maxrate and bufsize,
+ * ~47 MB for a 4 s 720p chunk whose honest segments weigh ~1 MB).
  */
-import type { EncodeParams } from '@tabgrid/shared';
-
-/** moov/moof boxes, sample tables, SEI: generous for a few hundred frames. */
-const CONTAINER_BYTES = 1024 * 1024;
-
-export function maxSegmentBytes(params: Pick<EncodeParams, 'frames' | 'maxrateKbps' | 'bufsizeKbps'>): number {
-  const perFrameBound = params.frames * params.bufsizeKbps;
-  const vbvBound = params.bufsizeKbps + params.maxrateKbps * params.frames;
-  return Math.ceil((Math.min(perFrameBound, vbvBound) * 1000) / 8) + CONTAINER_BYTES;
-}
+export { maxSegmentBytes } from '@tabgrid/shared';
 
 /**
  * Presigned chunk GETs and segment PUTs live this long: past any honest

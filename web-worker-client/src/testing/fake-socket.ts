@@ -22,13 +22,13 @@ export class FakeSocket implements SocketLike {
   }
   open() {
     this.readyState = 1;
-    this.onopen?.(new Event('open'));
+    this.onopen?.();
   }
   receive(msg: unknown) {
-    this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) } as MessageEvent);
+    this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) });
   }
   drop(code = 1006, reason = '') {
     this.readyState = 3;
-    this.onclose?.({ code, reason } as CloseEvent);
+    this.onclose?.({ code, reason });
   }
 }

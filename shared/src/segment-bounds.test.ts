@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maxSegmentBytes } from './segment-limits.js';
+import { maxSegmentBytes } from './segment-bounds.js';
 
 describe('maxSegmentBytes', () => {
   it('bounds a segment by the rung’s VBV: bufsize + maxrate × frames at 1 fps, or bufsize per frame', () => {
