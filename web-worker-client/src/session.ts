@@ -253,7 +253,7 @@ export class Session {
     const t = this.#transcoder;
     const nav = globalThis.navigator;
     return {
-      encoders: [t.kind],
+      encoders: [...(t.encoders ?? [t.kind])],
       threads: t.threads,
       maxRungs: t.maxRungs,
       wasmMultiThread: t.multiThread,

@@ -1,0 +1,240 @@
+/**
+ * One chunk → one MP4 segment per rung, with the browser's own codecs:
+ * mediabunny demuxes the chunk (Matroska from the coordinator's split, or
+ * MP4), one VideoDecoder decodes it once, and every decoded frame goes to
+ * one VideoEncoder per rung at full size (the encoder scales: faster than a
+ * canvas and without its chroma damage, docs/facts.md). mediabunny muxes
+ * each rung into an MP4 whose timestamps start at 0, on the chunk's frame
+ * grid, video only: the coordinator joins the segments with the concat
+ * demuxer and adds the audio itself.
+ *
+ * transcodeChunk(input, rungs, onFrames) → one segment per rung, in order.
+ * Throws PipelineError with the TranscodeErrorCode the caller reports. Runs
+ * wherever WebCodecs does (our Web Worker; a page in the calibration).
+ */
+import {
+  BufferSource,
+  BufferTarget,
+  EncodedPacket,
+  EncodedPacketSink,
+  EncodedVideoPacketSource,
+  Input,
+  MATROSKA,
+  MP4,
+  Mp4OutputFormat,
+  Output,
+} from 'mediabunny';
+import type { EncodeParams } from '@tabgrid/shared';
+import { encoderConfig, nominalFrameRate } from './webcodecs-config.js';
+
+export type PipelineErrorCode = 'unsupported_input' | 'decode_failed' | 'encode_failed' | 'bad_output' | 'invalid_rungs';
+
+export class PipelineError extends Error {
+  override readonly name = 'PipelineError';
+  constructor(
+    readonly code: PipelineErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Frames waiting in the decoder or any encoder before we stop feeding: bounds memory (a 1080p frame is 3 MB). */
+const MAX_QUEUE = 8;
+
+const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+
+interface Rung {
+  readonly params: EncodeParams;
+  readonly encoder: VideoEncoder;
+  readonly output: Output<Mp4OutputFormat, BufferTarget>;
+  readonly source: EncodedVideoPacketSource;
+  /** Muxing is async; packets are added one after another in decode order. */
+  chain: Promise<void>;
+  encoded: number;
+}
+
+export async function transcodeChunk(
+  input: Uint8Array,
+  rungs: readonly EncodeParams[],
+  onFrames: (encodedBySlowestRung: number) => void,
+): Promise<Uint8Array[]> {
+  const demuxer = new Input({ source: new BufferSource(input), formats: [MATROSKA, MP4] });
+  try {
+    const track = await demuxer.getPrimaryVideoTrack().catch((e: unknown) => {
+      throw new PipelineError('unsupported_input', `the chunk is not a readable video file: ${describe(e)}`);
+    });
+    if (!track) throw new PipelineError('unsupported_input', 'the chunk has no video track');
+    const decoderConfig = await track.getDecoderConfig();
+    if (!decoderConfig)
+      throw new PipelineError('unsupported_input', `this browser cannot decode the chunk's codec (${track.codec ?? 'unknown'})`);
+    const support = await VideoDecoder.isConfigSupported(decoderConfig).catch(() => ({ supported: false }));
+    if (!support.supported) throw new PipelineError('unsupported_input', `this browser cannot decode ${decoderConfig.codec}`);
+
+    const packets: EncodedPacket[] = [];
+    for await (const p of new EncodedPacketSink(track).packets()) packets.push(p);
+    const expected = rungs[0]!.frames;
+    if (packets.length !== expected) {
+      throw new PipelineError('bad_output', `the chunk has ${packets.length} video packets, the task says ${expected} frames`);
+    }
+    const fps = nominalFrameRate(packets.map((p) => p.timestamp));
+    return await encodeAll(decoderConfig, packets, rungs, fps, onFrames);
+  } finally {
+    demuxer.dispose();
+  }
+}
+
+async function encodeAll(
+  decoderConfig: VideoDecoderConfig,
+  packets: readonly EncodedPacket[],
+  params: readonly EncodeParams[],
+  fps: number | null,
+  onFrames: (n: number) => void,
+): Promise<Uint8Array[]> {
+  let failure: PipelineError | null = null;
+  const fail = (e: PipelineError) => {
+    failure ??= e;
+    wake();
+  };
+  // One waiter at a time: the feeding loop below, woken by any queue draining or any failure.
+  let waiter: (() => void) | null = null;
+  const wake = () => {
+    const w = waiter;
+    waiter = null;
+    w?.();
+  };
+  const rate = fps ?? 30;
+  const rungs: Rung[] = [];
+  for (const p of params) {
+    const config = encoderConfig(p, rate);
+    const ok = await VideoEncoder.isConfigSupported(config).catch(() => ({ supported: false }));
+    if (!ok.supported) throw new PipelineError('encode_failed', `this browser cannot encode ${config.codec} at ${p.width}x${p.height}`);
+    const output = new Output({ format: new Mp4OutputFormat({ fastStart: 'in-memory' }), target: new BufferTarget() });
+    const source = new EncodedVideoPacketSource('avc');
+    output.addVideoTrack(source, fps === null ? {} : { frameRate: fps });
+    await output.start();
+    const rung: Rung = {
+      params: p,
+      output,
+      source,
+      chain: Promise.resolve(),
+      encoded: 0,
+      encoder: new VideoEncoder({
+        output: (chunk, meta) => {
+          const packet = EncodedPacket.fromEncodedChunk(chunk);
+          // Timestamps were made relative to the first frame before encoding.
+          rung.chain = rung.chain.then(() => source.add(packet, meta));
+          rung.chain.catch((e: unknown) => fail(new PipelineError('encode_failed', `muxing ${p.rendition}: ${describe(e)}`)));
+          rung.encoded++;
+          onFrames(Math.min(...rungs.map((r) => r.encoded)));
+        },
+        error: (e) => fail(new PipelineError('encode_failed', `${p.rendition} encoder: ${describe(e)}`)),
+      }),
+    };
+    rung.encoder.configure(config);
+    rung.encoder.addEventListener('dequeue', wake);
+    rungs.push(rung);
+  }
+
+  const rotation = params[0]!.rotation;
+  const rotate = rotation === 0 ? null : rotator(rotation);
+  let decoded = 0;
+  let first: number | null = null;
+  const decoder = new VideoDecoder({
+    output: (frame) => {
+      try {
+        if (failure) return;
+        first ??= frame.timestamp;
+        // Every segment starts at 0 (the merge lays segments end to end); the chunk may start at ~0.066 s.
+        const frameAt0 = rotate ? rotate(frame, frame.timestamp - first) : new VideoFrame(frame, { timestamp: frame.timestamp - first });
+        try {
+          for (const r of rungs) r.encoder.encode(frameAt0, { keyFrame: decoded === 0 });
+        } finally {
+          frameAt0.close();
+        }
+        decoded++;
+      } catch (e) {
+        fail(new PipelineError('encode_failed', describe(e)));
+      } finally {
+        frame.close();
+      }
+    },
+    error: (e) => fail(new PipelineError('decode_failed', `the browser's decoder refused the chunk: ${describe(e)}`)),
+  });
+  decoder.addEventListener('dequeue', wake);
+  const backlog = () => Math.max(decoder.decodeQueueSize, ...rungs.map((r) => r.encoder.encodeQueueSize));
+  const closeAll = () => {
+    for (const c of [decoder, ...rungs.map((r) => r.encoder)]) if (c.state !== 'closed') c.close();
+  };
+
+  try {
+    try {
+      decoder.configure(decoderConfig);
+    } catch (e) {
+      throw new PipelineError('unsupported_input', `the browser's decoder refused the chunk's configuration: ${describe(e)}`);
+    }
+    for (const p of packets) {
+      while (!failure && backlog() >= MAX_QUEUE) await new Promise<void>((r) => (waiter = r));
+      if (failure) throw failure;
+      decoder.decode(p.toEncodedVideoChunk());
+    }
+    await decoder.flush().catch((e: unknown) => {
+      throw failure ?? new PipelineError('decode_failed', `the browser's decoder failed on the chunk: ${describe(e)}`);
+    });
+    if (failure) throw failure;
+    if (decoded !== packets.length) {
+      throw new PipelineError('decode_failed', `the decoder gave ${decoded} frames for the chunk's ${packets.length} packets`);
+    }
+    await Promise.all(rungs.map((r) => r.encoder.flush())).catch((e: unknown) => {
+      throw failure ?? new PipelineError('encode_failed', `flushing the encoders: ${describe(e)}`);
+    });
+    const segments: Uint8Array[] = [];
+    for (const r of rungs) {
+      await r.chain;
+      if (failure) throw failure;
+      if (r.encoded !== packets.length) {
+        throw new PipelineError('bad_output', `${r.params.rendition}: the encoder gave ${r.encoded} frames for ${packets.length}`);
+      }
+      await r.output.finalize();
+      const bytes = r.output.target.buffer;
+      if (!bytes || bytes.byteLength === 0) throw new PipelineError('bad_output', `${r.params.rendition}: the muxer wrote nothing`);
+      segments.push(new Uint8Array(bytes));
+    }
+    return segments;
+  } catch (e) {
+    for (const r of rungs) await r.output.cancel().catch(() => undefined);
+    if (e instanceof PipelineError) throw e;
+    throw failure ?? new PipelineError('encode_failed', describe(e));
+  } finally {
+    closeAll();
+  }
+}
+
+/**
+ * Rotation the coordinator asks for (the chunk's own rotation metadata is
+ * not trusted): drawn at full size on a canvas turned by `degrees`
+ * clockwise, then scaled by the encoders like any frame. Only rotated
+ * sources pay for the canvas (and its RGB round trip).
+ */
+function rotator(degrees: 90 | 180 | 270): (frame: VideoFrame, timestamp: number) => VideoFrame {
+  let canvas: OffscreenCanvas | null = null;
+  let ctx: OffscreenCanvasRenderingContext2D | null = null;
+  return (frame, timestamp) => {
+    const w = frame.visibleRect?.width ?? frame.codedWidth;
+    const h = frame.visibleRect?.height ?? frame.codedHeight;
+    const turned = degrees !== 180;
+    const cw = turned ? h : w;
+    const ch = turned ? w : h;
+    if (!canvas || canvas.width !== cw || canvas.height !== ch) {
+      canvas = new OffscreenCanvas(cw, ch);
+      ctx = canvas.getContext('2d');
+      if (!ctx) throw new PipelineError('encode_failed', 'no 2D canvas to rotate frames on');
+    }
+    const c = ctx!;
+    c.setTransform(1, 0, 0, 1, 0, 0);
+    c.translate(cw / 2, ch / 2);
+    c.rotate((degrees * Math.PI) / 180);
+    c.drawImage(frame, -w / 2, -h / 2, w, h);
+    return new VideoFrame(canvas, { timestamp, ...(frame.duration === null ? {} : { duration: frame.duration }) });
+  };
+}
