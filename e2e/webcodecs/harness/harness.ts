@@ -27,7 +27,7 @@ async function run(kind: Kind, chunkUrl: string, rungs: EncodeParams[], uploadBa
     if (t.maxRungs >= rungs.length) segments.push(...(await t.transcode(input, rungs)));
     else for (const r of rungs) segments.push(...(await t.transcode(input.slice(), [r])));
     const ms = performance.now() - t0;
-    for (const [i, s] of segments.entries()) await fetch(`${uploadBase}/${i}`, { method: 'PUT', body: s });
+    for (const [i, s] of segments.entries()) await fetch(`${uploadBase}/${i}`, { method: 'PUT', body: new Uint8Array(s) });
     return { ms, sizes: segments.map((s) => s.byteLength) };
   } catch (e) {
     return { error: isTranscodeError(e) ? { code: e.code, message: e.message } : { code: 'thrown', message: String(e) } };
