@@ -2,7 +2,7 @@
  * `pnpm tabgrid <command>`: the grid from a terminal.
  *
  *   workers --count N [--url URL]            N headless Chromium tabs on the contributor page
- *   submit FILE [--wait] [--url URL] [--renditions 720p,480p]
+ *   submit FILE [--wait] [--url URL] [--renditions 720p,480p] [--encoder x264|webcodecs|auto]
  *                                            upload a video; --wait follows it to the end
  *   share JOB_ID [--days N] [--url URL]      a share link for one job
  *
@@ -11,13 +11,15 @@
  * bearer token. `workers` needs none: the contributor page is open to anyone.
  */
 import { parseArgs } from 'node:util';
-import { ApiRequestError, createApiClient, parseRenditionList } from '@tabgrid/shared';
+import { ApiRequestError, createApiClient, jobEncoderSettingSchema, parseRenditionList } from '@tabgrid/shared';
 import { runSubmit, TOKEN_HINT } from './submit.js';
 import { runWorkers } from './workers.js';
 
 const USAGE = `usage:
   pnpm tabgrid workers --count N [--url http://127.0.0.1:8000]
   pnpm tabgrid submit FILE [--wait] [--url http://127.0.0.1:8000] [--renditions 720p,480p,360p]
+                       [--encoder x264|webcodecs|auto]   (default x264; auto: WebCodecs when at
+                                                          least half the connected tabs run it)
   pnpm tabgrid share JOB_ID [--days 7] [--url http://127.0.0.1:8000]
 
 A coordinator with ADMIN_TOKEN wants it for submit and share: set TABGRID_TOKEN
@@ -35,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       count: { type: 'string', default: '1' },
       wait: { type: 'boolean', default: false },
       renditions: { type: 'string' },
+      encoder: { type: 'string' },
       token: { type: 'string' },
       days: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -60,7 +63,9 @@ async function main(argv: string[]): Promise<number> {
       if (!file) throw new Error('submit needs a FILE');
       // Checked here, in the same words the coordinator would use, before a large upload starts.
       const renditions = values.renditions === undefined ? undefined : parseRenditionList(values.renditions);
-      return runSubmit(api(), { file, wait: values.wait, renditions });
+      const encoder = values.encoder === undefined ? undefined : jobEncoderSettingSchema.safeParse(values.encoder);
+      if (encoder && !encoder.success) throw new Error(`--encoder must be x264, webcodecs or auto, got ${values.encoder}`);
+      return runSubmit(api(), { file, wait: values.wait, renditions, encoder: encoder?.data });
     }
     case 'share': {
       const id = positionals[0];

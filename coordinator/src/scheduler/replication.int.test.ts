@@ -159,13 +159,42 @@ describe('replication by reputation', () => {
   }, 120_000);
 
   it('checks a non-deterministic encoder by content only', async () => {
-    const job = await startJob(world, source, '240p');
+    const job = await startJob(world, source, '240p', 'webcodecs');
     await addWorker(world, 'webcodecs', '10.5.0.1', WEBCODECS);
     await addWorker(world, 'wasm', '10.5.0.2');
     expect((await work(world, 'webcodecs', 'honest-weak'))?.result).toEqual({ accepted: true });
     expect((await results(job.id)).map((r) => [r.verdict, r.encoder_config, r.reason])).toEqual([
       ['accepted', null, 'non-deterministic encoder: checked by content only'],
     ]);
+  }, 120_000);
+
+  it('checks a WebCodecs task by content only, even from a tab whose x264 results are replicated', async () => {
+    // Both tabs list the deterministic wasm core first: their x264 results would wait for a replica.
+    const both: Capabilities = { encoders: ['wasm-x264', 'webcodecs-h264'], threads: 1, wasmMultiThread: false };
+    expect(deterministicConfig(both)).toBe(WASM_X264_SINGLE_THREAD);
+    expect(deterministicConfig(both, 'webcodecs')).toBeNull();
+    const job = await startJob(world, source, '240p', 'webcodecs');
+    await addWorker(world, 'both-a', '10.5.1.1', both);
+    await addWorker(world, 'both-b', '10.5.1.2', both);
+    expect((await work(world, 'both-a', 'honest-weak'))?.result).toEqual({ accepted: true });
+    expect((await results(job.id)).map((r) => [r.verdict, r.encoder_config])).toEqual([['accepted', null]]);
+    expect((await taskOf(job.id)).replica_config).toBeNull();
+  }, 120_000);
+
+  it('leases a task only to a worker that reported its encoder', async () => {
+    const webcodecsJob = await startJob(world, source, '240p', 'webcodecs');
+    await addWorker(world, 'x264-only', '10.5.2.1');
+    await addWorker(world, 'webcodecs-only', '10.5.2.2', WEBCODECS);
+    expect(await claimTasks(world.database.db, { workerId: 'x264-only', limit: 5, policy: taskLeasePolicy(world.config) })).toEqual([]);
+    const [wc] = await claimTasks(world.database.db, { workerId: 'webcodecs-only', limit: 5, policy: taskLeasePolicy(world.config) });
+    expect(wc).toMatchObject({ job_id: webcodecsJob.id, params: { encoder: 'webcodecs' } });
+    expect(wc!.params.bitrateKbps).toBeGreaterThan(0);
+    const x264Job = await startJob(world, source, '240p', 'x264');
+    expect(await claimTasks(world.database.db, { workerId: 'webcodecs-only', limit: 5, policy: taskLeasePolicy(world.config) })).toEqual(
+      [],
+    );
+    const [x] = await claimTasks(world.database.db, { workerId: 'x264-only', limit: 5, policy: taskLeasePolicy(world.config) });
+    expect(x).toMatchObject({ job_id: x264Job.id, params: { encoder: 'x264' } });
   }, 120_000);
 
   it('redoes the accepted results of a worker caught later, in jobs not finished yet', async () => {
