@@ -23,7 +23,8 @@ export type HarnessResult = { ms: number; segments: string[] } | { error: { code
 
 export interface Harness {
   readonly page: Page;
-  transcode(kind: HarnessKind, chunkFile: string, rungs: readonly EncodeParams[]): Promise<HarnessResult>;
+  /** `abortAfterMs`: the page aborts the call that long after it started. */
+  transcode(kind: HarnessKind, chunkFile: string, rungs: readonly EncodeParams[], abortAfterMs?: number): Promise<HarnessResult>;
   probe(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -68,13 +69,13 @@ export async function startHarness(): Promise<Harness> {
 
   return {
     page,
-    async transcode(kind, chunkFile, rungs) {
+    async transcode(kind, chunkFile, rungs, abortAfterMs) {
       const n = ++uploads;
       const chunkPath = `/chunks/${n}${path.extname(chunkFile)}`;
       chunks.set(chunkPath, chunkFile);
       await mkdir(scratch, { recursive: true });
       const r = await page.evaluate(
-        ([k, c, rs, u]) =>
+        ([k, c, rs, u, a]) =>
           (
             globalThis as unknown as {
               __harness: {
@@ -83,11 +84,12 @@ export async function startHarness(): Promise<Harness> {
                   c: string,
                   r: unknown,
                   u: string,
+                  a: number | undefined,
                 ): Promise<{ ms: number; sizes: number[] } | { error: { code: string; message: string } }>;
               };
             }
-          ).__harness.run(k, c, rs, u),
-        [kind, `${origin}${chunkPath}`, rungs, `${origin}/upload/${n}`] as const,
+          ).__harness.run(k, c, rs, u, a),
+        [kind, `${origin}${chunkPath}`, rungs, `${origin}/upload/${n}`, abortAfterMs] as const,
       );
       chunks.delete(chunkPath);
       if ('error' in r) return r;
