@@ -1,6 +1,6 @@
 import type { EncodeParams } from '@tabgrid/shared';
 import { describe, expect, it } from 'vitest';
-import { avcCodecString, encoderConfig, h264Level, nominalFrameRate } from './webcodecs-config.js';
+import { avcCodecString, encoderConfig, h264Level, nominalFrameRate, parameterSetsOf } from './webcodecs-config.js';
 
 const rung: EncodeParams = {
   rendition: '480p',
@@ -63,5 +63,19 @@ describe('encoderConfig', () => {
   it('refuses an x264 rung', () => {
     expect(() => encoderConfig({ ...rung, encoder: 'x264' }, 30)).toThrow(/not a WebCodecs task/);
     expect(() => encoderConfig({ ...rung, bitrateKbps: undefined }, 30)).toThrow(/not a WebCodecs task/);
+  });
+});
+
+describe('parameterSetsOf', () => {
+  // Chromium's OpenH264 avcC for 1280x720 (captured from a segment): one SPS, one PPS, 4-byte lengths.
+  const avcC = Uint8Array.from(Buffer.from('0142c01fffe1000f6742c01f8c8d402802dd00f08846a001000468ce3c80', 'hex'));
+  it('gives the SPS and PPS, each behind a 4-byte length', () => {
+    const sets = parameterSetsOf(avcC);
+    expect(Buffer.from(sets).toString('hex')).toBe(`0000000f${'6742c01f8c8d402802dd00f08846a0'}00000004${'68ce3c80'}`);
+  });
+  it('refuses a record that is not avcC or is cut short', () => {
+    expect(() => parameterSetsOf(Uint8Array.of(0, 1, 2, 3, 4, 5, 6))).toThrow(/version/);
+    expect(() => parameterSetsOf(avcC.subarray(0, 12))).toThrow(/cut short/);
+    expect(() => parameterSetsOf(avcC.subarray(0, 22))).toThrow(/PPS count|cut short/);
   });
 });

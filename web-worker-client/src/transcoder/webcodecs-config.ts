@@ -55,8 +55,49 @@ export function encoderConfig(params: EncodeParams, fps: number): VideoEncoderCo
     bitrateMode: 'variable',
     framerate: fps,
     latencyMode: 'quality',
+    // OpenH264 wherever Chromium runs: the bitrates are calibrated for it, and
+    // a rendition's segments from different machines should share one codec
+    // configuration (a hardware encoder would bring Main/High and CABAC).
+    hardwareAcceleration: 'prefer-software',
     avc: { format: 'avc' },
   };
+}
+
+/**
+ * The SPS and PPS of an avcC record (ISO 14496-15 5.2.4.1), each NAL
+ * prefixed by its length in the record's NAL length size, ready to put in
+ * front of a keyframe's NALs. Throws on a record that is not version 1 or
+ * is cut short.
+ */
+export function parameterSetsOf(avcC: Uint8Array): Uint8Array {
+  const bad = (why: string): never => {
+    throw new Error(`not an avcC record: ${why}`);
+  };
+  if (avcC.length < 7 || avcC[0] !== 1) bad('version is not 1');
+  const lengthSize = (avcC[4]! & 0x03) + 1;
+  const nals: Uint8Array[] = [];
+  let at = 6;
+  const take = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > avcC.length) bad('cut short');
+      const len = (avcC[at]! << 8) | avcC[at + 1]!;
+      at += 2;
+      if (at + len > avcC.length) bad('cut short');
+      nals.push(avcC.subarray(at, at + len));
+      at += len;
+    }
+  };
+  take(avcC[5]! & 0x1f);
+  if (at >= avcC.length) bad('no PPS count');
+  take(avcC[at++]!);
+  const out = new Uint8Array(nals.reduce((n, x) => n + lengthSize + x.length, 0));
+  let o = 0;
+  for (const nal of nals) {
+    for (let b = lengthSize - 1; b >= 0; b--) out[o++] = (nal.length >>> (8 * b)) & 0xff;
+    out.set(nal, o);
+    o += nal.length;
+  }
+  return out;
 }
 
 /** Rates a camera or an encoder is set to; a chunk's measured rate is snapped to one of them. */

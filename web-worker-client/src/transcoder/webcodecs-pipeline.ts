@@ -25,7 +25,7 @@ import {
   Output,
 } from 'mediabunny';
 import type { EncodeParams } from '@tabgrid/shared';
-import { encoderConfig, nominalFrameRate } from './webcodecs-config.js';
+import { encoderConfig, nominalFrameRate, parameterSetsOf } from './webcodecs-config.js';
 
 export type PipelineErrorCode = 'unsupported_input' | 'decode_failed' | 'encode_failed' | 'bad_output' | 'invalid_rungs';
 
@@ -41,6 +41,9 @@ export class PipelineError extends Error {
 
 /** Frames waiting in the decoder or any encoder before we stop feeding: bounds memory (a 1080p frame is 3 MB). */
 const MAX_QUEUE = 8;
+
+const toBytes = (b: AllowSharedBufferSource): Uint8Array =>
+  b instanceof ArrayBuffer || b instanceof SharedArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
@@ -121,7 +124,18 @@ async function encodeAll(
       encoded: 0,
       encoder: new VideoEncoder({
         output: (chunk, meta) => {
-          const packet = EncodedPacket.fromEncodedChunk(chunk);
+          let packet = EncodedPacket.fromEncodedChunk(chunk);
+          const description = meta?.decoderConfig?.description;
+          if (rung.encoded === 0 && description) {
+            // SPS and PPS in band, in front of the segment's first IDR, besides the avcC: the merge
+            // stream-copies a rendition's segments under the first one's avcC, so a segment from
+            // another machine or browser version still decodes with its own parameter sets.
+            const sets = parameterSetsOf(toBytes(description));
+            const data = new Uint8Array(sets.length + packet.data.length);
+            data.set(sets);
+            data.set(packet.data, sets.length);
+            packet = packet.clone({ data });
+          }
           // Timestamps were made relative to the first frame before encoding.
           rung.chain = rung.chain.then(() => source.add(packet, meta));
           rung.chain.catch((e: unknown) => fail(new PipelineError('encode_failed', `muxing ${p.rendition}: ${describe(e)}`)));

@@ -57,6 +57,7 @@ export async function probeWebCodecsH264(): Promise<boolean> {
       bitrate: 2_000_000,
       bitrateMode: 'variable',
       framerate: 30,
+      hardwareAcceleration: 'prefer-software',
       avc: { format: 'avc' },
     });
     const dec = await VideoDecoder.isConfigSupported({ codec: 'avc1.640028', codedWidth: 1920, codedHeight: 1080 });
