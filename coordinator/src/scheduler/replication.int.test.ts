@@ -16,6 +16,7 @@ import { claimTasks } from '../leases/index.js';
 import { taskLeasePolicy } from '../leases/policy.js';
 import type { Capabilities } from '@tabgrid/shared';
 import { deterministicConfig, deterministicConfigSql, WASM_X264_SINGLE_THREAD } from '../workers/encoder-config.js';
+import { encoderCensus } from '../workers/worker-table.js';
 import {
   addWorker,
   makeSource,
@@ -195,6 +196,23 @@ describe('replication by reputation', () => {
     );
     const [x] = await claimTasks(world.database.db, { workerId: 'x264-only', limit: 5, policy: taskLeasePolicy(world.config) });
     expect(x).toMatchObject({ job_id: x264Job.id, params: { encoder: 'x264' } });
+  }, 120_000);
+
+  it('resolves auto from the connected workers at the split, and refuses an unknown encoder at upload', async () => {
+    const pinned = async (jobId: string) =>
+      (await rows<{ encoder: string }>(world.database.db, sql`SELECT DISTINCT encoder FROM tasks WHERE job_id = ${jobId}`)).map(
+        (r) => r.encoder,
+      );
+    await addWorker(world, 'auto-x264', '10.5.3.1');
+    await addWorker(world, 'auto-x264-b', '10.5.3.2');
+    await addWorker(world, 'auto-wc', '10.5.3.3', WEBCODECS);
+    expect(await encoderCensus(world.database.db)).toEqual({ webcodecs: 1, total: 3 });
+    expect(await pinned((await startJob(world, source, '360p,240p', 'auto')).id)).toEqual(['x264']);
+    await addWorker(world, 'auto-wc-b', '10.5.3.4', WEBCODECS);
+    const job = await startJob(world, source, '360p,240p', 'auto');
+    expect(await pinned(job.id)).toEqual(['webcodecs']);
+    expect(job.encoder).toBe('auto');
+    await expect(startJob(world, source, '240p', 'h265')).rejects.toThrow(/encoder: must be one of x264, webcodecs, auto/);
   }, 120_000);
 
   it('redoes the accepted results of a worker caught later, in jobs not finished yet', async () => {
