@@ -2,16 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { resolveEncoder, webcodecsBitrateKbps, WEBCODECS_BITS_PER_PIXEL } from './encoder-choice.js';
 import { encodeParamsSchema } from './protocol.js';
 
+const h264 = { codec: 'h264', pixFmt: 'yuv420p' };
+
 describe('resolveEncoder', () => {
   it('keeps an explicit setting whatever the grid', () => {
-    expect(resolveEncoder('x264', { webcodecs: 10, total: 10 }, 'h264')).toBe('x264');
-    expect(resolveEncoder('webcodecs', { webcodecs: 0, total: 3 }, 'hevc')).toBe('webcodecs');
+    expect(resolveEncoder('x264', { webcodecs: 10, total: 10 }, h264)).toBe('x264');
+    expect(resolveEncoder('webcodecs', { webcodecs: 0, total: 3 }, { codec: 'hevc' })).toBe('webcodecs');
   });
-  it('auto: WebCodecs when at least half of the connected workers run it and the source is H.264', () => {
-    expect(resolveEncoder('auto', { webcodecs: 1, total: 2 }, 'h264')).toBe('webcodecs');
-    expect(resolveEncoder('auto', { webcodecs: 1, total: 3 }, 'h264')).toBe('x264');
-    expect(resolveEncoder('auto', { webcodecs: 0, total: 0 }, 'h264')).toBe('x264');
-    expect(resolveEncoder('auto', { webcodecs: 4, total: 4 }, 'hevc')).toBe('x264');
+  it('auto: WebCodecs when at least half of the connected workers run it and the chunks are 8-bit 4:2:0 H.264', () => {
+    expect(resolveEncoder('auto', { webcodecs: 1, total: 2 }, h264)).toBe('webcodecs');
+    expect(resolveEncoder('auto', { webcodecs: 1, total: 2 }, { codec: 'h264' })).toBe('webcodecs');
+    expect(resolveEncoder('auto', { webcodecs: 1, total: 3 }, h264)).toBe('x264');
+    expect(resolveEncoder('auto', { webcodecs: 0, total: 0 }, h264)).toBe('x264');
+    expect(resolveEncoder('auto', { webcodecs: 4, total: 4 }, { codec: 'hevc', pixFmt: 'yuv420p' })).toBe('x264');
+    expect(resolveEncoder('auto', { webcodecs: 4, total: 4 }, { codec: 'h264', pixFmt: 'yuv420p10le' })).toBe('x264');
+    expect(resolveEncoder('auto', { webcodecs: 4, total: 4 }, { codec: 'h264', pixFmt: 'yuv444p' })).toBe('x264');
   });
 });
 

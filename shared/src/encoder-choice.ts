@@ -58,17 +58,25 @@ export interface WorkerCensus {
   readonly total: number;
 }
 
+/** What the tabs will decode: the chunks' codec and pixel format (ffprobe's names). */
+export interface ChunkFormat {
+  readonly codec: string;
+  readonly pixFmt?: string;
+}
+
 /**
  * `auto` chooses WebCodecs when at least half of the connected workers (and
- * at least one) can run it and the source is H.264, the one input measured
- * through Chromium's decoder here; otherwise x264, which every tab runs.
+ * at least one) can run it and the chunks are 8-bit 4:2:0 H.264, the input
+ * every browser's decoder takes (Chromium's refuses HEVC without a GPU, and
+ * browsers differ on 10-bit and 4:4:4); otherwise x264, which every tab runs.
  * WebCodecs is several times faster per chunk (the browser's own decoder
  * and a native encoder instead of wasm) but needs about twice x264's bits
  * for the same SSIM, and a job pinned to it waits for WebCodecs tabs, so it
  * is chosen only where enough tabs would share the work.
  */
-export function resolveEncoder(setting: JobEncoderSetting, census: WorkerCensus, sourceCodec: string): TaskEncoder {
+export function resolveEncoder(setting: JobEncoderSetting, census: WorkerCensus, chunks: ChunkFormat): TaskEncoder {
   if (setting !== 'auto') return setting;
   const enough = census.webcodecs >= 1 && census.webcodecs * 2 >= census.total;
-  return enough && sourceCodec === 'h264' ? 'webcodecs' : 'x264';
+  const decodable = chunks.codec === 'h264' && ['yuv420p', 'yuvj420p', undefined].includes(chunks.pixFmt);
+  return enough && decodable ? 'webcodecs' : 'x264';
 }

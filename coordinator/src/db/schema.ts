@@ -70,6 +70,8 @@ export interface SourceMetadata {
   fps: number;
   hasAudio: boolean;
   codec: string;
+  /** ffprobe's pix_fmt of the video stream; absent on jobs probed before it was kept. */
+  pixFmt?: string;
   sarNum: number;
   sarDen: number;
   rotation: 0 | 90 | 180 | 270;

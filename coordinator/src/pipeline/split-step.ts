@@ -62,7 +62,11 @@ export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<v
   await ctx.storage.putBuffer(storageKeys.manifest(job.id), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
 
   // One encoder for the whole job (the merge stream-copies each rendition): `auto` looks at who is connected now.
-  const encoder = resolveEncoder(job.encoder, await encoderCensus(ctx.db), job.source.codec);
+  // The tabs decode the chunks: the mezzanine's (H.264, 4:2:0 unless the size is odd) or the source's own stream.
+  const chunkFormat = normalized
+    ? { codec: 'h264', pixFmt: job.source.width % 2 === 1 || job.source.height % 2 === 1 ? 'yuv444p' : 'yuv420p' }
+    : { codec: job.source.codec, ...(job.source.pixFmt ? { pixFmt: job.source.pixFmt } : {}) };
+  const encoder = resolveEncoder(job.encoder, await encoderCensus(ctx.db), chunkFormat);
   ctx.logger.info({ jobId: job.id, asked: job.encoder, encoder }, 'encoder chosen');
   await ctx.db.transaction(async (tx) => {
     await insertTasks(tx, planTasks({ id: job.id, source: job.source!, ladder: job.ladder!, encoder }, manifest));
