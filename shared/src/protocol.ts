@@ -251,6 +251,10 @@ export const assignSchema = z
     if (m.rungs.some((r) => r.params.frames !== first.params.frames || r.params.rotation !== first.params.rotation)) {
       ctx.addIssue({ code: 'custom', path: ['rungs'], message: 'the rungs are not of one chunk (frame count or rotation differ)' });
     }
+    // One encoder per job (encoder-choice.ts), so one per batch: a tab encodes a batch with one transcoder.
+    if (m.rungs.some((r) => (r.params.encoder ?? 'x264') !== (first.params.encoder ?? 'x264'))) {
+      ctx.addIssue({ code: 'custom', path: ['rungs'], message: 'the rungs do not share one encoder' });
+    }
   });
 
 /** The coordinator's verdict on a `complete`. */
