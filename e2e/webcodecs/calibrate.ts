@@ -5,7 +5,7 @@
  * /usr/bin/chromium), generated 1080p chunks with motion and detail,
  * ffmpeg's ssim and psnr filters. Anyone can rerun it:
  *
- *   flock /tmp/tabgrid-heavy.lock npx tsx e2e/webcodecs/calibrate.ts [--quick] [--out DIR]
+ *   flock /tmp/tabgrid-heavy.lock npx tsx e2e/webcodecs/calibrate.ts [--quick] [--committed] [--out DIR]
  *
  * 1. Per content and rung: x264's SSIM and bits (native), then a bisection
  *    on WebCodecs' bitrate (log scale, 0.5–8 × x264's bits, all rungs in
@@ -13,11 +13,12 @@
  *    Bits per pixel = that bitrate / (width × height × fps); the factor
  *    proposed per rung is the largest over the contents (SSIM ≥ x264's on
  *    every one measured). shared/src/encoder-choice.ts holds the factors.
- * 2. At the committed factors: per rung, time, kbit/s, SSIM and PSNR of
+ * 2. At the factors step 1 proposed (the committed ones with --committed,
+ *    which skips step 1): per rung, time, kbit/s, SSIM and PSNR of
  *    WebCodecs (whole ladder in one call, and each rung alone), wasm x264
  *    (one exec per rung) and native x264 (one thread).
  * 3. The content check (coordinator/src/media/content-check.ts) on
- *    WebCodecs segments at the committed factors, over the contents its
+ *    WebCodecs segments at the same factors, over the contents its
  *    thresholds were calibrated with: worst frame per rung against them.
  * Writes DIR/webcodecs-calibration.json; prints markdown tables.
  */
@@ -33,7 +34,9 @@ import { type Encoded, inHarness, nativeX264, score, webcodecsParams, x264Params
 import { startHarness } from './harness-server.js';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, committed: { type: 'boolean', default: false }, out: { type: 'string' } },
+});
 const FRAMES = 120;
 const FPS = 30;
 const SECONDS = FRAMES / FPS;
@@ -102,12 +105,18 @@ const harness = await startHarness();
 const fmt = (x: number, d: number) => x.toFixed(d);
 const report: Record<string, unknown> = { date: new Date().toISOString(), frames: FRAMES, fps: FPS };
 
+/** The factors steps 2 and 3 run at: step 1's proposal, or the committed ones. */
+let factors: Record<string, number> = { ...WEBCODECS_BITS_PER_PIXEL };
+const kbpsAt = (r: { name: RenditionName; width: number; height: number }) =>
+  Math.round((factors[r.name]! * r.width * r.height * FPS) / 1000);
+
 try {
   // ---- 1. bisection ---------------------------------------------------------
   const found: { content: string; rung: RenditionName; x264: Encoded; kbps: number; ssim: number; bpp: number }[] = [];
   for (const [ci, content] of CONTENTS.entries()) {
     const chunk = path.join(out, `content${ci}.mkv`);
     await content.make(chunk);
+    if (values.committed) continue;
     const x264 = await nativeX264(
       chunk,
       ladder.map((r) => x264Params(r, FRAMES)),
@@ -150,7 +159,12 @@ try {
       });
     }
   }
-  const proposed = Object.fromEntries(ladder.map((r) => [r.name, Math.max(...found.filter((f) => f.rung === r.name).map((f) => f.bpp))]));
+  const proposed = Object.fromEntries(
+    ladder
+      .filter((r) => found.some((f) => f.rung === r.name))
+      .map((r) => [r.name, Number(Math.max(...found.filter((f) => f.rung === r.name).map((f) => f.bpp)).toFixed(4))]),
+  );
+  if (!values.committed) factors = { ...factors, ...proposed };
   report.bisection = found.map(({ x264, ...f }) => ({ ...f, x264: { kbps: x264.kbps, ssim: x264.ssim, psnr: x264.psnr } }));
   report.proposedBitsPerPixel = proposed;
   console.log('\n### WebCodecs bitrate for x264 CRF 23 veryfast SSIM (1080p source, 4 s chunks)\n');
@@ -164,14 +178,14 @@ try {
   console.log(`\nproposed WEBCODECS_BITS_PER_PIXEL (max over contents): ${JSON.stringify(proposed)}`);
   console.log(`committed: ${JSON.stringify(WEBCODECS_BITS_PER_PIXEL)}`);
 
-  // ---- 2. the three encoders at the committed factors -----------------------
+  // ---- 2. the three encoders at those factors --------------------------------
   const compared: Record<string, unknown>[] = [];
-  console.log('\n### Per rung at the committed factors: WebCodecs vs wasm x264 vs native x264 (1 thread)\n');
+  console.log(`\n### Per rung at bits/pixel ${JSON.stringify(factors)}: WebCodecs vs wasm x264 vs native x264 (1 thread)\n`);
   console.log('| content | rung | encoder | time s | kbit/s | SSIM | PSNR dB |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const [ci, content] of CONTENTS.entries()) {
     const chunk = path.join(out, `content${ci}.mkv`);
-    const wcRungs = ladder.map((r) => webcodecsParams(r, FRAMES, FPS));
+    const wcRungs = ladder.map((r) => webcodecsParams(r, FRAMES, FPS, kbpsAt(r)));
     const whole = await inHarness(harness, 'webcodecs', chunk, wcRungs, SECONDS);
     const rows: [string, Encoded[]][] = [
       ['WebCodecs, ladder in one call', whole],
@@ -201,17 +215,18 @@ try {
     }
   }
   report.compared = compared;
+  report.factors = factors;
 
   // ---- 3. the content check on WebCodecs output --------------------------------
   const checkLadder = planLadder({ width: 1280, height: 720, sarNum: 1, sarDen: 1, rotation: 0 }, ['720p', '480p', '360p', '240p']);
   const checks: Record<string, unknown>[] = [];
-  console.log('\n### Content check on WebCodecs segments at the committed factors (720p source), worst frame\n');
+  console.log('\n### Content check on WebCodecs segments at the same factors (720p source), worst frame\n');
   console.log('| content | rung | kbit/s | SSIM | PSNR dB | worst tile dB | thresholds | verdict |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const [ci, content] of CHECK_CONTENTS.entries()) {
     const chunk = path.join(out, `check${ci}.mkv`);
     await makeTestChunk({ out: chunk, source: content.source, width: 1280, height: 720, frames: FRAMES, vf: content.vf });
-    const rungs = checkLadder.map((r) => webcodecsParams(r, FRAMES, FPS));
+    const rungs = checkLadder.map((r) => webcodecsParams(r, FRAMES, FPS, kbpsAt(r)));
     const r = await harness.transcode('webcodecs', chunk, rungs);
     if ('error' in r) throw new Error(`webcodecs: ${r.error.message}`);
     for (const [i, p] of rungs.entries()) {
