@@ -48,11 +48,11 @@ afterAll(async () => {
   await removeDir(dir);
 });
 
-/** Plays an output MP4 to its end in a page of the coordinator's origin (storage answers same-origin reads). */
+/** Plays an output MP4 to its end in the dashboard's origin, whose policy lets media come from itself (the API's forbids all media). */
 async function playToEnd(url: string): Promise<{ ended: boolean; error: string | null; duration: number; currentTime: number }> {
   const page = await (await browser.newContext()).newPage();
   try {
-    await page.goto(`${coordinator.url}/healthz`);
+    await page.goto(`${coordinator.url}/`);
     return await page.evaluate(async (src) => {
       const video = document.createElement('video');
       video.muted = true;

@@ -25,6 +25,7 @@ import {
   Output,
 } from 'mediabunny';
 import type { EncodeParams } from '@tabgrid/shared';
+import { rotateI420 } from './rotate-i420.js';
 import { encoderConfig, nominalFrameRate, parameterSetsOf } from './webcodecs-config.js';
 
 export type PipelineErrorCode = 'unsupported_input' | 'decode_failed' | 'encode_failed' | 'bad_output' | 'invalid_rungs';
@@ -154,29 +155,40 @@ async function encodeAll(
   const rotate = rotation === 0 ? null : rotator(rotation);
   let decoded = 0;
   let first: number | null = null;
+  // Decoded frames go to the encoders one after another, in presentation order; rotating one
+  // waits for its pixels (copyTo is async), so frames queue here, counted in the backlog.
+  let handling: Promise<void> = Promise.resolve();
+  let waitingFrames = 0;
+  const handle = async (frame: VideoFrame): Promise<void> => {
+    try {
+      if (failure) return;
+      first ??= frame.timestamp;
+      // Every segment starts at 0 (the merge lays segments end to end); the chunk may start at ~0.066 s.
+      const at = frame.timestamp - first;
+      const frameAt0 = rotate ? await rotate(frame, at) : new VideoFrame(frame, { timestamp: at });
+      try {
+        for (const r of rungs) r.encoder.encode(frameAt0, { keyFrame: decoded === 0 });
+      } finally {
+        frameAt0.close();
+      }
+      decoded++;
+    } catch (e) {
+      fail(e instanceof PipelineError ? e : new PipelineError('encode_failed', describe(e)));
+    } finally {
+      frame.close();
+      waitingFrames--;
+      wake();
+    }
+  };
   const decoder = new VideoDecoder({
     output: (frame) => {
-      try {
-        if (failure) return;
-        first ??= frame.timestamp;
-        // Every segment starts at 0 (the merge lays segments end to end); the chunk may start at ~0.066 s.
-        const frameAt0 = rotate ? rotate(frame, frame.timestamp - first) : new VideoFrame(frame, { timestamp: frame.timestamp - first });
-        try {
-          for (const r of rungs) r.encoder.encode(frameAt0, { keyFrame: decoded === 0 });
-        } finally {
-          frameAt0.close();
-        }
-        decoded++;
-      } catch (e) {
-        fail(new PipelineError('encode_failed', describe(e)));
-      } finally {
-        frame.close();
-      }
+      waitingFrames++;
+      handling = handling.then(() => handle(frame));
     },
     error: (e) => fail(new PipelineError('decode_failed', `the browser's decoder refused the chunk: ${describe(e)}`)),
   });
   decoder.addEventListener('dequeue', wake);
-  const backlog = () => Math.max(decoder.decodeQueueSize, ...rungs.map((r) => r.encoder.encodeQueueSize));
+  const backlog = () => Math.max(decoder.decodeQueueSize + waitingFrames, ...rungs.map((r) => r.encoder.encodeQueueSize));
   const closeAll = () => {
     for (const c of [decoder, ...rungs.map((r) => r.encoder)]) if (c.state !== 'closed') c.close();
   };
@@ -195,6 +207,7 @@ async function encodeAll(
     await decoder.flush().catch((e: unknown) => {
       throw failure ?? new PipelineError('decode_failed', `the browser's decoder failed on the chunk: ${describe(e)}`);
     });
+    await handling;
     if (failure) throw failure;
     if (decoded !== packets.length) {
       throw new PipelineError('decode_failed', `the decoder gave ${decoded} frames for the chunk's ${packets.length} packets`);
@@ -226,29 +239,28 @@ async function encodeAll(
 
 /**
  * Rotation the coordinator asks for (the chunk's own rotation metadata is
- * not trusted): drawn at full size on a canvas turned by `degrees`
- * clockwise, then scaled by the encoders like any frame. Only rotated
- * sources pay for the canvas (and its RGB round trip).
+ * not trusted), done on the decoded I420 planes (rotate-i420.ts) before the
+ * encoders scale: a canvas would turn the picture into RGB and back, and
+ * Chromium encodes a canvas frame as full range (yuvj420p), which the
+ * coordinator refuses. Only rotated sources pay for the copy.
  */
-function rotator(degrees: 90 | 180 | 270): (frame: VideoFrame, timestamp: number) => VideoFrame {
-  let canvas: OffscreenCanvas | null = null;
-  let ctx: OffscreenCanvasRenderingContext2D | null = null;
-  return (frame, timestamp) => {
-    const w = frame.visibleRect?.width ?? frame.codedWidth;
-    const h = frame.visibleRect?.height ?? frame.codedHeight;
-    const turned = degrees !== 180;
-    const cw = turned ? h : w;
-    const ch = turned ? w : h;
-    if (!canvas || canvas.width !== cw || canvas.height !== ch) {
-      canvas = new OffscreenCanvas(cw, ch);
-      ctx = canvas.getContext('2d');
-      if (!ctx) throw new PipelineError('encode_failed', 'no 2D canvas to rotate frames on');
+function rotator(degrees: 90 | 180 | 270): (frame: VideoFrame, timestamp: number) => Promise<VideoFrame> {
+  return async (frame, timestamp) => {
+    if (frame.format !== 'I420') {
+      throw new PipelineError('encode_failed', `rotating needs I420 frames, the decoder gave ${frame.format ?? 'an opaque format'}`);
     }
-    const c = ctx!;
-    c.setTransform(1, 0, 0, 1, 0, 0);
-    c.translate(cw / 2, ch / 2);
-    c.rotate((degrees * Math.PI) / 180);
-    c.drawImage(frame, -w / 2, -h / 2, w, h);
-    return new VideoFrame(canvas, { timestamp, ...(frame.duration === null ? {} : { duration: frame.duration }) });
+    const rect = frame.visibleRect ?? { x: 0, y: 0, width: frame.codedWidth, height: frame.codedHeight };
+    const copy = { rect: { x: rect.x, y: rect.y, width: rect.width, height: rect.height } };
+    const data = new Uint8Array(frame.allocationSize(copy));
+    const layout = await frame.copyTo(data, copy);
+    const turned = rotateI420({ data, layout }, rect.width, rect.height, degrees);
+    return new VideoFrame(turned.data, {
+      format: 'I420',
+      codedWidth: turned.width,
+      codedHeight: turned.height,
+      timestamp,
+      ...(frame.duration === null ? {} : { duration: frame.duration }),
+      colorSpace: frame.colorSpace.toJSON(),
+    });
   };
 }
