@@ -3,12 +3,13 @@
  * (CRF 23 veryfast, the tab's own argv) on the same chunk, and measures the
  * three encoders side by side. Real Chromium (playwright-core, Debian's
  * /usr/bin/chromium), generated 1080p chunks with motion and detail,
- * ffmpeg's ssim and psnr filters. Anyone can rerun it:
+ * ffmpeg's ssim and psnr filters, scored at the source's size (each segment
+ * scaled back up: encoders.ts explains why). Anyone can rerun it:
  *
  *   flock /tmp/tabgrid-heavy.lock npx tsx e2e/webcodecs/calibrate.ts [--quick] [--committed] [--out DIR]
  *
  * 1. Per content and rung: x264's SSIM and bits (native), then a bisection
- *    on WebCodecs' bitrate (log scale, 0.5–8 × x264's bits, all rungs in
+ *    on WebCodecs' bitrate (log scale, 0.25–8 × x264's bits, all rungs in
  *    one call per step) for the lowest bitrate whose SSIM reaches x264's.
  *    Bits per pixel = that bitrate / (width × height × fps); the factor
  *    proposed per rung is the largest over the contents (SSIM ≥ x264's on
@@ -30,7 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 import { CONTENT_THRESHOLDS, judgeContent, measureContent } from '@tabgrid/coordinator/src/media/content-check.js';
 import { makeTestChunk } from '@tabgrid/coordinator/src/media/segment-forgery.js';
 import { planLadder, type RenditionName, WEBCODECS_BITS_PER_PIXEL } from '@tabgrid/shared';
-import { type Encoded, inHarness, nativeX264, score, webcodecsParams, x264Params } from './encoders.js';
+import { type Encoded, inHarness, nativeX264, score, scoreAtSource, webcodecsParams, x264Params } from './encoders.js';
 import { startHarness } from './harness-server.js';
 
 const run = promisify(execFile);
@@ -40,7 +41,7 @@ const { values } = parseArgs({
 const FRAMES = 120;
 const FPS = 30;
 const SECONDS = FRAMES / FPS;
-const STEPS = values.quick ? 4 : 7;
+const STEPS = values.quick ? 4 : 6;
 const out = values.out ?? (await mkdtemp(path.join(tmpdir(), 'tabgrid-wc-calibration-')));
 await mkdir(out, { recursive: true });
 
@@ -100,6 +101,8 @@ const CHECK_CONTENTS = [
   { name: 'still picture', source: 'smptehdbars' },
 ].slice(0, values.quick ? 2 : 5);
 
+// Steps 1 and 2 score at the source's size (scaler-neutral, encoders.ts); step 3 is the content check's own measure.
+scoreAtSource({ width: 1920, height: 1080 });
 const ladder = planLadder({ width: 1920, height: 1080, sarNum: 1, sarDen: 1, rotation: 0 }, ['1080p', '720p', '480p', '360p', '240p']);
 const harness = await startHarness();
 const fmt = (x: number, d: number) => x.toFixed(d);
@@ -123,7 +126,7 @@ try {
       out,
       SECONDS,
     );
-    const lo = x264.map((x) => Math.log(x.kbps * 0.5));
+    const lo = x264.map((x) => Math.log(x.kbps * 0.25));
     const hi = x264.map((x) => Math.log(x.kbps * 8));
     const best: (Encoded | null)[] = ladder.map(() => null);
     for (let step = 0; step < STEPS; step++) {
@@ -189,10 +192,7 @@ try {
     const whole = await inHarness(harness, 'webcodecs', chunk, wcRungs, SECONDS);
     const rows: [string, Encoded[]][] = [
       ['WebCodecs, ladder in one call', whole],
-      [
-        'WebCodecs, rung alone',
-        await Promise.all(wcRungs.map(async (p) => (await inHarness(harness, 'webcodecs', chunk, [p], SECONDS))[0]!)),
-      ],
+      ['WebCodecs, rung alone', []],
       ['wasm x264', []],
       [
         'native x264',
@@ -204,6 +204,8 @@ try {
         ),
       ],
     ];
+    // One call at a time: a transcoder takes one call at once.
+    for (const p of wcRungs) rows[1]![1].push((await inHarness(harness, 'webcodecs', chunk, [p], SECONDS))[0]!);
     for (const r of ladder) rows[2]![1].push((await inHarness(harness, 'wasm-x264', chunk, [x264Params(r, FRAMES)], SECONDS))[0]!);
     for (const [i, r] of ladder.entries()) {
       for (const [name, list] of rows) {
@@ -218,6 +220,7 @@ try {
   report.factors = factors;
 
   // ---- 3. the content check on WebCodecs output --------------------------------
+  scoreAtSource(undefined);
   const checkLadder = planLadder({ width: 1280, height: 720, sarNum: 1, sarDen: 1, rotation: 0 }, ['720p', '480p', '360p', '240p']);
   const checks: Record<string, unknown>[] = [];
   console.log('\n### Content check on WebCodecs segments at the same factors (720p source), worst frame\n');

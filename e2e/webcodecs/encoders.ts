@@ -10,7 +10,7 @@
  *   → Encoded[] (one per rung: time, bits, SSIM, PSNR)
  */
 import { execFile } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { frameScores } from '@tabgrid/coordinator/src/media/quality.js';
@@ -58,6 +58,36 @@ export function webcodecsParams(r: PlannedRendition, frames: number, fps: number
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/**
+ * SSIM and PSNR at the source's own size: the segment scaled back up
+ * (bicubic) against the chunk, frames paired by index. Scaler-neutral:
+ * x264 is fed ffmpeg's bicubic downscale and WebCodecs scales inside the
+ * browser's encoder, so against a bicubic downscale of the chunk (what the
+ * content check and the quality step use) x264 would win by the scaler alone.
+ */
+async function scoreAtSourceSize(file: string, chunk: string, size: { width: number; height: number }, statsDir: string) {
+  const byIndex = 'settb=1/1000,setpts=N*40';
+  const graph = [
+    `[0:v]${byIndex},scale=${size.width}:${size.height}:flags=bicubic,format=yuv420p,split[d1][d2]`,
+    `[1:v]${byIndex},format=yuv420p,split[r1][r2]`,
+    `[d1][r1]ssim=stats_file=${statsDir}/ssim.log`,
+    `[d2][r2]psnr=stats_file=${statsDir}/psnr.log`,
+  ].join(';');
+  await run('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-i', chunk, '-lavfi', graph, '-f', 'null', '-']);
+  const read = async (name: string, key: RegExp) =>
+    (await readFile(`${statsDir}/${name}`, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(key.exec(l)?.[1]));
+  return { ssim: await read('ssim.log', /All:([\d.]+)/), mse: await read('psnr.log', /mse_avg:([\d.]+)/) };
+}
+
+/** Where SSIM and PSNR are measured: at the rung's size against the chunk scaled down (the coordinator's way, undefined), or at this source size. */
+let scoreSize: { width: number; height: number } | undefined;
+export function scoreAtSource(size: { width: number; height: number } | undefined): void {
+  scoreSize = size;
+}
+
 export async function score(
   file: string,
   chunk: string,
@@ -67,7 +97,9 @@ export async function score(
 ): Promise<Omit<Encoded, 'rendition'>> {
   const statsDir = `${file}.stats`;
   await mkdir(statsDir, { recursive: true });
-  const s = await frameScores(TOOLS, { distorted: file, reference: chunk, params, statsDir });
+  const s = scoreSize
+    ? await scoreAtSourceSize(file, chunk, scoreSize, statsDir)
+    : await frameScores(TOOLS, { distorted: file, reference: chunk, params, statsDir });
   const mse = mean(s.mse);
   return {
     file,
