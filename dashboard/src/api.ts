@@ -3,7 +3,7 @@
  * the page's own origin), plus the one request it sends itself: the upload.
  * (What the dashboard shows arrives pushed, through live/useEvents.ts.)
  */
-import { ApiRequestError, createApiClient, type CreatedJob, type RenditionName } from '@tabgrid/shared';
+import { ApiRequestError, createApiClient, type CreatedJob, type JobEncoderSetting, type RenditionName } from '@tabgrid/shared';
 
 export const api = createApiClient({ baseUrl: '' });
 
@@ -24,15 +24,20 @@ export interface UploadProgress {
  */
 export function uploadJob(
   file: File,
-  options: { renditions?: readonly RenditionName[]; onProgress?: (p: UploadProgress) => void; signal?: AbortSignal } = {},
+  options: {
+    renditions?: readonly RenditionName[];
+    encoder?: JobEncoderSetting;
+    onProgress?: (p: UploadProgress) => void;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<CreatedJob> {
-  const { renditions, onProgress, signal } = options;
+  const { renditions, encoder, onProgress, signal } = options;
   return new Promise<CreatedJob>((resolve, reject) => {
     if (signal?.aborted) {
       reject(new DOMException('upload aborted', 'AbortError'));
       return;
     }
-    const request = api.submitFileRequest(file, renditions ? { renditions } : {});
+    const request = api.submitFileRequest(file, { ...(renditions ? { renditions } : {}), ...(encoder ? { encoder } : {}) });
     const xhr = new XMLHttpRequest();
     const onAbortSignal = (): void => xhr.abort();
     const cleanup = (): void => signal?.removeEventListener('abort', onAbortSignal);

@@ -12,6 +12,7 @@ import {
   type CreatedJob,
   type JobState,
   type JobView,
+  type JobEncoderSetting,
   type RenditionName,
 } from '@tabgrid/shared';
 
@@ -19,7 +20,7 @@ import {
 export async function submitFile(
   api: ApiClient,
   file: string,
-  options: { renditions?: readonly RenditionName[] } = {},
+  options: { renditions?: readonly RenditionName[]; encoder?: JobEncoderSetting } = {},
 ): Promise<CreatedJob> {
   return api.submitFile(await openAsBlob(file), { filename: path.basename(file), ...options });
 }

@@ -23,6 +23,7 @@ import {
   parseMessage,
   serverMessageSchema,
   WS_PATH,
+  type Capabilities,
   type ClientMessage,
   type RungLease,
   rungLeases,
@@ -43,6 +44,8 @@ export interface ProtocolClientOptions {
   readonly localAddress?: string;
   /** Extra handshake headers (X-Forwarded-For behind a TRUST_PROXY coordinator). */
   readonly headers?: Record<string, string>;
+  /** What hello reports; default: native x264, one thread. */
+  readonly capabilities?: Capabilities;
 }
 
 export class ProtocolClient {
@@ -165,7 +168,7 @@ export class ProtocolClient {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
       name: 'protocol-client',
-      capabilities: { encoders: ['native-x264'], threads: 1, wasmMultiThread: false },
+      capabilities: this.opts.capabilities ?? { encoders: ['native-x264'], threads: 1, wasmMultiThread: false },
       ...(this.credential ? { credential: this.credential } : {}),
       ...(resume ? { resume: [resume] } : {}),
     });

@@ -40,6 +40,7 @@ import {
   type TaskView,
 } from './api.js';
 import { workersSnapshotSchema, type EventTopic, type WorkersSnapshot } from './events.js';
+import type { JobEncoderSetting } from './encoder-choice.js';
 import type { RenditionName } from './ladder.js';
 
 /**
@@ -94,6 +95,8 @@ export interface CallOptions {
 export interface SubmitOptions extends CallOptions {
   /** The ladder to make; none: the coordinator's default. */
   readonly renditions?: readonly RenditionName[];
+  /** Which encoder makes it (encoder-choice.ts); none: x264. */
+  readonly encoder?: JobEncoderSetting;
 }
 
 export interface SubmitFileOptions extends SubmitOptions {
@@ -224,8 +227,9 @@ export class ApiClient {
 
   /** Has the coordinator download the source itself. */
   submitUrl(url: string, options: SubmitOptions = {}): Promise<CreatedJob> {
-    const body: { url: string; renditions?: string } = { url };
+    const body: { url: string; renditions?: string; encoder?: JobEncoderSetting } = { url };
     if (options.renditions !== undefined && options.renditions.length > 0) body.renditions = options.renditions.join(',');
+    if (options.encoder !== undefined) body.encoder = options.encoder;
     return this.send(this.request('POST', '/api/jobs', JSON.stringify(body)), CREATED, options);
   }
 
@@ -242,6 +246,7 @@ export class ApiClient {
     const form = new FormData();
     // Before the file, so the coordinator has it when the file's bytes start streaming in.
     if (options.renditions !== undefined && options.renditions.length > 0) form.append('renditions', options.renditions.join(','));
+    if (options.encoder !== undefined) form.append('encoder', options.encoder);
     const filename = options.filename ?? ('name' in file && typeof file.name === 'string' && file.name ? file.name : 'upload');
     form.append('file', file, filename);
     return this.request('POST', '/api/jobs', form);

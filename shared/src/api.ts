@@ -3,6 +3,7 @@
  * serves them and the dashboard and CLI that read them.
  */
 import { z } from 'zod';
+import { jobEncoderSettingSchema, taskEncoderSchema } from './encoder-choice.js';
 import { renditionNameSchema } from './ladder.js';
 
 export const JOB_STATES = ['queued', 'probing', 'splitting', 'transcoding', 'merging', 'done', 'failed', 'canceled'] as const;
@@ -63,6 +64,8 @@ export const jobViewSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   renditions: z.array(renditionNameSchema),
+  /** The encoder the job asked for, and the one its tasks were pinned to (null until planned). Absent from older coordinators. */
+  encoder: z.object({ asked: jobEncoderSettingSchema, chosen: taskEncoderSchema.nullable() }).optional(),
   source: sourceInfoSchema,
   progress: z.object({ done: z.number().int(), total: z.number().int() }),
   outputs: z.array(z.object({ rendition: renditionNameSchema, url: z.string(), width: z.number().int(), height: z.number().int() })),
@@ -88,6 +91,8 @@ export const taskViewSchema = z.object({
   chunk: z.number().int(),
   rendition: renditionNameSchema,
   state: taskStateSchema,
+  /** Absent from older coordinators. */
+  encoder: taskEncoderSchema.optional(),
   attempts: z.number().int(),
   worker: z.string().nullable(),
   progress: z.number(),

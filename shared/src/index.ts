@@ -5,6 +5,7 @@ export * from './manifest.js';
 export * from './events.js';
 export * from './media-records.js';
 export * from './x264-args.js';
+export * from './encoder-choice.js';
 export * from './backoff.js';
 export * from './api-client.js';
 export * from './mp4-samples.js';

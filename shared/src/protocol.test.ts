@@ -169,7 +169,7 @@ describe('server messages', () => {
     expect(ok(assign([rung(1, { params: r720 }), rung(2), rung(3, { params: r360 })]))).toBe(true);
   });
 
-  it('protocol 3, hostile batches: empty, over the maximum, a lease or rendition twice, rungs of different chunks', () => {
+  it('protocol 3, hostile batches: empty, over the maximum, a lease or rendition twice, rungs of different chunks or encoders', () => {
     const renditions = ['2160p', '1440p', '1080p', '720p', '480p', '360p', '240p'];
     const many = (n: number) =>
       Array.from({ length: n }, (_, i) => rung(i, { params: { ...params, rendition: renditions[i % renditions.length] } }));
@@ -183,6 +183,11 @@ describe('server messages', () => {
     // Mixed chunks: the rungs disagree on the frame count or the rotation.
     expect(ok(assign([rung(1, { params: r720 }), rung(2, { params: { ...params, frames: 119 } })]))).toBe(false);
     expect(ok(assign([rung(1, { params: r720 }), rung(2, { params: { ...params, rotation: 90 } })]))).toBe(false);
+    // Mixed encoders: one batch is encoded by one transcoder.
+    const wc = (p: typeof params) => ({ ...p, encoder: 'webcodecs', bitrateKbps: 1000 });
+    expect(ok(assign([rung(1, { params: wc(r720) }), rung(2, { params: wc(params) })]))).toBe(true);
+    expect(ok(assign([rung(1, { params: wc(r720) }), rung(2)]))).toBe(false);
+    expect(ok(assign([rung(1, { params: r720 }), rung(2, { params: { ...params, encoder: 'x264' } })]))).toBe(true);
     // The protocol 2 shape (one lease at the top level, no rungs).
     const { rungs: _, ...bare } = assign([]);
     expect(ok({ ...bare, ...rung(1) })).toBe(false);

@@ -27,6 +27,7 @@
  * tab is closed with 4000 (reload the page).
  */
 import { z } from 'zod';
+import { taskEncoderSchema } from './encoder-choice.js';
 import { renditionNameSchema } from './ladder.js';
 
 export const PROTOCOL_VERSION = 3 as const;
@@ -103,6 +104,14 @@ export const encodeParamsSchema = z.object({
   maxrateKbps: z.number().int().min(50).max(100_000),
   bufsizeKbps: z.number().int().min(50).max(200_000),
   preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']),
+  /**
+   * Which encoder makes this rung (taskEncoderSchema): x264 (crf, maxrate,
+   * bufsize, preset above) or WebCodecs (bitrateKbps below). Absent means
+   * x264: tasks planned before the setting existed.
+   */
+  encoder: taskEncoderSchema.optional(),
+  /** WebCodecs only: the average bitrate, kbit/s, calibrated to match x264's SSIM (shared/src/encoder-choice.ts). */
+  bitrateKbps: z.number().int().min(50).max(200_000).optional(),
   /** Frames in the chunk; the segment must have exactly this many. */
   frames: z.number().int().min(1),
 });
@@ -241,6 +250,10 @@ export const assignSchema = z
     }
     if (m.rungs.some((r) => r.params.frames !== first.params.frames || r.params.rotation !== first.params.rotation)) {
       ctx.addIssue({ code: 'custom', path: ['rungs'], message: 'the rungs are not of one chunk (frame count or rotation differ)' });
+    }
+    // One encoder per job (encoder-choice.ts), so one per batch: a tab encodes a batch with one transcoder.
+    if (m.rungs.some((r) => (r.params.encoder ?? 'x264') !== (first.params.encoder ?? 'x264'))) {
+      ctx.addIssue({ code: 'custom', path: ['rungs'], message: 'the rungs do not share one encoder' });
     }
   });
 

@@ -15,6 +15,8 @@
  *                  seconds (default 60; tests use a tiny value to force it).
  *   ?maxRungs=N    take at most N rungs of a chunk per task (1..4, default 4):
  *                  one decode for all of them; 1 for a tab short of memory.
+ *   ?webcodecs=0   do not offer WebCodecs even when the browser has it (the
+ *                  tab then takes x264 tasks only).
  */
 // First: the page's CSP has no 'unsafe-eval', and zod must know before any schema is built.
 import '@tabgrid/shared/no-eval';
@@ -26,6 +28,8 @@ import { wsUrl } from './connection.js';
 import { Session } from './session.js';
 import { FFMPEG_WASM_MAX_RUNGS, FfmpegWasmTranscoder } from './transcoder/ffmpeg-wasm.js';
 import { tabAdvice } from './tab-advice.js';
+import { EncoderSet } from './transcoder/by-encoder.js';
+import { probeWebCodecsH264, WebCodecsTranscoder } from './transcoder/webcodecs.js';
 import { PageView, pageStatus, type PageStatus } from './ui.js';
 import { tabIdentity, type TabIdentity } from './worker-id.js';
 
@@ -65,14 +69,23 @@ const tabId = tabIdentity();
 let identity: TabIdentity | null = null;
 const threads = initialThreads();
 
+// Asked of the browser before the first hello: a tab reports WebCodecs only once it has
+// checked that VideoEncoder and VideoDecoder take H.264 here (the coordinator pins tasks to it).
+const webcodecs = query.get('webcodecs') !== '0' && (await probeWebCodecsH264());
+
 const session = new Session({
   wsUrl: wsUrl(location),
   identity: tabId,
   threads,
   createSocket: browserSocket,
   platform: { hardwareConcurrency: navigator.hardwareConcurrency || 1, userAgent: navigator.userAgent },
-  createTranscoder: (n) =>
-    new FfmpegWasmTranscoder({ threads: n, maxRungs, ...(stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {}) }),
+  createTranscoder: (n) => {
+    const stall = stallSeconds > 0 ? { stallTimeoutMs: stallSeconds * 1000 } : {};
+    return new EncoderSet(
+      new FfmpegWasmTranscoder({ threads: n, maxRungs, ...stall }),
+      webcodecs ? new WebCodecsTranscoder({ maxRungs, ...stall }) : null,
+    );
+  },
   log,
   onChange: () => render(),
 });

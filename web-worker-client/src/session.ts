@@ -46,7 +46,14 @@ export interface SessionStatus {
   readonly pausedBy: 'user' | 'hidden' | null;
   readonly connection: ConnectionState;
   readonly connectionDetail: string | undefined;
-  readonly encoder: { readonly kind: string; readonly threads: number; readonly multiThread: boolean; readonly state: EncoderState };
+  readonly encoder: {
+    readonly kind: string;
+    /** Every kind reported in hello (x264 first; WebCodecs when the browser has it). */
+    readonly kinds: readonly string[];
+    readonly threads: number;
+    readonly multiThread: boolean;
+    readonly state: EncoderState;
+  };
   /** A thread count chosen while busy, applied after the current task. */
   readonly pendingThreads: number | null;
   readonly runner: RunnerStatus | null;
@@ -82,7 +89,7 @@ export class Session {
       pausedBy: this.#pausedBy,
       connection: this.#connection?.state ?? 'idle',
       connectionDetail: this.#connectionDetail,
-      encoder: { kind: t.kind, threads: t.threads, multiThread: t.multiThread, state },
+      encoder: { kind: t.kind, kinds: [...(t.encoders ?? [t.kind])], threads: t.threads, multiThread: t.multiThread, state },
       pendingThreads: this.#pendingThreads,
       runner: this.#runner?.status() ?? null,
     };
@@ -290,7 +297,7 @@ export class Session {
     const t = this.#transcoder;
     const { hardwareConcurrency, userAgent } = this.#deps.platform;
     return {
-      encoders: [t.kind],
+      encoders: [...(t.encoders ?? [t.kind])],
       threads: t.threads,
       maxRungs: t.maxRungs,
       wasmMultiThread: t.multiThread,

@@ -138,7 +138,8 @@ export class PageView {
       paused ? 'disconnected until you resume' : s.connection === 'reconnecting' ? (s.connectionDetail ?? '') : '',
     );
     this.#encoder.dataset.state = s.encoder.state;
-    setText(this.#encoder, s.encoder.state === 'loaded' ? 'x264' : ENCODER_TEXT[s.encoder.state]);
+    const loaded = s.encoder.kinds.includes('webcodecs-h264') ? 'x264 + WebCodecs' : 'x264';
+    setText(this.#encoder, s.encoder.state === 'loaded' ? loaded : ENCODER_TEXT[s.encoder.state]);
     const threads = s.encoder.multiThread ? `${s.encoder.threads} threads` : '1 thread';
     setText(this.#encoderDetail, s.pendingThreads !== null ? `${threads}; ${s.pendingThreads} after this task` : threads);
     setText(this.#done, String(p.tasksDone));

@@ -4,7 +4,7 @@
  *   workers --count N [--url URL]            N headless Chromium tabs on the contributor page
  *   worker --native [--url URL] [--concurrency N] [--threads N] [--name NAME] [--grace S]
  *                                            this machine's cores with native ffmpeg (operators' servers)
- *   submit FILE [--wait] [--url URL] [--renditions 720p,480p]
+ *   submit FILE [--wait] [--url URL] [--renditions 720p,480p] [--encoder x264|webcodecs|auto]
  *                                            upload a video; --wait follows it to the end
  *   share JOB_ID [--days N] [--url URL]      a share link for one job
  *
@@ -13,7 +13,7 @@
  * bearer token. `workers` needs none: the contributor page is open to anyone.
  */
 import { parseArgs } from 'node:util';
-import { ApiRequestError, createApiClient, NATIVE_X264_MAX_THREADS, parseRenditionList } from '@tabgrid/shared';
+import { ApiRequestError, createApiClient, jobEncoderSettingSchema, NATIVE_X264_MAX_THREADS, parseRenditionList } from '@tabgrid/shared';
 import { runSubmit, TOKEN_HINT } from './submit.js';
 import { runNativeWorker } from './worker.js';
 import { runWorkers } from './workers.js';
@@ -22,6 +22,8 @@ const USAGE = `usage:
   pnpm tabgrid workers --count N [--url http://127.0.0.1:8000]
   pnpm tabgrid worker --native [--url http://127.0.0.1:8000] [--concurrency 1] [--threads CORES/N] [--name NAME] [--grace 120]
   pnpm tabgrid submit FILE [--wait] [--url http://127.0.0.1:8000] [--renditions 720p,480p,360p]
+                       [--encoder x264|webcodecs|auto]   (default x264; auto: WebCodecs when at
+                                                          least half the connected tabs run it)
   pnpm tabgrid share JOB_ID [--days 7] [--url http://127.0.0.1:8000]
 
 A coordinator with ADMIN_TOKEN wants it for submit and share: set TABGRID_TOKEN
@@ -45,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       count: { type: 'string', default: '1' },
       wait: { type: 'boolean', default: false },
       renditions: { type: 'string' },
+      encoder: { type: 'string' },
       token: { type: 'string' },
       days: { type: 'string' },
       native: { type: 'boolean', default: false },
@@ -84,7 +87,9 @@ async function main(argv: string[]): Promise<number> {
       if (!file) throw new Error('submit needs a FILE');
       // Checked here, in the same words the coordinator would use, before a large upload starts.
       const renditions = values.renditions === undefined ? undefined : parseRenditionList(values.renditions);
-      return runSubmit(api(), { file, wait: values.wait, renditions });
+      const encoder = values.encoder === undefined ? undefined : jobEncoderSettingSchema.safeParse(values.encoder);
+      if (encoder && !encoder.success) throw new Error(`--encoder must be x264, webcodecs or auto, got ${values.encoder}`);
+      return runSubmit(api(), { file, wait: values.wait, renditions, encoder: encoder?.data });
     }
     case 'share': {
       const id = positionals[0];

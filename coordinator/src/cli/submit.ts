@@ -3,7 +3,14 @@ import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiRequestError, TERMINAL_JOB_STATES, type ApiClient, type JobView, type RenditionName } from '@tabgrid/shared';
+import {
+  ApiRequestError,
+  TERMINAL_JOB_STATES,
+  type ApiClient,
+  type JobEncoderSetting,
+  type JobView,
+  type RenditionName,
+} from '@tabgrid/shared';
 
 /** What to do about a 401 from the CLI. */
 export const TOKEN_HINT = "Set TABGRID_TOKEN to the coordinator's ADMIN_TOKEN";
@@ -23,7 +30,7 @@ function isTransient(e: unknown): boolean {
 
 export async function runSubmit(
   api: ApiClient,
-  opts: { file: string; wait: boolean; renditions: readonly RenditionName[] | undefined },
+  opts: { file: string; wait: boolean; renditions: readonly RenditionName[] | undefined; encoder?: JobEncoderSetting | undefined },
 ): Promise<number> {
   const info = await stat(opts.file).catch(() => null);
   if (!info?.isFile()) throw new Error(`${opts.file} is not a readable file`);
@@ -32,7 +39,11 @@ export async function runSubmit(
   // openAsBlob reads from disk as the request is sent: the file is never whole in memory.
   const body = await openAsBlob(opts.file);
   const { id } = await api
-    .submitFile(body, { filename, ...(opts.renditions ? { renditions: opts.renditions } : {}) })
+    .submitFile(body, {
+      filename,
+      ...(opts.renditions ? { renditions: opts.renditions } : {}),
+      ...(opts.encoder ? { encoder: opts.encoder } : {}),
+    })
     .catch((e: unknown) => {
       if (e instanceof ApiRequestError && e.status === 401) throw new Error(`upload refused: ${e.message}. ${TOKEN_HINT}`);
       if (e instanceof ApiRequestError && e.status !== 0) throw new Error(`upload refused: ${e.message}`);

@@ -21,12 +21,16 @@ import {
 } from 'drizzle-orm/pg-core';
 import {
   type EncodeParams,
+  JOB_ENCODER_SETTINGS,
   JOB_STATES,
+  type JobEncoderSetting,
   type JobState,
   type PlannedRendition,
   type QualitySummary,
   type RenditionName,
+  TASK_ENCODERS,
   TASK_STATES,
+  type TaskEncoder,
   type TaskState,
   type ThumbnailGrid,
 } from '@tabgrid/shared';
@@ -66,6 +70,8 @@ export interface SourceMetadata {
   fps: number;
   hasAudio: boolean;
   codec: string;
+  /** ffprobe's pix_fmt of the video stream; absent on jobs probed before it was kept. */
+  pixFmt?: string;
   sarNum: number;
   sarDen: number;
   rotation: 0 | 90 | 180 | 270;
@@ -109,6 +115,8 @@ export const jobs = pgTable(
     state: text('state').$type<JobState>().notNull().default('queued'),
     error: text('error'),
     requestedRenditions: jsonb('requested_renditions').$type<RenditionName[]>().notNull(),
+    /** What the job asked for (x264, webcodecs, auto); resolved once per job onto its tasks (tasks.encoder) when they are planned. */
+    encoder: text('encoder').$type<JobEncoderSetting>().notNull().default('x264'),
     ladder: jsonb('ladder').$type<PlannedRendition[]>(),
     sourceKey: text('source_key').notNull(),
     sourceSize: bigint('source_size', { mode: 'number' }).notNull(),
@@ -128,7 +136,11 @@ export const jobs = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('jobs_state_idx').on(t.state), check('jobs_state_check', oneOf(t.state, JOB_STATES))],
+  (t) => [
+    index('jobs_state_idx').on(t.state),
+    check('jobs_state_check', oneOf(t.state, JOB_STATES)),
+    check('jobs_encoder_check', oneOf(t.encoder, JOB_ENCODER_SETTINGS)),
+  ],
 );
 
 export const tasks = pgTable(
@@ -142,6 +154,13 @@ export const tasks = pgTable(
     rendition: text('rendition').$type<RenditionName>().notNull(),
     state: text('state').$type<TaskState>().notNull().default('queued'),
     params: jsonb('params').$type<EncodeParams>().notNull(),
+    /**
+     * The encoder this task is pinned to (the same for every task of a job,
+     * hence one codec configuration per rendition for the merge's stream
+     * copy); the claim gives it only to a worker that reported that encoder.
+     * Equals params.encoder (absent there means x264).
+     */
+    encoder: text('encoder').$type<TaskEncoder>().notNull().default('x264'),
     chunkKey: text('chunk_key').notNull(),
     chunkSize: integer('chunk_size').notNull(),
     attempts: integer('attempts').notNull().default(0),
@@ -176,6 +195,7 @@ export const tasks = pgTable(
     index('tasks_claimable_idx').on(t.state, t.availableAt),
     index('tasks_lease_owner_idx').on(t.leaseOwner),
     check('tasks_state_check', oneOf(t.state, TASK_STATES)),
+    check('tasks_encoder_check', oneOf(t.encoder, TASK_ENCODERS)),
   ],
 );
 

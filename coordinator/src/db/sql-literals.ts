@@ -6,6 +6,6 @@ import { type SQL, sql } from 'drizzle-orm';
  * is always a parameter.
  */
 export function constantList(values: readonly string[]): SQL {
-  if (values.some((v) => !/^[a-z_]+$/.test(v))) throw new Error(`constantList takes identifiers only, got ${values.join(', ')}`);
+  if (values.some((v) => !/^[a-z][a-z0-9_-]*$/.test(v))) throw new Error(`constantList takes identifiers only, got ${values.join(', ')}`);
   return sql.raw(values.map((v) => `'${v}'`).join(', '));
 }

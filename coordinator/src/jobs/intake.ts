@@ -3,7 +3,7 @@
  *
  * Job intake, whichever way the source arrived (a multipart upload or a URL
  * the coordinator downloaded; both are a file on local disk by now):
- *   1. the renditions asked for are parsed (InvalidRequestError),
+ *   1. the renditions and the encoder asked for are parsed (InvalidRequestError),
  *   2. the file is probed, so a file that is not a video, or is over one of
  *      the source limits (size, frame rate, frames, packets, duration:
  *      media/source-limits.ts), is refused now, in words (InvalidSourceError,
@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { parseRenditionList, type RenditionName } from '@tabgrid/shared';
+import { type JobEncoderSetting, jobEncoderSettingSchema, parseRenditionList, type RenditionName } from '@tabgrid/shared';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { InvalidRequestError, InvalidSourceError, PermanentError } from '../errors.js';
@@ -43,7 +43,7 @@ export interface ReceivedSource {
   readonly path: string;
   readonly filename: string;
   readonly size: number;
-  /** Small form fields sent with it (`renditions`). */
+  /** Small form fields sent with it (`renditions`, `encoder`). */
   readonly fields: Readonly<Record<string, string>>;
 }
 
@@ -62,8 +62,17 @@ function renditionsOf(deps: IntakeDeps, fields: ReceivedSource['fields']): Rendi
   }
 }
 
+/** `x264` (the default), `webcodecs` or `auto` (shared/src/encoder-choice.ts). */
+function encoderOf(fields: ReceivedSource['fields']): JobEncoderSetting {
+  if (fields.encoder === undefined || fields.encoder === '') return 'x264';
+  const parsed = jobEncoderSettingSchema.safeParse(fields.encoder);
+  if (!parsed.success) throw new InvalidRequestError(`encoder: must be one of x264, webcodecs, auto`);
+  return parsed.data;
+}
+
 export async function submitJob(deps: IntakeDeps, source: ReceivedSource): Promise<JobRow> {
   const renditions = renditionsOf(deps, source.fields);
+  const encoder = encoderOf(source.fields);
   try {
     await probeSource(deps.tools, source.path, deps.config.sourceLimits);
   } catch (err) {
@@ -77,8 +86,15 @@ export async function submitJob(deps: IntakeDeps, source: ReceivedSource): Promi
   const dir = workDir(deps, id);
   await mkdir(dir, { recursive: true });
   await rename(source.path, path.join(dir, `source.${ext}`));
-  const job = await insertJob(deps.db, { id, name: source.filename.slice(0, 255), renditions, sourceKey, sourceSize: source.size });
-  deps.logger.info({ jobId: id, name: job.name, bytes: source.size, renditions }, 'job created');
+  const job = await insertJob(deps.db, {
+    id,
+    name: source.filename.slice(0, 255),
+    renditions,
+    encoder,
+    sourceKey,
+    sourceSize: source.size,
+  });
+  deps.logger.info({ jobId: id, name: job.name, bytes: source.size, renditions, encoder }, 'job created');
   deps.notifier.publish({ kind: 'job', jobId: id });
   return job;
 }

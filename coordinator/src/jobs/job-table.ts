@@ -7,7 +7,7 @@
  * expects, so a late or duplicate caller changes nothing.
  */
 import { and, desc, eq, inArray, type SQL, sql } from 'drizzle-orm';
-import type { JobState, RenditionName } from '@tabgrid/shared';
+import type { JobEncoderSetting, JobState, RenditionName } from '@tabgrid/shared';
 import type { Queryable } from '../db/client.js';
 import { jobs, type StoredRenditionQuality } from '../db/schema.js';
 import { assertJobTransition, isTerminalJobState } from './job-states.js';
@@ -20,11 +20,18 @@ export type JobTransitionFields = Partial<Pick<JobRow, 'error' | 'source' | 'lad
 /** insertJob(q, job) → the new row, state queued. */
 export async function insertJob(
   q: Queryable,
-  job: { id: string; name: string; renditions: RenditionName[]; sourceKey: string; sourceSize: number },
+  job: { id: string; name: string; renditions: RenditionName[]; encoder?: JobEncoderSetting; sourceKey: string; sourceSize: number },
 ): Promise<JobRow> {
   const [row] = await q
     .insert(jobs)
-    .values({ id: job.id, name: job.name, requestedRenditions: job.renditions, sourceKey: job.sourceKey, sourceSize: job.sourceSize })
+    .values({
+      id: job.id,
+      name: job.name,
+      requestedRenditions: job.renditions,
+      encoder: job.encoder ?? 'x264',
+      sourceKey: job.sourceKey,
+      sourceSize: job.sourceSize,
+    })
     .returning();
   return row!;
 }

@@ -7,7 +7,10 @@
  * oldest job first and chunk order within a job, names the chunk; the
  * chunk's other claimable rungs join it. Nothing is claimed when the worker
  * is blocked (quarantined itself, or a new identity from the address of a
- * quarantined worker: workers/worker-table.ts blockedUntil). One statement;
+ * quarantined worker: workers/worker-table.ts blockedUntil); only tasks whose
+ * encoder the worker reported in hello are eligible (a WebCodecs task to a
+ * tab that probed WebCodecs: workers/encoder-config.ts runsTaskEncoder; one
+ * encoder per job, so a chunk's rungs share it). One statement;
  * `FOR UPDATE SKIP LOCKED` on both picks lets concurrent claimers (other
  * coordinators, other connections) pass over rows being claimed instead of
  * waiting or double-leasing, so two tabs may split a chunk's rungs. Each
@@ -32,6 +35,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { rows, type Queryable } from '../db/client.js';
 import { type TaskRow, taskRowColumns } from '../tasks/task-columns.js';
 import { claimableBy } from '../tasks/task-results.js';
+import { runsTaskEncoder } from '../workers/encoder-config.js';
 import { blockedUntil } from '../workers/worker-table.js';
 import type { LeasePolicy } from './types.js';
 
@@ -42,7 +46,8 @@ export async function claimTasks(q: Queryable, opts: { workerId: string; limit: 
   /** Tasks (`c`, job `j`) this worker may lease now; both picks below apply it. */
   const eligible = sql`${claimable}
          AND ${blockedUntil(opts.workerId)} IS NULL
-         AND ${claimableBy('c', opts.workerId, opts.policy.sameAddressReplicas ?? false)}`;
+         AND ${claimableBy('c', opts.workerId, opts.policy.sameAddressReplicas ?? false)}
+         AND ${runsTaskEncoder('c', opts.workerId)}`;
   return rows<TaskRow>(
     q,
     sql`

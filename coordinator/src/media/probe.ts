@@ -33,6 +33,7 @@ const PROBE_OUTPUT_BYTES = 4 * 1024 * 1024;
 interface ProbeStream {
   codec_type?: string;
   codec_name?: string;
+  pix_fmt?: string;
   width?: number;
   height?: number;
   sample_aspect_ratio?: string;
@@ -119,6 +120,7 @@ export async function probeSource(tools: MediaTools, file: string, limits: Sourc
     fps,
     hasAudio: streams.some((s) => s.codec_type === 'audio'),
     codec: video.codec_name ?? 'unknown',
+    ...(video.pix_fmt ? { pixFmt: video.pix_fmt } : {}),
     sarNum: sarNum && sarDen ? sarNum : 1,
     sarDen: sarNum && sarDen ? sarDen : 1,
     rotation: rotationOf(video),

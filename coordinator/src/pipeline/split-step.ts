@@ -6,7 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { MANIFEST_VERSION, manifestSchema, type Manifest } from '@tabgrid/shared';
+import { MANIFEST_VERSION, manifestSchema, type Manifest, resolveEncoder } from '@tabgrid/shared';
 import { PermanentError } from '../errors.js';
 import { transitionJob, type JobRow } from '../jobs/job-table.js';
 import { planTasks } from '../tasks/plan-tasks.js';
@@ -14,6 +14,7 @@ import { insertTasks } from '../tasks/task-table.js';
 import { makeMezzanine } from '../media/normalize.js';
 import { CHUNK_CONTAINER, splitIntoChunks } from '../media/split.js';
 import { storageKeys } from '../storage/keys.js';
+import { encoderCensus } from '../workers/worker-table.js';
 import { freshDir, localSource, workDir, type PipelineContext } from './context.js';
 
 export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<void> {
@@ -60,8 +61,15 @@ export async function runSplitStep(ctx: PipelineContext, job: JobRow): Promise<v
   }
   await ctx.storage.putBuffer(storageKeys.manifest(job.id), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
 
+  // One encoder for the whole job (the merge stream-copies each rendition): `auto` looks at who is connected now.
+  // The tabs decode the chunks: the mezzanine's (H.264, 4:2:0 unless the size is odd) or the source's own stream.
+  const chunkFormat = normalized
+    ? { codec: 'h264', pixFmt: job.source.width % 2 === 1 || job.source.height % 2 === 1 ? 'yuv444p' : 'yuv420p' }
+    : { codec: job.source.codec, ...(job.source.pixFmt ? { pixFmt: job.source.pixFmt } : {}) };
+  const encoder = resolveEncoder(job.encoder, await encoderCensus(ctx.db), chunkFormat);
+  ctx.logger.info({ jobId: job.id, asked: job.encoder, encoder }, 'encoder chosen');
   await ctx.db.transaction(async (tx) => {
-    await insertTasks(tx, planTasks({ id: job.id, source: job.source!, ladder: job.ladder! }, manifest));
+    await insertTasks(tx, planTasks({ id: job.id, source: job.source!, ladder: job.ladder!, encoder }, manifest));
     await transitionJob(tx, job.id, ['splitting'], 'transcoding', { totalChunks: chunks.length });
   });
   await freshDir(dir);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { shareRequestSchema } from '@tabgrid/shared';
+import { jobEncoderSettingSchema, shareRequestSchema } from '@tabgrid/shared';
 import { InvalidRequestError, NotFoundError } from '../errors.js';
 import { smallBody } from '../http/body-limit.js';
 import { SHARE_DEFAULT_DAYS, type ShareLinks } from '../http/share-links.js';
@@ -24,7 +24,9 @@ import { hlsRoutes } from './hls.js';
 import { readJsonBody, receiveUpload, requestStreamOf, UploadSlots, uploadOptions } from './upload.js';
 
 const jobIdSchema = z.string().uuid();
-const urlJobSchema = z.object({ url: z.string().min(1).max(4096), renditions: z.string().max(200).optional() }).strict();
+const urlJobSchema = z
+  .object({ url: z.string().min(1).max(4096), renditions: z.string().max(200).optional(), encoder: jobEncoderSettingSchema.optional() })
+  .strict();
 
 function parseJobId(raw: string): string {
   const parsed = jobIdSchema.safeParse(raw);
@@ -50,11 +52,16 @@ export function jobRoutes(ctx: PipelineContext, deps: { readonly shareLinks: Sha
     const parsed = urlJobSchema.safeParse(body);
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-      throw new InvalidRequestError(`send { "url": "https://…", "renditions"?: "720p,480p" } or a multipart upload (${why})`);
+      throw new InvalidRequestError(
+        `send { "url": "https://…", "renditions"?: "720p,480p", "encoder"?: "x264" } or a multipart upload (${why})`,
+      );
     }
-    const { url, renditions } = parsed.data;
+    const { url, renditions, encoder } = parsed.data;
     const source: ReceivedSource = await downloadSource(parseSourceUrl(url), sourceDownloadOptions(ctx.config, tmpDir));
-    return renditions === undefined ? source : { ...source, fields: { renditions } };
+    return {
+      ...source,
+      fields: { ...(renditions === undefined ? {} : { renditions }), ...(encoder === undefined ? {} : { encoder }) },
+    };
   }
 
   app.post('/', async (c) => {

@@ -55,8 +55,8 @@ async function attempts(jobId: string) {
 
 describe('the coordinator holds the lease of a segment it checks', () => {
   it('does not expire honest leases queued behind a slow checker, however long the queue', async () => {
-    const job = await startJob(world, source, '240p');
-    // Content-only encoders: no replicas, so each task is settled by its one check.
+    const job = await startJob(world, source, '240p', 'webcodecs');
+    // A WebCodecs job: content-only, no replicas, so each task is settled by its one check.
     await addWorker(world, 'queued-a', '10.9.0.1', WEBCODECS);
     await addWorker(world, 'queued-b', '10.9.0.2', WEBCODECS);
     let reaping = true;
@@ -83,7 +83,7 @@ describe('the coordinator holds the lease of a segment it checks', () => {
   }, 120_000);
 
   it('blames nobody when the check itself cannot run; the tab sends complete again later', async () => {
-    const job = await startJob(world, source, '240p');
+    const job = await startJob(world, source, '240p', 'webcodecs');
     await addWorker(world, 'unchecked', '10.9.1.1', WEBCODECS);
     const broken = new TaskScheduler({
       db: world.database.db,
@@ -119,7 +119,7 @@ describe('the coordinator holds the lease of a segment it checks', () => {
   }, 120_000);
 
   it('requeues without blame a segment whose checking coordinator died', async () => {
-    const job = await startJob(world, source, '240p');
+    const job = await startJob(world, source, '240p', 'webcodecs');
     await addWorker(world, 'orphaned', '10.9.2.1', WEBCODECS);
     const [assignment] = rungLeases((await world.scheduler.assign('orphaned'))!) as [RungLease];
     await upload(world, assignment, 'honest');

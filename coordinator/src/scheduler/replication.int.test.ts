@@ -16,6 +16,7 @@ import { claimTasks } from '../leases/index.js';
 import { taskLeasePolicy } from '../leases/policy.js';
 import type { Capabilities } from '@tabgrid/shared';
 import { deterministicConfig, deterministicConfigSql, WASM_X264_SINGLE_THREAD } from '../workers/encoder-config.js';
+import { encoderCensus } from '../workers/worker-table.js';
 import {
   addWorker,
   makeSource,
@@ -160,7 +161,7 @@ describe('replication by reputation', () => {
   }, 120_000);
 
   it('checks a non-deterministic encoder by content only', async () => {
-    const job = await startJob(world, source, '240p');
+    const job = await startJob(world, source, '240p', 'webcodecs');
     await addWorker(world, 'webcodecs', '10.5.0.1', WEBCODECS);
     await addWorker(world, 'wasm', '10.5.0.2');
     expect((await work(world, 'webcodecs', 'honest-weak'))?.result).toEqual({ accepted: true });
@@ -193,6 +194,52 @@ describe('replication by reputation', () => {
       ['wasm-b', 'confirmed'],
     ]);
     expect((await trustRow(world, 'native')).confirmed_results).toBe(0);
+  }, 120_000);
+
+  it('checks a WebCodecs task by content only, even from a tab whose x264 results are replicated', async () => {
+    // Both tabs list the deterministic wasm core first: their x264 results would wait for a replica.
+    const both: Capabilities = { encoders: ['wasm-x264', 'webcodecs-h264'], threads: 1, wasmMultiThread: false };
+    expect(deterministicConfig(both)).toBe(WASM_X264_SINGLE_THREAD);
+    expect(deterministicConfig(both, 'webcodecs')).toBeNull();
+    const job = await startJob(world, source, '240p', 'webcodecs');
+    await addWorker(world, 'both-a', '10.5.1.1', both);
+    await addWorker(world, 'both-b', '10.5.1.2', both);
+    expect((await work(world, 'both-a', 'honest-weak'))?.result).toEqual({ accepted: true });
+    expect((await results(job.id)).map((r) => [r.verdict, r.encoder_config])).toEqual([['accepted', null]]);
+    expect((await taskOf(job.id)).replica_config).toBeNull();
+  }, 120_000);
+
+  it('leases a task only to a worker that reported its encoder', async () => {
+    const webcodecsJob = await startJob(world, source, '240p', 'webcodecs');
+    await addWorker(world, 'x264-only', '10.5.2.1');
+    await addWorker(world, 'webcodecs-only', '10.5.2.2', WEBCODECS);
+    expect(await claimTasks(world.database.db, { workerId: 'x264-only', limit: 5, policy: taskLeasePolicy(world.config) })).toEqual([]);
+    const [wc] = await claimTasks(world.database.db, { workerId: 'webcodecs-only', limit: 5, policy: taskLeasePolicy(world.config) });
+    expect(wc).toMatchObject({ job_id: webcodecsJob.id, params: { encoder: 'webcodecs' } });
+    expect(wc!.params.bitrateKbps).toBeGreaterThan(0);
+    const x264Job = await startJob(world, source, '240p', 'x264');
+    expect(await claimTasks(world.database.db, { workerId: 'webcodecs-only', limit: 5, policy: taskLeasePolicy(world.config) })).toEqual(
+      [],
+    );
+    const [x] = await claimTasks(world.database.db, { workerId: 'x264-only', limit: 5, policy: taskLeasePolicy(world.config) });
+    expect(x).toMatchObject({ job_id: x264Job.id, params: { encoder: 'x264' } });
+  }, 120_000);
+
+  it('resolves auto from the connected workers at the split, and refuses an unknown encoder at upload', async () => {
+    const pinned = async (jobId: string) =>
+      (await rows<{ encoder: string }>(world.database.db, sql`SELECT DISTINCT encoder FROM tasks WHERE job_id = ${jobId}`)).map(
+        (r) => r.encoder,
+      );
+    await addWorker(world, 'auto-x264', '10.5.3.1');
+    await addWorker(world, 'auto-x264-b', '10.5.3.2');
+    await addWorker(world, 'auto-wc', '10.5.3.3', WEBCODECS);
+    expect(await encoderCensus(world.database.db)).toEqual({ webcodecs: 1, total: 3 });
+    expect(await pinned((await startJob(world, source, '360p,240p', 'auto')).id)).toEqual(['x264']);
+    await addWorker(world, 'auto-wc-b', '10.5.3.4', WEBCODECS);
+    const job = await startJob(world, source, '360p,240p', 'auto');
+    expect(await pinned(job.id)).toEqual(['webcodecs']);
+    expect(job.encoder).toBe('auto');
+    await expect(startJob(world, source, '240p', 'h265')).rejects.toThrow(/encoder: must be one of x264, webcodecs, auto/);
   }, 120_000);
 
   it('redoes the accepted results of a worker caught later, in jobs not finished yet', async () => {

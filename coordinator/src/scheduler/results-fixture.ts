@@ -129,14 +129,14 @@ export async function makeSource(
 }
 
 /** Submits `source` and runs the server steps until its tasks wait for workers (transcoding). */
-export async function startJob(world: ResultsWorld, source: string, renditions = '360p,240p'): Promise<JobRow> {
+export async function startJob(world: ResultsWorld, source: string, renditions = '360p,240p', encoder = 'x264'): Promise<JobRow> {
   const copy = path.join(world.dir, `upload-${Date.now()}.mp4`);
   await run('cp', [source, copy]);
   const job = await submitJob(world.ctx, {
     path: copy,
     filename: 'source.mp4',
     size: (await readFile(copy)).length,
-    fields: { renditions },
+    fields: { renditions, encoder },
   });
   for (let i = 0; i < 3; i++) {
     const now = (await getJob(world.database.db, job.id))!;

@@ -59,7 +59,8 @@ export async function settleCheckedSegment(
     const caps = capabilitiesSchema.safeParse(
       typeof trust?.capabilities === 'string' ? JSON.parse(trust.capabilities) : trust?.capabilities,
     );
-    const config = deterministicConfig(caps.success ? caps.data : null);
+    // A WebCodecs task's result is checked by content only, whoever made it (workers/encoder-config.ts).
+    const config = deterministicConfig(caps.success ? caps.data : null, task.params.encoder ?? 'x264');
     const address = trust?.address ?? null;
     const confirmed = trust?.confirmed_results ?? 0;
     const candidates = await pendingResults(tx, task.id);

@@ -5,16 +5,16 @@
  * task state machine (task-states.ts); the database refuses any other.
  */
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import type { EncodeParams, RenditionName, TaskState } from '@tabgrid/shared';
+import type { EncodeParams, RenditionName, TaskEncoder, TaskState } from '@tabgrid/shared';
 import { type Queryable, rows } from '../db/client.js';
 import { taskAttempts, tasks } from '../db/schema.js';
 import { closeAttempts } from './close-attempt.js';
 
 export type TaskRecord = typeof tasks.$inferSelect;
 export type AttemptRecord = typeof taskAttempts.$inferSelect;
-export type NewTask = Pick<TaskRecord, 'id' | 'jobId' | 'chunkIndex' | 'rendition' | 'params' | 'chunkKey' | 'chunkSize'>;
+export type NewTask = Pick<TaskRecord, 'id' | 'jobId' | 'chunkIndex' | 'rendition' | 'params' | 'encoder' | 'chunkKey' | 'chunkSize'>;
 
-/** Rows per INSERT: well under PostgreSQL's 65,535 parameters (7 per row). */
+/** Rows per INSERT: well under PostgreSQL's 65,535 parameters (8 per row). */
 const INSERT_BATCH = 500;
 
 /**
@@ -97,20 +97,29 @@ export async function acceptedSegmentKeys(q: Queryable, jobId: string): Promise<
 }
 
 /** taskProgress(q, jobIds) → done and total task counts per job. */
-export async function taskProgress(q: Queryable, jobIds: readonly string[]): Promise<Map<string, { done: number; total: number }>> {
-  const result = new Map<string, { done: number; total: number }>();
+export async function taskProgress(q: Queryable, jobIds: readonly string[]): Promise<Map<string, TaskProgress>> {
+  const result = new Map<string, TaskProgress>();
   if (jobIds.length === 0) return result;
   const counts = await q
     .select({
       jobId: tasks.jobId,
       done: sql<number>`count(*) filter (where ${tasks.state} = 'done')::int`,
       total: sql<number>`count(*)::int`,
+      // One encoder per job (tasks/plan-tasks.ts): any task's is the job's.
+      encoder: sql<TaskEncoder>`min(${tasks.encoder})`,
     })
     .from(tasks)
     .where(inArray(tasks.jobId, [...jobIds]))
     .groupBy(tasks.jobId);
-  for (const c of counts) result.set(c.jobId, { done: Number(c.done), total: Number(c.total) });
+  for (const c of counts) result.set(c.jobId, { done: Number(c.done), total: Number(c.total), encoder: c.encoder });
   return result;
+}
+
+/** A job's tasks: how many are done, of how many, and the encoder they are pinned to. */
+export interface TaskProgress {
+  done: number;
+  total: number;
+  encoder: TaskEncoder;
 }
 
 export interface TaskWithHistory {

@@ -18,12 +18,12 @@ import type { JobSnapshot, JobsSnapshot, JobView, TaskView } from '@tabgrid/shar
 import { type Db, rows } from '../db/client.js';
 import { getJob, type JobRow, listJobs } from '../jobs/job-table.js';
 import type { Storage } from '../storage/storage.js';
-import { type TaskWithHistory, taskProgress, tasksWithHistory } from '../tasks/task-table.js';
+import { type TaskProgress, type TaskWithHistory, taskProgress, tasksWithHistory } from '../tasks/task-table.js';
 
 /** Output links are fresh presigned GETs: fetchable by a plain GET (and by <video>, with Range) for six hours. */
 const OUTPUT_URL_SECONDS = 6 * 3600;
 
-export async function toJobView(job: JobRow, progress: { done: number; total: number } | undefined, storage: Storage): Promise<JobView> {
+export async function toJobView(job: JobRow, progress: TaskProgress | undefined, storage: Storage): Promise<JobView> {
   const outputs = await Promise.all(
     job.outputs.map(async (o) => ({
       rendition: o.rendition,
@@ -41,6 +41,7 @@ export async function toJobView(job: JobRow, progress: { done: number; total: nu
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
     renditions: job.ladder?.map((r) => r.name) ?? job.requestedRenditions,
+    encoder: { asked: job.encoder, chosen: progress?.encoder ?? null },
     source: {
       duration: job.source?.duration ?? null,
       width: job.source?.width ?? null,
@@ -49,7 +50,7 @@ export async function toJobView(job: JobRow, progress: { done: number; total: nu
       hasAudio: job.source?.hasAudio ?? null,
       ...(job.source ? { normalized: job.source.normalized?.reasons ?? [] } : {}),
     },
-    progress: progress ?? { done: 0, total: 0 },
+    progress: { done: progress?.done ?? 0, total: progress?.total ?? 0 },
     outputs,
     // Relative to the API's origin: the coordinator serves playlists itself,
     // rewriting segment URIs to fresh presigned GETs (routes/hls.ts).
@@ -83,6 +84,7 @@ export function toTaskViews(rows: readonly TaskWithHistory[]): TaskView[] {
     chunk: task.chunkIndex,
     rendition: task.rendition,
     state: task.state,
+    encoder: task.encoder,
     attempts: task.attempts,
     worker: task.leaseOwner ?? history.at(-1)?.workerId ?? null,
     progress: task.progress,
@@ -139,7 +141,12 @@ export async function jobSnapshot(db: Db, storage: Storage, id: string): Promise
   if (!job) return { id, job: null, tasks: [], chunkFrames: [], serverTime };
   const taskRows = await tasksWithHistory(db, id);
   // Progress from the same rows as the grid, so the two never disagree.
-  const progress = { done: taskRows.filter((t) => t.task.state === 'done').length, total: taskRows.length };
+  const first = taskRows[0]?.task;
+  const progress = first && {
+    done: taskRows.filter((t) => t.task.state === 'done').length,
+    total: taskRows.length,
+    encoder: first.encoder,
+  };
   const chunkFrames: number[] = [];
   for (const { task } of taskRows) chunkFrames[task.chunkIndex] = task.params.frames;
   return {

@@ -8,7 +8,7 @@
  * (ws/client-address.ts: an IPv4 address, or an IPv6 /64).
  */
 import { type SQL, sql } from 'drizzle-orm';
-import type { BackoffPolicy, Capabilities } from '@tabgrid/shared';
+import type { BackoffPolicy, Capabilities, WorkerCensus } from '@tabgrid/shared';
 import { type Queryable, rows } from '../db/client.js';
 import { deterministicConfigSql } from './encoder-config.js';
 
@@ -209,4 +209,19 @@ export async function replicatorAvailable(
          LIMIT 1`,
   );
   return Boolean(row?.ok);
+}
+
+/**
+ * encoderCensus(q) → { webcodecs, total }: connected workers that are not
+ * quarantined, and how many of them reported WebCodecs in hello. What an
+ * `auto` job's encoder is chosen from (shared/src/encoder-choice.ts).
+ */
+export async function encoderCensus(q: Queryable): Promise<WorkerCensus> {
+  const [row] = await rows<{ webcodecs: number | string; total: number | string }>(
+    q,
+    sql`SELECT count(*) FILTER (WHERE capabilities->'encoders' ? 'webcodecs-h264') AS webcodecs, count(*) AS total
+          FROM workers
+         WHERE disconnected_at IS NULL AND (quarantined_until IS NULL OR quarantined_until <= now())`,
+  );
+  return { webcodecs: Number(row?.webcodecs ?? 0), total: Number(row?.total ?? 0) };
 }

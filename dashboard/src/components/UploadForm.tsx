@@ -1,9 +1,19 @@
-import { RENDITION_NAMES, type CreatedJob, type RenditionName } from '@tabgrid/shared';
+import { RENDITION_NAMES, type CreatedJob, type JobEncoderSetting, type RenditionName } from '@tabgrid/shared';
 import { useEffect, useId, useRef, useState, type DragEvent, type FormEvent } from 'react';
 import { formatBytes } from '../format';
 import { useUpload, type UploadState } from '../hooks/useUpload';
 
 const ACCEPT = 'video/*,.mkv,.mov,.webm,.ts,.m2ts';
+
+const ENCODER_CHOICES: readonly { value: JobEncoderSetting; label: string; hint: string }[] = [
+  { value: 'x264', label: 'x264', hint: 'x264 in every tab (ffmpeg.wasm): the smallest files, the slowest.' },
+  {
+    value: 'webcodecs',
+    label: 'WebCodecs',
+    hint: 'The browsers’ own H.264 encoder: several times faster, about twice the bits for the same quality; only tabs that have it take the work.',
+  },
+  { value: 'auto', label: 'Auto', hint: 'WebCodecs when at least half of the connected tabs have it and the video is H.264, else x264.' },
+];
 
 /**
  * Pick or drop a video, optionally choose renditions, upload with progress.
@@ -19,6 +29,7 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
   const inputRef = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<File | null>(null);
   const [renditions, setRenditions] = useState<RenditionName[]>([]);
+  const [encoder, setEncoder] = useState<JobEncoderSetting>('x264');
   const [dragging, setDragging] = useState(false);
   const { state, start, cancel } = useUpload();
   const uploading = state.phase === 'uploading';
@@ -48,7 +59,7 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
   const onSubmit = async (e: FormEvent<HTMLFormElement>): Promise<void> => {
     e.preventDefault();
     if (file === null || uploading) return;
-    const job = await start(file, renditions);
+    const job = await start(file, renditions, encoder);
     if (job !== null) {
       choose(null);
       onUploaded(job);
@@ -124,6 +135,25 @@ export function UploadForm({ onUploaded }: { onUploaded: (job: CreatedJob) => vo
             {renditions.length === 0 ? 'None chosen: the coordinator’s default ladder.' : `Will make ${renditions.join(', ')}.`} Rungs
             taller than the video are skipped.
           </p>
+        </fieldset>
+        <fieldset className="encoder" disabled={uploading}>
+          <legend>Encoder</legend>
+          <div className="rendition-options">
+            {ENCODER_CHOICES.map((c) => (
+              <label key={c.value} className="check">
+                <input
+                  type="radio"
+                  name="encoder"
+                  value={c.value}
+                  data-testid={`encoder-${c.value}`}
+                  checked={encoder === c.value}
+                  onChange={() => setEncoder(c.value)}
+                />
+                {c.label}
+              </label>
+            ))}
+          </div>
+          <p className="hint">{ENCODER_CHOICES.find((c) => c.value === encoder)?.hint}</p>
         </fieldset>
         <div className="actions">
           <button type="submit" data-testid="upload-submit" disabled={uploading || file === null}>

@@ -1,4 +1,4 @@
-import { TERMINAL_JOB_STATES, type JobSnapshot, type StatusSnapshot } from '@tabgrid/shared';
+import { TERMINAL_JOB_STATES, type JobSnapshot, type JobView, type StatusSnapshot } from '@tabgrid/shared';
 import { useCallback, useState } from 'react';
 import { cellKey, ChunkGrid } from '../components/ChunkGrid';
 import { JobActions } from '../components/JobActions';
@@ -104,6 +104,10 @@ export function JobPage({ id, snapshot, status, clockOffsetMs }: Props) {
             <dd>{job.renditions.length > 0 ? job.renditions.join(', ') : 'not planned yet'}</dd>
           </div>
           <div>
+            <dt>Encoder</dt>
+            <dd data-testid="job-encoder">{encoderText(job.encoder)}</dd>
+          </div>
+          <div>
             <dt>Uploaded</dt>
             <dd>
               <time dateTime={job.createdAt} title={formatDate(job.createdAt)}>
@@ -158,4 +162,13 @@ function BackLink() {
       ← All jobs
     </Link>
   );
+}
+
+const ENCODER_NAMES = { x264: 'x264', webcodecs: 'WebCodecs', auto: 'auto' } as const;
+
+/** "WebCodecs", or "x264 (auto)" once an auto job was planned; "auto" before. */
+function encoderText(e: JobView['encoder']): string {
+  if (!e) return 'x264';
+  if (e.chosen === null) return ENCODER_NAMES[e.asked];
+  return e.asked === 'auto' ? `${ENCODER_NAMES[e.chosen]} (auto)` : ENCODER_NAMES[e.chosen];
 }

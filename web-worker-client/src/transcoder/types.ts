@@ -36,6 +36,11 @@ export interface Transcoder {
    * its own encoder.
    */
   readonly maxRungs: number;
+  /**
+   * Every encoder kind this transcoder runs, reported in hello; absent means
+   * just `kind` (transcoder/by-encoder.ts lists x264 and WebCodecs).
+   */
+  readonly encoders?: readonly EncoderKind[];
   /** True once load() has settled successfully and until the next failure. */
   readonly loaded: boolean;
   /** Idempotent; rejects with TranscodeError ('load_failed' | 'load_timeout' | 'aborted'). */
@@ -68,6 +73,10 @@ export type TranscodeErrorCode =
   | 'ffmpeg_failed'
   /** ffmpeg succeeded but a segment is empty or has the wrong frame count. */
   | 'bad_output'
+  /** The browser could not read or decode the chunk (WebCodecs): its container, codec or bitstream. */
+  | 'decode_failed'
+  /** The browser's encoder refused the configuration or failed mid-chunk (WebCodecs). */
+  | 'encode_failed'
   /** The rungs are not renditions of one chunk, or more than maxRungs (see checkRungs). */
   | 'invalid_rungs'
   | 'busy'
