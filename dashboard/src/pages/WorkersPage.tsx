@@ -134,7 +134,7 @@ function WorkerRow({ worker: w, now }: { worker: WorkerView; now: number }) {
       <td data-label="Failed" className="count">
         {w.tasksFailed}
       </td>
-      <td data-label="Encoder">
+      <td data-label="Encoder" className="wrap">
         {caps === null ? (
           <span className="muted">unknown</span>
         ) : (
